@@ -1,0 +1,505 @@
+"""The registry's tables, one declarative model each.
+
+Designed for one node holding 2 million households and 9 million persons: integer keys, the
+indexes the channels look up by (PINFL, phone, grievance number, Telegram chat, territory), and
+denormalised household keys on child rows so bulk passes (assessment, payroll) are single
+set-based statements. Alembic migrations under ``migrations/`` build exactly this schema on
+SQLite and PostgreSQL; ``tests/storage/test_migrations.py`` checks they agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+Stamp = DateTime(timezone=True)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: Json, list[Any]: Json}
+
+
+# --- territory -------------------------------------------------------------------------------
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    soato: Mapped[str] = mapped_column(String(4), primary_key=True)
+    iso: Mapped[str] = mapped_column(String(6), unique=True)
+    name_uz: Mapped[str] = mapped_column(String(120))
+    name_ru: Mapped[str] = mapped_column(String(120))
+    name_kaa: Mapped[str | None] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+
+
+class District(Base):
+    """A district-level unit: a tuman or a city of regional subordination."""
+
+    __tablename__ = "districts"
+    soato: Mapped[str] = mapped_column(String(10), primary_key=True)
+    region_soato: Mapped[str] = mapped_column(ForeignKey("regions.soato"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # district | city
+    name_uz: Mapped[str] = mapped_column(String(120))
+    name_ru: Mapped[str] = mapped_column(String(120))
+    name_kaa: Mapped[str | None] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Mahalla(Base):
+    __tablename__ = "mahallas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_soato: Mapped[str] = mapped_column(ForeignKey("districts.soato"), index=True)
+    name_uz: Mapped[str] = mapped_column(String(120))
+    name_ru: Mapped[str | None] = mapped_column(String(120))
+    name_kaa: Mapped[str | None] = mapped_column(String(120))
+
+
+# --- registry --------------------------------------------------------------------------------
+
+
+class Household(Base):
+    __tablename__ = "households"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    region_soato: Mapped[str] = mapped_column(ForeignKey("regions.soato"))
+    district_soato: Mapped[str] = mapped_column(ForeignKey("districts.soato"))
+    mahalla_id: Mapped[int] = mapped_column(ForeignKey("mahallas.id"), index=True)
+    address: Mapped[str] = mapped_column(String(300))
+    # No FK: a household and its head are written together; the head is a member.
+    head_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    # Assessment re-reads households whose data changed after their last assessment.
+    data_changed_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    assessed_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+    __table_args__ = (
+        Index("ix_households_territory", "region_soato", "district_soato"),
+        Index("ix_households_data_changed_at", "data_changed_at"),
+    )
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pinfl: Mapped[str] = mapped_column(String(14), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    # head, spouse, child, grandchild, parent, sibling, other
+    relation: Mapped[str] = mapped_column(String(16))
+    surname: Mapped[str] = mapped_column(String(80))
+    given_name: Mapped[str] = mapped_column(String(80))
+    patronymic: Mapped[str | None] = mapped_column(String(80))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))  # m | f
+    disability: Mapped[str | None] = mapped_column(String(10))  # group1 | group2 | group3 | child
+    # defence | interior | emergency | state_security | national_guard | customs
+    service_body: Mapped[str | None] = mapped_column(String(20))
+    passport: Mapped[str | None] = mapped_column(String(9))
+
+
+class Income(Base):
+    """One month's income of one person from one source."""
+
+    __tablename__ = "incomes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    month: Mapped[dt.date] = mapped_column(Date)  # first day of the month
+    # wage, pension, self_employment, agriculture, benefit, other
+    source: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    agency: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (
+        UniqueConstraint("person_id", "month", "source", name="uq_incomes_person_month_source"),
+        Index("ix_incomes_household_month", "household_id", "month"),
+    )
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="car")  # car | truck | motorcycle | tractor
+    year: Mapped[int] = mapped_column(Integer)
+    roadworthy: Mapped[bool] = mapped_column(Boolean)
+    plate: Mapped[str | None] = mapped_column(String(12))
+
+
+class Property(Base):
+    __tablename__ = "properties"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # residential | non_residential
+    cadastre_number: Mapped[str | None] = mapped_column(String(40))
+
+
+class BankBalance(Base):
+    __tablename__ = "bank_balances"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+
+
+class NotebookMembership(Base):
+    """Membership of the Iron, Women's or Youth notebook programmes."""
+
+    __tablename__ = "notebook_memberships"
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
+    book: Mapped[str] = mapped_column(String(8), primary_key=True)  # iron | women | youth
+    since: Mapped[dt.date] = mapped_column(Date)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Contact(Base):
+    """How to reach a household: its registered phone, language and channel."""
+
+    __tablename__ = "contacts"
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)  # E.164
+    language: Mapped[str] = mapped_column(String(3))  # uz | kaa | ru
+    channel: Mapped[str] = mapped_column(String(10))  # sms | telegram | ussd
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class PhonePreference(Base):
+    """What a phone chose, registered or not: its language, and STOP for SMS."""
+
+    __tablename__ = "phone_preferences"
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(3))
+    sms_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+# --- applications, decisions, enrolments ------------------------------------------------------
+
+
+class Application(Base):
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(12), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    programme: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(12))
+    submitted_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    application_month: Mapped[dt.date] = mapped_column(Date)
+    decision_month: Mapped[dt.date] = mapped_column(Date)
+    declared_changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A repeated USSD hop or a double tap carries the same key and is recorded once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    decision_id: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        UniqueConstraint("household_id", "application_month", name="uq_applications_household_month"),
+        Index("ix_applications_state_decision_month", "state", "decision_month"),
+    )
+
+
+class Decision(Base):
+    """An eligibility decision with every input figure and every reason."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), index=True)
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    category: Mapped[str | None] = mapped_column(String(20))
+    programme: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    share_percent: Mapped[int] = mapped_column(Integer)
+    duration_months: Mapped[int] = mapped_column(Integer)
+    mce: Mapped[int] = mapped_column(BigInteger)
+    income_per_member: Mapped[int] = mapped_column(BigInteger)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    programme: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str | None] = mapped_column(String(20))
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    first_month: Mapped[dt.date] = mapped_column(Date)
+    last_month: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(10))  # active | ended
+    ended_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        Index("ix_enrolments_household_state", "household_id", "state"),
+        Index("ix_enrolments_period", "state", "first_month", "last_month"),
+    )
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+class PaymentCycle(Base):
+    """A month's payroll, frozen when opened; never recomputed from the live registry."""
+
+    __tablename__ = "payment_cycles"
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))  # frozen | approved | reconciled
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    window_end: Mapped[dt.date] = mapped_column(Date)
+    opened_by: Mapped[str] = mapped_column(String(80))
+    opened_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PayrollLine(Base):
+    __tablename__ = "payroll_lines"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_month: Mapped[dt.date] = mapped_column(ForeignKey("payment_cycles.month"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"))
+    programme: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    window_end: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # scheduled | sent | paid | failed
+    failure_reason: Mapped[str | None] = mapped_column(String(40))
+    bank_reference: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+    __table_args__ = (
+        UniqueConstraint("cycle_month", "enrolment_id", name="uq_payroll_lines_cycle_enrolment"),
+        Index("ix_payroll_lines_household_cycle", "household_id", "cycle_month"),
+    )
+
+
+# --- grievances ------------------------------------------------------------------------------
+
+
+class Grievance(Base):
+    __tablename__ = "grievances"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(12), unique=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    region_soato: Mapped[str | None] = mapped_column(String(4))
+    category: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(3))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    needs_check: Mapped[bool] = mapped_column(Boolean, default=False)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    assigned_to: Mapped[str | None] = mapped_column(String(80))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_on: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    appeal_of_id: Mapped[int | None] = mapped_column(ForeignKey("grievances.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_grievances_state_due", "state", "due_on"),
+        Index("ix_grievances_region_state", "region_soato", "state"),
+    )
+
+
+class GrievanceNote(Base):
+    """A reply to the citizen or an internal note on a grievance."""
+
+    __tablename__ = "grievance_notes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grievance_id: Mapped[int] = mapped_column(ForeignKey("grievances.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(Stamp)
+    author: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(10))  # reply | note | extension
+    text: Mapped[str] = mapped_column(Text)
+
+
+# --- audit and outbox ------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """Who did what, when, and through which channel."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(Stamp, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(10))  # citizen | staff | agency | system
+    actor_id: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+class OutboxMessage(Base):
+    """A message to a person, written in the same transaction as the change it tells of."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    household_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    phone: Mapped[str | None] = mapped_column(String(16))
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(10))  # sms | telegram
+    priority: Mapped[int] = mapped_column(Integer, default=10)  # 0 reply, 10 notice, 20 bulk
+    language: Mapped[str] = mapped_column(String(3))
+    template: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|delivered|failed|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    segments: Mapped[int | None] = mapped_column(Integer)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    error: Mapped[str | None] = mapped_column(String(200))
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+
+    __table_args__ = (Index("ix_outbox_due", "state", "priority", "next_attempt_at"),)
+
+
+# --- channel state ---------------------------------------------------------------------------
+
+
+class ChannelSession(Base):
+    """A USSD session or a Telegram chat's conversation, shared by every server process."""
+
+    __tablename__ = "channel_sessions"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "ussd:<id>" | "tg:<chat>"
+    phone: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(3))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_input: Mapped[str | None] = mapped_column(Text)
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    hops: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp, index=True)
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InboundSms(Base):
+    __tablename__ = "inbound_sms"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    reply_outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- data exchange ---------------------------------------------------------------------------
+
+
+class ExchangeRecord(Base):
+    """Every record an agency sent, kept with its provenance, accepted or not applied."""
+
+    __tablename__ = "exchange_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agency: Mapped[str] = mapped_column(String(40))
+    agency_record_id: Mapped[str] = mapped_column(String(80))
+    item: Mapped[str] = mapped_column(String(60))
+    pinfl: Mapped[str] = mapped_column(String(14), index=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    received_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    status: Mapped[str] = mapped_column(String(12))  # current | superseded | stale
+
+    __table_args__ = (
+        UniqueConstraint("agency", "agency_record_id", name="uq_exchange_records_agency_record"),
+    )
+
+
+class Fact(Base):
+    """The value in force of one data item for one person, with where it came from."""
+
+    __tablename__ = "facts"
+    pinfl: Mapped[str] = mapped_column(String(14), primary_key=True)
+    item: Mapped[str] = mapped_column(String(60), primary_key=True)
+    household_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agency: Mapped[str] = mapped_column(String(40))
+    agency_record_id: Mapped[str] = mapped_column(String(80))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    received_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+# --- API clients -----------------------------------------------------------------------------
+
+
+class ApiClient(Base):
+    __tablename__ = "api_clients"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(12))  # agency | hotline | operator | auditor | admin
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=600)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)

@@ -1,0 +1,129 @@
+"""The unit of work: one use case, one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.rates import RateBook
+from core.storage.schema import AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and through which channel: recorded on every state change."""
+
+    kind: str  # citizen | staff | agency | system
+    id: str
+    channel: str  # ussd | sms | telegram | web | api | cli | system
+
+    @classmethod
+    def system(cls, job: str = "system") -> Actor:
+        return cls("system", job, "system")
+
+
+SYSTEM = Actor("system", "system", "system")
+
+
+@dataclass
+class Core:
+    """What every service needs, built once at the wiring point (``spsr.bootstrap``)."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    book: RateBook
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+
+class UnitOfWork:
+    """``async with core.uow() as uow: ...; await uow.commit()`` — anything uncommitted rolls back."""
+
+    session: AsyncSession
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.clock = core.clock
+        self.book = core.book
+        self.rng = core.rng
+        self._after_commit: list[Callable[[], Any]] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self.core.sessions()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            result = hook()
+            if hasattr(result, "__await__"):
+                await result
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    def after_commit(self, hook: Callable[[], Any]) -> None:
+        """Run ``hook`` once the transaction is committed (e.g. wake the outbox sender)."""
+        self._after_commit.append(hook)
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def today(self) -> dt.date:
+        return self.clock.today()
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        entity: str,
+        entity_id: object,
+        **details: Any,
+    ) -> None:
+        """Record a state change in the same transaction as the change itself."""
+        self.session.add(
+            AuditEntry(
+                at=self.now(),
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                channel=actor.channel,
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id),
+                details=_jsonable(details),
+            )
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,1 @@
+"""The spsr application: the wiring point and the ``spsr`` command."""

@@ -1,0 +1,1 @@
+"""Subcommands of ``spsr``, one module each, discovered by ``spsr.cli``."""

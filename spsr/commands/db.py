@@ -1,0 +1,55 @@
+"""``spsr db``: migrate the database, show its revision, write a new migration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from core.config import Settings
+from core.storage.engine import create_engine
+from core.storage.migrate import autogenerate, current_revision, head_revision, upgrade
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("db", help="database schema: upgrade, current, revision")
+    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    actions.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=_upgrade)
+    actions.add_parser("current", help="print the database's schema revision").set_defaults(func=_current)
+    rev = actions.add_parser("revision", help="autogenerate a migration from the models")
+    rev.add_argument("-m", "--message", required=True)
+    rev.add_argument("--rev-id", help="revision id, e.g. 0002")
+    rev.set_defaults(func=_revision)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        engine = create_engine(Settings.from_env().database_url)
+        await upgrade(engine)
+        print(f"database at revision {await current_revision(engine)}")
+        await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _current(args: argparse.Namespace) -> int:
+    async def run() -> str | None:
+        engine = create_engine(Settings.from_env().database_url)
+        rev = await current_revision(engine)
+        await engine.dispose()
+        return rev
+
+    rev = asyncio.run(run())
+    print(f"database: {rev or 'empty'}; newest: {head_revision()}")
+    return 0
+
+
+def _revision(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        engine = create_engine(Settings.from_env().database_url)
+        await upgrade(engine)
+        await autogenerate(engine, args.message, rev_id=args.rev_id)
+        await engine.dispose()
+
+    asyncio.run(run())
+    return 0

@@ -1,0 +1,44 @@
+"""``spsr serve``: the web server for every front end, with its background jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from aiohttp import web
+
+from core.config import Settings
+from spsr.bootstrap import build_core
+from spsr.server import build_app
+
+log = logging.getLogger("spsr.serve")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="run the web server (USSD, SMS, Telegram webhook, API, staff pages)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+async def serve(host: str, port: int) -> None:
+    settings = Settings.from_env()
+    core = await build_core(settings)
+    app = build_app(core, settings)
+    runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf')
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("spsr serving on http://%s:%d (database %s, today %s)", host, port,
+             core.engine.url.render_as_string(hide_password=True), core.clock.today())
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await core.engine.dispose()
