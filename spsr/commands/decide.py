@@ -1,0 +1,31 @@
+"""``spsr decide``: decide every application whose verification is complete (daily in ``serve``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from core.config import Settings
+from core.services.applications import decide_due
+from core.storage.uow import Actor
+from spsr.bootstrap import build_core
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("decide", help="verify and decide waiting applications; start and end enrolments")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        core = await build_core(Settings.from_env())
+        try:
+            summary = await decide_due(core, Actor("system", "spsr decide", "cli"))
+        finally:
+            await core.engine.dispose()
+        print(f"{core.clock.today()}: {summary}")
+        for error in summary.errors:
+            print(f"  error: {error}")
+        return 1 if summary.errors else 0
+
+    return asyncio.run(go())

@@ -1,0 +1,154 @@
+"""Applications end to end on the storage: submit once, decide on the day, enrol, expire."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.services.applications import SubmitApplication, decide_due, find_application, submit_application
+from core.storage.schema import Application, AuditEntry, Decision, Enrolment, OutboxMessage
+from core.storage.uow import Core
+from tests.storage.factories import CITIZEN, count, make_family
+
+pytestmark = pytest.mark.postgres
+
+
+async def submit(core: Core, pinfl: str, key: str | None = None, **kw: object):
+    async with core.uow() as uow:
+        view = await submit_application(uow, SubmitApplication(pinfl=pinfl, channel="ussd", language="uz",
+                                                               idempotency_key=key, **kw), CITIZEN)
+        await uow.commit()
+    return view
+
+
+async def test_a_poor_family_with_four_children_is_approved_at_745000(core: Core, clock) -> None:
+    # 2026-12-10: in by the 16th, decided in December, paid from January.
+    kids = (dt.date(2025, 6, 1), dt.date(2021, 5, 1), dt.date(2018, 5, 1), dt.date(2014, 5, 1))
+    household_id, head = await make_family(core, children=kids, monthly_income=1_200_000)
+    view = await submit(core, head, key="ussd:abc:1")
+    assert view.state == "submitted" and view.decision_month == dt.date(2026, 12, 1)
+    assert view.notice_by == dt.date(2027, 1, 1)
+
+    summary = await decide_due(core)
+    assert (summary.approved, summary.rejected) == (1, 0)
+    async with core.uow() as uow:
+        decided = await find_application(uow, view.number)
+    assert decided.state == "approved"
+    assert decided.decision is not None and decided.decision.eligible
+    assert decided.decision.category == "poor"
+    assert decided.decision.monthly_amount == 745_000
+    assert decided.first_month == dt.date(2027, 1, 1)
+    assert decided.decision.income_per_member == 1_200_000 * 3 // 6 // 3
+
+    clock.set(dt.date(2027, 1, 2))
+    summary = await decide_due(core)
+    assert summary.enrolled == 1
+    async with core.uow() as uow:
+        assert (await find_application(uow, view.number)).state == "enrolled"
+        actions = (await uow.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert ["application.submitted", "application.verifying", "application.verified",
+            "application.approved", "application.enrolled"] == [a for a in actions if a.startswith("application.")]
+
+
+async def test_a_repeated_request_is_recorded_once(core: Core) -> None:
+    _, head = await make_family(core, children=(dt.date(2024, 1, 1),))
+    first = await submit(core, head, key="ussd:S1:1*1")
+    again = await submit(core, head, key="ussd:S1:1*1")
+    assert first.number == again.number
+    assert await count(core, Application) == 1
+    assert await count(core, OutboxMessage) == 1
+
+
+async def test_one_application_per_family_per_month(core: Core, clock) -> None:
+    _, head = await make_family(core, children=(dt.date(2024, 1, 1),))
+    await submit(core, head)
+    with pytest.raises(Conflict) as err:
+        await submit(core, head)
+    assert err.value.code == "application.duplicate_month"
+    assert await count(core, Application) == 1
+
+
+async def test_after_the_16th_the_decision_waits_for_next_month(core: Core, clock) -> None:
+    clock.set(dt.date(2026, 12, 17))
+    _, head = await make_family(core, children=(dt.date(2024, 1, 1),), monthly_income=500_000)
+    view = await submit(core, head)
+    assert view.decision_month == dt.date(2027, 1, 1)
+    summary = await decide_due(core)
+    assert summary.decided == 0 and summary.verified == 1
+    clock.set(dt.date(2027, 1, 5))
+    assert (await decide_due(core)).approved == 1
+
+
+async def test_an_excluded_family_is_rejected_with_its_reason(core: Core) -> None:
+    from core.storage.schema import Vehicle
+
+    household_id, head = await make_family(core, children=(dt.date(2020, 1, 1),), monthly_income=300_000)
+    async with core.uow() as uow:
+        uow.session.add(Vehicle(household_id=household_id, year=2023, roadworthy=True, kind="car"))
+        await uow.commit()
+    view = await submit(core, head)
+    await decide_due(core)
+    async with core.uow() as uow:
+        decided = await find_application(uow, view.number)
+        assert await uow.session.scalar(select(Enrolment.id)) is None
+        reasons = (await uow.session.scalars(select(Decision.reasons))).one()
+    assert decided.state == "rejected"
+    assert "exclusion.new_car" in [r["code"] for r in reasons]
+    templates = await _templates(core)
+    assert "application.rejected" in templates
+
+
+async def test_a_rich_family_is_rejected_above_the_threshold(core: Core) -> None:
+    _, head = await make_family(core, children=(dt.date(2020, 1, 1),), monthly_income=9_000_000)
+    view = await submit(core, head)
+    await decide_due(core)
+    async with core.uow() as uow:
+        decided = await find_application(uow, view.number)
+    assert decided.state == "rejected"
+    assert decided.decision is not None
+    assert "income.above_threshold" in [r.code for r in decided.decision.reasons]
+
+
+async def test_a_declared_birth_waits_for_the_civil_registry(core: Core) -> None:
+    _, head = await make_family(core, children=(dt.date(2019, 1, 1),), monthly_income=300_000)
+    view = await submit(core, head, declared_changes=("child_born",))
+    summary = await decide_due(core)
+    assert summary.awaiting == 1 and summary.decided == 0
+    async with core.uow() as uow:
+        assert (await find_application(uow, view.number)).state == "verifying"
+
+
+async def test_only_the_household_phone_sees_an_application(core: Core) -> None:
+    _, head = await make_family(core, phone="+998901234567", children=(dt.date(2024, 1, 1),))
+    view = await submit(core, head)
+    async with core.uow() as uow:
+        assert (await find_application(uow, view.number, phone="+998901234567")).number == view.number
+        with pytest.raises(Forbidden):
+            await find_application(uow, view.number, phone="+998935554433")
+
+
+async def test_bad_input_is_refused_with_reason_codes(core: Core) -> None:
+    _, head = await make_family(core)
+    bad = head[:-1] + str((int(head[-1]) + 1) % 10)
+    with pytest.raises(InvalidInput) as err:
+        await submit(core, bad)
+    assert err.value.code == "pinfl.check_digit"
+    with pytest.raises(NotFound):
+        await submit(core, "31210632040244")
+    with pytest.raises(InvalidInput) as err:
+        await submit(core, head, declared_changes=("won_lottery",))
+    assert err.value.code == "application.unknown_change"
+    with pytest.raises(Forbidden):
+        await submit(core, head, phone="+998935554433")
+    assert await count(core, Application) == 0
+    async with core.uow() as uow:
+        with pytest.raises(InvalidInput):
+            await find_application(uow, "123-456-780")
+
+
+async def _templates(core: Core) -> list[str]:
+    async with core.uow() as uow:
+        return list((await uow.session.scalars(select(OutboxMessage.template))).all())
