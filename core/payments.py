@@ -1,0 +1,88 @@
+"""Pure rules of payment: the monthly payment window and a payroll line's status.
+
+A payroll line moves ``scheduled → sent → paid | failed``; a failed line carries the bank's
+reason code and may go back to ``scheduled`` for a retry in a later run.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+from core.errors import InvalidInput, InvalidTransition
+from core.rates import RateBook
+
+PAYMENT_ERROR_CODES: tuple[str, ...] = (
+    "payment.transition",
+    "payment.unknown_state",
+    "payment.failure_reason_required",
+)
+
+SCHEDULED = "scheduled"
+SENT = "sent"
+PAID = "paid"
+FAILED = "failed"
+STATES: tuple[str, ...] = (SCHEDULED, SENT, PAID, FAILED)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    SCHEDULED: frozenset({SENT}),
+    SENT: frozenset({PAID, FAILED}),
+    PAID: frozenset(),
+    FAILED: frozenset({SCHEDULED}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentWindow:
+    """The days, both inclusive, between which a month's benefit is paid."""
+
+    month: dt.date
+    first_day: dt.date
+    last_day: dt.date
+
+    def contains(self, on: dt.date) -> bool:
+        return self.first_day <= on <= self.last_day
+
+    def position(self, on: dt.date) -> str:
+        """``'before'``, ``'open'`` or ``'after'`` the window, for "when is my payment"."""
+        if on < self.first_day:
+            return "before"
+        return "open" if on <= self.last_day else "after"
+
+
+def payment_window(month: dt.date, book: RateBook) -> PaymentWindow:
+    """The window of the month containing ``month`` (the 4th to the 27th), from the book row in
+    force on the first of that month."""
+    first = month.replace(day=1)
+    rule = book.payment_window.in_force(first)
+    last_day = min(rule.last_day, calendar.monthrange(first.year, first.month)[1])
+    return PaymentWindow(first, first.replace(day=rule.first_day), first.replace(day=last_day))
+
+
+@dataclass(frozen=True, slots=True)
+class LineStatus:
+    """A payroll line's status; ``failure_reason`` is the bank's reason code when ``failed``."""
+
+    status: str = SCHEDULED
+    failure_reason: str | None = None
+
+
+def transition(current: str, target: str) -> str:
+    """Check a move of a payroll line's status; returns ``target`` when it is allowed."""
+    for state in (current, target):
+        if state not in TRANSITIONS:
+            raise InvalidInput("payment.unknown_state", state=state)
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition("payment.transition", current=current, target=target)
+    return target
+
+
+def advance(line: LineStatus, target: str, *, reason: str | None = None) -> LineStatus:
+    """Move a line; moving to ``failed`` needs a reason code, any other move clears it."""
+    transition(line.status, target)
+    if target == FAILED:
+        if not reason:
+            raise InvalidInput("payment.failure_reason_required")
+        return LineStatus(FAILED, reason)
+    return LineStatus(target, None)
