@@ -222,7 +222,11 @@ async def answer(uow: UnitOfWork, number: str, text: str, actor: Actor,
     text = text.strip()
     if not text:
         raise InvalidInput("grievance.empty_answer")
-    if g.state in (rules.RECEIVED, rules.ASSIGNED):
+    # Answering straight away walks the states in between, so the history stays lawful.
+    if g.state == rules.RECEIVED:
+        g.state = rules.transition(g.state, rules.ASSIGNED)
+        g.assigned_to = g.assigned_to or actor.id
+    if g.state == rules.ASSIGNED:
         g.state = rules.transition(g.state, rules.IN_PROGRESS)
     g.state = rules.transition(g.state, rules.ANSWERED)
     g.answer = text

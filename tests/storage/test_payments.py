@@ -1,0 +1,61 @@
+"""Payroll freezing and "when is my next payment" from frozen lines only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import update
+
+from core.errors import Conflict
+from core.services.applications import SubmitApplication, decide_due, submit_application
+from core.services.payments import next_payment, open_payroll
+from core.storage.schema import Enrolment
+from core.storage.uow import Core
+from tests.storage.factories import CITIZEN, STAFF, make_family
+
+pytestmark = pytest.mark.postgres
+
+
+async def enrolled_family(core: Core) -> int:
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),), monthly_income=400_000)
+    async with core.uow() as uow:
+        await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
+        await uow.commit()
+    assert (await decide_due(core)).approved == 1
+    return household_id
+
+
+async def test_next_payment_comes_from_the_frozen_payroll_only(core: Core, clock) -> None:
+    household_id = await enrolled_family(core)
+    async with core.uow() as uow:
+        assert await next_payment(uow, household_id) is None  # January's payroll is not frozen yet
+
+    cycle = await open_payroll(core, dt.date(2027, 1, 1), STAFF)
+    assert cycle.line_count == 1 and cycle.total_amount == 360_000
+    assert (cycle.window_start, cycle.window_end) == (dt.date(2027, 1, 4), dt.date(2027, 1, 27))
+
+    # The live registry changes after freezing; the answer does not.
+    async with core.uow() as uow:
+        await uow.session.execute(update(Enrolment).values(amount=1))
+        await uow.commit()
+    async with core.uow() as uow:
+        payment = await next_payment(uow, household_id)
+    assert payment is not None
+    assert (payment.month, payment.amount, payment.status) == (dt.date(2027, 1, 1), 360_000, "scheduled")
+
+
+async def test_a_payroll_is_opened_once_and_regenerated_only_before_approval(core: Core) -> None:
+    await enrolled_family(core)
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF)
+    with pytest.raises(Conflict) as err:
+        await open_payroll(core, dt.date(2027, 1, 1), STAFF)
+    assert err.value.code == "payroll.already_open"
+    again = await open_payroll(core, dt.date(2027, 1, 1), STAFF, regenerate=True)
+    assert again.line_count == 1
+
+
+async def test_a_month_outside_any_enrolment_has_no_lines(core: Core) -> None:
+    await enrolled_family(core)
+    december = await open_payroll(core, dt.date(2026, 12, 1), STAFF)
+    assert december.line_count == 0
