@@ -8,7 +8,13 @@ import itertools
 from sqlalchemy import select
 
 from core.identity import make_pinfl
-from core.services.registry import NewMember, RegisterHousehold, household_view, record_income, register_household
+from core.services.registry import (
+    NewMember,
+    RegisterHousehold,
+    household_view,
+    record_income,
+    register_household,
+)
 from core.storage.schema import District, Mahalla, Region
 from core.storage.uow import Actor, Core
 
