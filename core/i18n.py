@@ -66,11 +66,12 @@ DEFAULT_LOCALE: Final[Locale] = "uz"
 #: so these are not translated.
 LANGUAGE_NAMES: Final[dict[Locale, str]] = {"uz": "Oʻzbekcha", "kaa": "Qaraqalpaqsha", "ru": "Русский"}
 
-# Codes seen in the wild (Accept-Language, Telegram language_code, operator profiles) → ours.
+# Codes seen in the wild (Accept-Language, Telegram language_code; "oz" is how Uzbek government
+# sites name Uzbek Latin) → ours.
 # Uzbek Cyrillic readers get Uzbek Latin: the gateway writes Uzbek in Latin only.
 _ALIASES: Final[dict[str, Locale]] = {
     "uz": "uz", "uzb": "uz", "uz_latn": "uz", "uz_cyrl": "uz", "oz": "uz",
-    "kaa": "kaa", "kaa_latn": "kaa", "kaa_cyrl": "kaa", "qq": "kaa", "kk_qq": "kaa",
+    "kaa": "kaa", "kaa_latn": "kaa", "kaa_cyrl": "kaa",
     "ru": "ru", "rus": "ru",
 }
 

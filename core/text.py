@@ -90,9 +90,8 @@ _CYRILLIC_VOWELS: Final = frozenset("аеёиоуэюяўәөүыъь")
 # Letters that look the same in both scripts, by case (lower-case н, т, м, в do not look Latin).
 _CYR_LOOKS_LATIN: Final = {
     "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "Х": "X", "У": "Y", "І": "I", "Ј": "J", "Ѕ": "S",
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
-    "ѕ": "s",
+    "Т": "T", "Х": "X", "У": "Y", "І": "I",
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
 }
 _LATIN_LOOKS_CYR: Final = {v: k for k, v in _CYR_LOOKS_LATIN.items()}
 
@@ -151,8 +150,15 @@ def _fold_word(word: str) -> str:
     if any(ch.isdigit() for ch in word) and all(ch.isdigit() or ch in _ZERO_LOOKALIKES for ch in word):
         return "".join("0" if ch in _ZERO_LOOKALIKES else ch for ch in word)
     word = _unmix(word).replace("Í", "ı").casefold()
-    word = _transliterate(word)
-    return "".join(_MARKED_LETTERS.get(ch, ch) for ch in word)
+    word = "".join(_MARKED_LETTERS.get(ch, ch) for ch in _transliterate(word))
+    # An apostrophe counts only as part of a letter; a stray one (after a digit, or a Cyrillic ъ
+    # opening a word) is dropped, so that fold(fold(x)) == fold(x).
+    out: list[str] = []
+    for ch in word:
+        if ch == "'" and not (out and (out[-1].isalpha() or out[-1] == "'")):
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 def fold(text: str) -> str:
@@ -172,7 +178,7 @@ def fold(text: str) -> str:
         ch if ch in (OKINA, TUTUQ) or not unicodedata.category(ch).startswith(("P", "S")) else " "
         for ch in text
     )
-    return " ".join(_fold_word(word) for word in kept.split())
+    return " ".join(key for key in map(_fold_word, kept.split()) if key)
 
 
 # --- digits --------------------------------------------------------------------------------------
