@@ -1,0 +1,13 @@
+"""Words the flows share, marked for extraction and translated at render time."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from core.i18n import N_
+
+GENERAL_HELP: Final = N_("Send the number of your choice. 0 goes back, 00 to the main menu. "
+                         "Hotline of the Inson centres: 1140.")
+ONLY_REGISTERED_PHONE: Final = N_("We answer only to the phone registered for the family. "
+                                  "Call 1140 or visit your Inson centre.")
+DIGITS_ONLY: Final = N_("Please send digits only.")
