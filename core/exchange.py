@@ -1,0 +1,323 @@
+"""The data-exchange catalogue and the validation of one agency record, as pure functions.
+
+The catalogue (``core/data/exchange_catalogue.json``) lists every data item the registry
+accepts: which agency sends it, what it means, its value type and unit, whether it is keyed
+(by month, by month and employer, or by an account / plate / cadastre number), how long it
+stays valid, and which registry table eligibility reads it from (``applies``; none = a fact
+only). A record is ``agency, item, pinfl, value, as_of, record_id`` (+ ``key``, ``unit``).
+
+The value in force of one item for one person is identified by its *fact key*: the item, and
+for keyed items ``item|key`` (``soliq.wage|2026-11/123456789``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from core.errors import InvalidInput
+from core.identity import Pinfl
+
+MAX_BATCH = 10_000
+
+EXCHANGE_ERROR_CODES: tuple[str, ...] = (
+    "exchange.not_an_object",
+    "exchange.missing_field",
+    "exchange.unknown_agency",
+    "exchange.unknown_item",
+    "exchange.item_of_other_agency",
+    "exchange.bad_pinfl",
+    "exchange.unknown_pinfl",
+    "exchange.wrong_type",
+    "exchange.wrong_unit",
+    "exchange.bad_value",
+    "exchange.bad_key",
+    "exchange.key_required",
+    "exchange.key_not_expected",
+    "exchange.bad_as_of",
+    "exchange.future_as_of",
+    "exchange.bad_record_id",
+    "exchange.duplicate_in_batch",
+    "exchange.record_id_reused",
+    "exchange.batch_too_large",
+    "exchange.malformed_line",
+    "exchange.truncated_line",
+    "exchange.catalogue",
+)
+
+TYPES = ("money", "int", "year", "bool", "date", "enum", "text", "pinfl", "object")
+KEYS = (None, "month", "month_employer", "text")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH_EMPLOYER = re.compile(r"^\d{4}-(0[1-9]|1[0-2])/\d{9}$")
+_TEXT_KEY = re.compile(r"^[A-Za-z0-9:/._-]{1,24}$")
+MAX_TEXT = 80
+MIN_YEAR = 1900
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    """One data item of the catalogue."""
+
+    agency: str
+    item: str
+    meaning: str
+    type: str
+    unit: str | None
+    valid_days: int
+    key: str | None
+    applies: Mapping[str, str] | None
+    values: tuple[str, ...] = ()
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str | None:
+        return None if self.applies is None else self.applies.get("table")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    agencies: Mapping[str, str]
+    items: Mapping[str, ItemSpec]
+
+    def items_for_table(self, table: str) -> tuple[ItemSpec, ...]:
+        return tuple(s for s in self.items.values() if s.table == table)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Catalogue:
+        agencies = dict(data["agencies"])
+        items: dict[str, ItemSpec] = {}
+        for raw in data["items"]:
+            spec = ItemSpec(
+                agency=raw["agency"], item=raw["item"], meaning=raw["meaning"], type=raw["type"],
+                unit=raw.get("unit"), valid_days=int(raw["valid_days"]), key=raw.get("key"),
+                applies=raw.get("applies"), values=tuple(raw.get("values", ())),
+                fields=dict(raw.get("fields", {})),
+            )
+            if (spec.agency not in agencies or spec.type not in TYPES or spec.key not in KEYS
+                    or spec.item in items or not spec.item.startswith(spec.agency + ".")
+                    or len(spec.item) > 34 or spec.valid_days < 1):
+                raise InvalidInput("exchange.catalogue", item=spec.item)
+            items[spec.item] = spec
+        return cls(agencies, items)
+
+
+@functools.cache
+def load_catalogue() -> Catalogue:
+    text = resources.files("core").joinpath("data/exchange_catalogue.json").read_text("utf-8")
+    return Catalogue.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRecord:
+    """A validated record: its value normalised to JSON, its fact key computed."""
+
+    agency: str
+    item: str
+    pinfl: str
+    value: Any
+    as_of: dt.date
+    record_id: str
+    key: str | None = None
+
+    @property
+    def fact_item(self) -> str:
+        return self.item if self.key is None else f"{self.item}|{self.key}"
+
+    def stored_value(self) -> dict[str, Any]:
+        return {"value": self.value, "key": self.key}
+
+
+def _type_error(spec: ItemSpec, value: Any, name: str = "value") -> InvalidInput:
+    return InvalidInput("exchange.wrong_type", item=spec.item, field=name, expected=spec.type
+                        if name == "value" else spec.fields.get(name, "?"), got=type(value).__name__)
+
+
+def _scalar(kind: str, value: Any, spec: ItemSpec, name: str, today: dt.date) -> Any:
+    if kind.startswith("enum:"):
+        allowed: tuple[str, ...] = tuple(kind[5:].split(","))
+        kind = "enum"
+    else:
+        allowed = spec.values
+    if kind in ("money", "int", "year"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+                value = int(value)
+            else:
+                raise _type_error(spec, value, name)
+        if value < 0:
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
+        if kind == "year" and not MIN_YEAR <= value <= today.year + 1:
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
+        return value
+    if kind == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise _type_error(spec, value, name)
+        return value
+    if kind == "date":
+        if not isinstance(value, str):
+            raise _type_error(spec, value, name)
+        try:
+            day = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise _type_error(spec, value, name) from None
+        if day > today:
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
+        return day.isoformat()
+    if kind == "enum":
+        if not isinstance(value, str):
+            raise _type_error(spec, value, name)
+        if value not in allowed:
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
+        return value
+    if kind == "pinfl":
+        if not isinstance(value, str):
+            raise _type_error(spec, value, name)
+        try:
+            return Pinfl.parse(value).value
+        except InvalidInput:
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name) from None
+    if kind == "text":
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+            raise _type_error(spec, value, name)
+        return value.strip()
+    raise InvalidInput("exchange.catalogue", item=spec.item)
+
+
+def _value(spec: ItemSpec, value: Any, today: dt.date) -> Any:
+    if spec.type != "object":
+        return _scalar(spec.type, value, spec, "value", today)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _type_error(spec, value) from None
+    if not isinstance(value, dict):
+        raise _type_error(spec, value)
+    missing = sorted(set(spec.fields) - set(value))
+    if missing:
+        raise InvalidInput("exchange.missing_field", item=spec.item, field=missing[0])
+    extra = sorted(set(value) - set(spec.fields))
+    if extra:
+        raise InvalidInput("exchange.bad_value", item=spec.item, field=extra[0])
+    return {name: _scalar(kind, value[name], spec, name, today) for name, kind in spec.fields.items()}
+
+
+def _key(spec: ItemSpec, key: Any, as_of: dt.date) -> str | None:
+    if spec.key is None:
+        if key not in (None, ""):
+            raise InvalidInput("exchange.key_not_expected", item=spec.item)
+        return None
+    if key in (None, ""):
+        raise InvalidInput("exchange.key_required", item=spec.item, key=spec.key)
+    if not isinstance(key, str):
+        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
+    key = key.strip()
+    pattern = {"month": _MONTH, "month_employer": _MONTH_EMPLOYER, "text": _TEXT_KEY}[spec.key]
+    if not pattern.match(key):
+        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
+    if spec.key in ("month", "month_employer") and key[:7] > as_of.isoformat()[:7]:
+        # An income for a month the agency has not reached yet on its own as-of date.
+        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
+    return key
+
+
+REQUIRED = ("agency", "item", "pinfl", "value", "as_of", "record_id")
+
+
+def validate_record(raw: Any, today: dt.date, catalogue: Catalogue | None = None) -> AgencyRecord:
+    """Check one record against the catalogue; raise ``InvalidInput`` with the first problem."""
+    catalogue = catalogue or load_catalogue()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("exchange.not_an_object")
+    for name in REQUIRED:
+        if raw.get(name) is None or raw.get(name) == "":
+            raise InvalidInput("exchange.missing_field", field=name)
+    agency = str(raw["agency"]).strip()
+    if agency not in catalogue.agencies:
+        raise InvalidInput("exchange.unknown_agency", agency=agency)
+    item = str(raw["item"]).strip()
+    spec = catalogue.items.get(item)
+    if spec is None:
+        raise InvalidInput("exchange.unknown_item", item=item)
+    if spec.agency != agency:
+        raise InvalidInput("exchange.item_of_other_agency", item=item, agency=agency)
+    record_id = raw["record_id"]
+    if not isinstance(record_id, str | int) or isinstance(record_id, bool) or not 0 < len(str(record_id)) <= 80:
+        raise InvalidInput("exchange.bad_record_id")
+    try:
+        pinfl = Pinfl.parse(str(raw["pinfl"])).value
+    except InvalidInput as exc:
+        raise InvalidInput("exchange.bad_pinfl", reason=exc.code) from None
+    try:
+        as_of = dt.date.fromisoformat(str(raw["as_of"]).strip())
+    except ValueError:
+        raise InvalidInput("exchange.bad_as_of", as_of=str(raw["as_of"])[:20]) from None
+    if as_of > today:
+        raise InvalidInput("exchange.future_as_of", as_of=as_of.isoformat(), today=today.isoformat())
+    unit = raw.get("unit")
+    if unit not in (None, "") and unit != spec.unit:
+        raise InvalidInput("exchange.wrong_unit", item=item, unit=str(unit)[:20], expected=spec.unit)
+    value = _value(spec, raw["value"], today)
+    key = _key(spec, raw.get("key"), as_of)
+    return AgencyRecord(agency, item, pinfl, value, as_of, str(record_id), key)
+
+
+# --- batch files -----------------------------------------------------------------------------
+
+CSV_COLUMNS = ("agency", "item", "pinfl", "key", "value", "unit", "as_of", "record_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    """A line of a batch file: the raw record, or why it could not be read."""
+
+    line: int
+    record: Any = None
+    error: InvalidInput | None = None
+
+
+def parse_jsonl(text: str) -> list[ParsedLine]:
+    """Read JSON lines; a broken *last* line (no newline at the end) is a truncated file."""
+    out: list[ParsedLine] = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(ParsedLine(number, json.loads(line)))
+        except ValueError:
+            code = "exchange.truncated_line" if number == len(lines) else "exchange.malformed_line"
+            out.append(ParsedLine(number, error=InvalidInput(code, line=number)))
+    return out
+
+
+def parse_csv(text: str) -> list[ParsedLine]:
+    """Read CSV with a header naming :data:`CSV_COLUMNS` (``key`` and ``unit`` may be empty)."""
+    out: list[ParsedLine] = []
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return out
+    names = [h.strip() for h in header]
+    truncated = not text.endswith("\n")
+    rows = list(reader)
+    for i, row in enumerate(rows):
+        number = i + 2
+        if len(row) != len(names):
+            last = i == len(rows) - 1
+            code = "exchange.truncated_line" if last and truncated else "exchange.malformed_line"
+            out.append(ParsedLine(number, error=InvalidInput(code, line=number)))
+            continue
+        record: dict[str, Any] = dict(zip(names, row, strict=True))
+        out.append(ParsedLine(number, record))
+    return out

@@ -1,0 +1,336 @@
+"""Data exchange: agency records in, validated against the catalogue, kept with provenance and
+applied to the registry tables eligibility reads — idempotently, in one transaction per batch.
+
+Counting (``IngestResult``):
+
+- ``accepted``: new records stored (their provenance is kept in ``exchange_records``), including
+  ``stale`` ones;
+- ``superseded``: earlier values (held before, or earlier in the same batch) a newer record
+  replaced;
+- ``stale``: accepted records older than the value in force: kept, never applied;
+- ``unchanged``: exact repeats of a record already held (same agency and record id, same content);
+- ``rejected``: ``(index in the batch, reason code, params)``; nothing of a rejected record is
+  written.
+
+A value's as-of date decides: a newer one supersedes, an older one never overwrites; on the same
+as-of date the record received later wins. Whatever a batch applies, it applies together: a
+failure rolls the whole batch back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, insert, select, update
+
+from core.errors import InvalidInput
+from core.exchange import MAX_BATCH, AgencyRecord, Catalogue, ItemSpec, load_catalogue, validate_record
+from core.storage.schema import (
+    BankBalance,
+    ExchangeRecord,
+    Fact,
+    Household,
+    Income,
+    Person,
+    Property,
+    Vehicle,
+)
+from core.storage.uow import Actor, Core, UnitOfWork
+
+EXCHANGE_SERVICE_ERROR_CODES: tuple[str, ...] = (
+    "exchange.unknown_pinfl",
+    "exchange.duplicate_in_batch",
+    "exchange.record_id_reused",
+    "exchange.batch_too_large",
+)
+CHUNK = 900  # keeps every IN list well under SQLite's and asyncpg's parameter limits
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    stale: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "superseded": self.superseded, "unchanged": self.unchanged,
+                "stale": self.stale,
+                "rejected": [{"index": i, "code": c, "params": p} for i, c, p in self.rejected]}
+
+
+@dataclass
+class _FactRow:
+    value: Any
+    agency: str
+    record_id: str
+    as_of: dt.date
+    received_at: dt.datetime
+
+
+def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+async def ingest(target: Core | UnitOfWork, records: Sequence[Any], actor: Actor | None = None) -> IngestResult:
+    """Validate, store and apply a batch of up to 10,000 agency records.
+
+    Given a ``Core``, runs in its own unit of work and commits; given a ``UnitOfWork``, works in
+    it and leaves the commit to the caller.
+    """
+    if isinstance(target, Core):
+        async with target.uow() as uow:
+            result = await ingest(uow, records, actor)
+            await uow.commit()
+        return result
+    return await _ingest(target, records, actor or Actor("agency", "exchange", "api"))
+
+
+async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> IngestResult:
+    if len(records) > MAX_BATCH:
+        raise InvalidInput("exchange.batch_too_large", size=len(records), limit=MAX_BATCH)
+    catalogue = load_catalogue()
+    today, now = uow.today(), uow.now()
+    result = IngestResult()
+    valid: list[tuple[int, AgencyRecord]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, raw in enumerate(records):
+        try:
+            rec = validate_record(raw, today, catalogue)
+        except InvalidInput as exc:
+            result.rejected.append((index, exc.code, exc.params))
+            continue
+        ident = (rec.agency, rec.record_id)
+        if ident in seen:
+            result.rejected.append((index, "exchange.duplicate_in_batch", {"record_id": rec.record_id}))
+            continue
+        seen.add(ident)
+        valid.append((index, rec))
+
+    s = uow.session
+    # Who each PINFL is.
+    pinfls = sorted({r.pinfl for _, r in valid})
+    persons: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(pinfls):
+        rows = await s.execute(select(Person.pinfl, Person.id, Person.household_id).where(Person.pinfl.in_(chunk)))
+        persons.update({p: (pid, hid) for p, pid, hid in rows})
+    # Records already held under the same agency record ids.
+    held: dict[tuple[str, str], tuple[str, str, dict[str, Any], dt.date]] = {}
+    by_agency: dict[str, list[str]] = defaultdict(list)
+    for _, r in valid:
+        by_agency[r.agency].append(r.record_id)
+    for agency, ids in by_agency.items():
+        for chunk in _chunks(ids):
+            rows = await s.execute(
+                select(ExchangeRecord.agency_record_id, ExchangeRecord.item, ExchangeRecord.pinfl,
+                       ExchangeRecord.value, ExchangeRecord.as_of)
+                .where(ExchangeRecord.agency == agency, ExchangeRecord.agency_record_id.in_(chunk)))
+            held.update({(agency, rid): (item, pinfl, value, as_of) for rid, item, pinfl, value, as_of in rows})
+
+    fresh: list[tuple[int, AgencyRecord]] = []
+    for index, rec in valid:
+        if rec.pinfl not in persons:
+            result.rejected.append((index, "exchange.unknown_pinfl", {"pinfl": rec.pinfl[:4] + "…" + rec.pinfl[-2:]}))
+            continue
+        before = held.get((rec.agency, rec.record_id))
+        if before is not None:
+            if before == (rec.item, rec.pinfl, rec.stored_value(), rec.as_of):
+                result.unchanged += 1
+            else:
+                result.rejected.append((index, "exchange.record_id_reused", {"record_id": rec.record_id}))
+            continue
+        fresh.append((index, rec))
+    result.rejected.sort(key=lambda r: r[0])
+    if not fresh:
+        return result
+
+    # The facts in force for these persons.
+    facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
+    fresh_pinfls = sorted({r.pinfl for _, r in fresh})
+    for chunk in _chunks(fresh_pinfls):
+        rows = await s.execute(
+            select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
+                   Fact.received_at).where(Fact.pinfl.in_(chunk)))
+        for pinfl, item, value, agency, rid, as_of, received in rows:
+            facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
+
+    statuses: dict[tuple[str, str], str] = {}
+    displaced: list[tuple[str, str]] = []  # held records that are no longer current
+    changed: dict[tuple[str, str], AgencyRecord] = {}
+    for _, rec in sorted(fresh, key=lambda p: (p[1].as_of, p[0])):
+        current = facts[rec.pinfl].get(rec.fact_item)
+        if current is not None and rec.as_of < current.as_of:
+            statuses[(rec.agency, rec.record_id)] = "stale"
+            result.stale += 1
+            continue
+        if current is not None:
+            result.superseded += 1
+            ident = (current.agency, current.record_id)
+            if ident in statuses:
+                statuses[ident] = "superseded"
+            else:
+                displaced.append(ident)
+        statuses[(rec.agency, rec.record_id)] = "current"
+        facts[rec.pinfl][rec.fact_item] = _FactRow(rec.value, rec.agency, rec.record_id, rec.as_of, now)
+        changed[(rec.pinfl, rec.fact_item)] = rec
+    result.accepted = len(fresh)
+
+    await s.execute(insert(ExchangeRecord), [
+        {"agency": r.agency, "agency_record_id": r.record_id, "item": r.item, "pinfl": r.pinfl,
+         "value": r.stored_value(), "as_of": r.as_of, "received_at": now,
+         "status": statuses[(r.agency, r.record_id)]} for _, r in fresh])
+    table = ExchangeRecord.__table__
+    if displaced:
+        await s.execute(
+            update(table).where(and_(table.c.agency == bindparam("a"), table.c.agency_record_id == bindparam("r")))
+            .values(status="superseded"),
+            [{"a": a, "r": r} for a, r in displaced])
+    if changed:
+        ftable = Fact.__table__
+        await s.execute(
+            delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
+            [{"p": p, "i": i} for p, i in changed])
+        await s.execute(insert(Fact), [
+            {"pinfl": r.pinfl, "item": r.fact_item, "household_id": persons[r.pinfl][1],
+             "value": {"value": r.value}, "agency": r.agency, "agency_record_id": r.record_id,
+             "as_of": r.as_of, "received_at": now} for r in changed.values()])
+        await _apply(uow, catalogue, list(changed.values()), persons, facts)
+        households = sorted({persons[r.pinfl][1] for r in changed.values()})
+        for chunk in _chunks(households):
+            await s.execute(update(Household).where(Household.id.in_(chunk)).values(data_changed_at=now))
+    uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,
+              superseded=result.superseded, stale=result.stale, unchanged=result.unchanged,
+              rejected=len(result.rejected))
+    return result
+
+
+def _split(fact_item: str) -> tuple[str, str | None]:
+    item, _, key = fact_item.partition("|")
+    return item, key or None
+
+
+async def _apply(
+    uow: UnitOfWork,
+    catalogue: Catalogue,
+    changed: list[AgencyRecord],
+    persons: Mapping[str, tuple[int, int]],
+    facts: Mapping[str, Mapping[str, _FactRow]],
+) -> None:
+    """Write what changed to the registry tables eligibility reads, recomputed from the facts."""
+    s = uow.session
+    specs = catalogue.items
+    incomes: set[tuple[str, str, str]] = set()  # pinfl, month, source
+    vehicles: set[tuple[str, str]] = set()
+    properties: set[tuple[str, str, str]] = set()
+    banks: set[str] = set()
+    person_updates: list[tuple[str, ItemSpec, Any]] = []
+    for rec in changed:
+        spec = specs[rec.item]
+        table = spec.table
+        if table == "incomes" and spec.applies is not None and rec.key is not None:
+            incomes.add((rec.pinfl, rec.key[:7], spec.applies["source"]))
+        elif table == "vehicles" and rec.key is not None:
+            vehicles.add((rec.pinfl, rec.key))
+        elif table == "properties" and spec.applies is not None and rec.key is not None:
+            properties.add((rec.pinfl, rec.key, spec.applies["kind"]))
+        elif table == "bank_balances":
+            banks.add(rec.pinfl)
+        elif table == "persons":
+            person_updates.append((rec.pinfl, spec, rec.value))
+
+    if incomes:
+        sums: dict[tuple[str, str, str], tuple[int, set[str]]] = {}
+        for pinfl, month, source in incomes:
+            total, agencies = 0, set()
+            for fact_item, row in facts[pinfl].items():
+                item, key = _split(fact_item)
+                spec = specs.get(item)
+                if (spec is not None and spec.table == "incomes" and spec.applies is not None
+                        and spec.applies["source"] == source and key is not None and key[:7] == month):
+                    total += int(row.value)
+                    agencies.add(row.agency)
+            sums[(pinfl, month, source)] = (total, agencies)
+        t = Income.__table__
+        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.month == bindparam("m"),
+                                             t.c.source == bindparam("src"))),
+                        [{"pid": persons[p][0], "m": _month(m), "src": src} for p, m, src in sums])
+        await s.execute(insert(Income), [
+            {"household_id": persons[p][1], "person_id": persons[p][0], "month": _month(m), "source": src,
+             "amount": total, "agency": ",".join(sorted(agencies))[:40]}
+            for (p, m, src), (total, agencies) in sums.items()])
+
+    if vehicles:
+        t = Vehicle.__table__
+        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.plate == bindparam("pl"))),
+                        [{"pid": persons[p][0], "pl": plate} for p, plate in vehicles])
+        rows = []
+        for pinfl, plate in vehicles:
+            held = facts[pinfl].get(f"yhxbb.vehicle|{plate}")
+            gone = facts[pinfl].get(f"yhxbb.vehicle_deregistered|{plate}")
+            if held is None or (gone is not None and gone.as_of >= held.as_of):
+                continue
+            rows.append({"household_id": persons[pinfl][1], "person_id": persons[pinfl][0],
+                         "kind": held.value["kind"], "year": held.value["year"],
+                         "roadworthy": held.value["roadworthy"], "plate": plate})
+        if rows:
+            await s.execute(insert(Vehicle), rows)
+
+    if properties:
+        t = Property.__table__
+        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.cadastre_number == bindparam("c"),
+                                             t.c.kind == bindparam("k"))),
+                        [{"pid": persons[p][0], "c": c, "k": k} for p, c, k in properties])
+        rows = [{"household_id": persons[p][1], "person_id": persons[p][0], "kind": k, "cadastre_number": c}
+                for p, c, k in properties
+                if (row := facts[p].get(f"kadastr.{k}_property|{c}")) is not None and row.value is True]
+        if rows:
+            await s.execute(insert(Property), rows)
+
+    if banks:
+        t = BankBalance.__table__
+        await s.execute(delete(t).where(t.c.person_id == bindparam("pid")),
+                        [{"pid": persons[p][0]} for p in banks])
+        rows = []
+        for pinfl in banks:
+            held_rows = [row for fact_item, row in facts[pinfl].items()
+                         if (spec := specs.get(_split(fact_item)[0])) is not None and spec.table == "bank_balances"]
+            if held_rows:
+                rows.append({"household_id": persons[pinfl][1], "person_id": persons[pinfl][0],
+                             "amount": sum(int(r.value) for r in held_rows),
+                             "as_of": max(r.as_of for r in held_rows)})
+        if rows:
+            await s.execute(insert(BankBalance), rows)
+
+    for pinfl, spec, value in person_updates:
+        assert spec.applies is not None
+        pid = persons[pinfl][0]
+        if spec.applies["column"] == "disability":
+            await s.execute(update(Person).where(Person.id == pid).values(disability=None if value == "none" else value))
+        elif value:
+            await s.execute(update(Person).where(Person.id == pid).values(service_body=spec.applies["body"]))
+        else:
+            await s.execute(update(Person).where(Person.id == pid, Person.service_body == spec.applies["body"])
+                            .values(service_body=None))
+
+
+def _month(text: str) -> dt.date:
+    return dt.date(int(text[:4]), int(text[5:7]), 1)
+
+
+async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """For each household, ``{"<pinfl>:<fact item>": {agency, record_id, as_of, received_at}}``."""
+    out: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for chunk in _chunks(list(household_ids)):
+        rows = await uow.session.execute(
+            select(Fact.household_id, Fact.pinfl, Fact.item, Fact.agency, Fact.agency_record_id, Fact.as_of,
+                   Fact.received_at).where(Fact.household_id.in_(chunk)))
+        for hid, pinfl, item, agency, rid, as_of, received in rows:
+            out[hid][f"{pinfl}:{item}"] = {"agency": agency, "record_id": rid, "as_of": as_of.isoformat(),
+                                           "received_at": received.isoformat()}
+    return out

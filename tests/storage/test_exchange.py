@@ -1,0 +1,148 @@
+"""Agency data in: validated, idempotent, newest-wins, kept with provenance, applied to the registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from core.services.exchange import ingest
+from core.storage.schema import (
+    BankBalance,
+    ExchangeRecord,
+    Fact,
+    Household,
+    Income,
+    Person,
+    Property,
+    Vehicle,
+)
+from core.storage.uow import Core
+from tests.storage.factories import make_family
+
+pytestmark = pytest.mark.postgres
+
+
+def wage(pinfl: str, amount: int, *, as_of: str = "2026-12-05", record_id: str = "W-1",
+         key: str = "2026-11/301234567", **extra: object) -> dict[str, object]:
+    return {"agency": "soliq", "item": "soliq.wage", "pinfl": pinfl, "key": key, "value": amount,
+            "unit": "UZS", "as_of": as_of, "record_id": record_id, **extra}
+
+
+async def november_wage(core: Core, household_id: int) -> tuple[int, str | None]:
+    async with core.uow() as uow:
+        row = (await uow.session.execute(select(Income.amount, Income.agency).where(
+            Income.household_id == household_id, Income.month == dt.date(2026, 11, 1),
+            Income.source == "wage"))).one()
+    return int(row[0]), row[1]
+
+
+async def test_a_wage_is_applied_with_its_provenance_and_marks_the_household_changed(core: Core, clock) -> None:
+    household_id, head = await make_family(core, monthly_income=100_000)
+    clock.advance(dt.timedelta(hours=1))
+    result = await ingest(core, [wage(head, 1_200_000)])
+    assert (result.accepted, result.superseded, result.unchanged, result.rejected) == (1, 0, 0, [])
+    assert await november_wage(core, household_id) == (1_200_000, "soliq")
+    async with core.uow() as uow:
+        fact = await uow.session.get(Fact, (head, "soliq.wage|2026-11/301234567"))
+        household = await uow.session.get(Household, household_id)
+        assert fact is not None
+        assert (fact.agency, fact.agency_record_id, fact.as_of) == ("soliq", "W-1", dt.date(2026, 12, 5))
+        assert household is not None and household.data_changed_at > household.created_at
+
+
+async def test_two_employers_in_one_month_add_up(core: Core) -> None:
+    household_id, head = await make_family(core)
+    await ingest(core, [wage(head, 700_000), wage(head, 300_000, record_id="W-2", key="2026-11/309999999")])
+    assert (await november_wage(core, household_id))[0] == 1_000_000
+
+
+async def test_the_same_record_twice_changes_nothing(core: Core) -> None:
+    household_id, head = await make_family(core)
+    await ingest(core, [wage(head, 1_200_000)])
+    again = await ingest(core, [wage(head, 1_200_000)])
+    assert (again.accepted, again.unchanged, again.rejected) == (0, 1, [])
+    async with core.uow() as uow:
+        assert len((await uow.session.scalars(select(ExchangeRecord))).all()) == 1
+
+
+async def test_newer_supersedes_and_older_never_overwrites(core: Core) -> None:
+    household_id, head = await make_family(core)
+    await ingest(core, [wage(head, 1_200_000, as_of="2026-12-05")])
+    newer = await ingest(core, [wage(head, 900_000, as_of="2026-12-08", record_id="W-2")])
+    assert (newer.accepted, newer.superseded) == (1, 1)
+    older = await ingest(core, [wage(head, 5_000_000, as_of="2026-12-01", record_id="W-0")])
+    assert (older.accepted, older.stale, older.superseded) == (1, 1, 0)
+    assert (await november_wage(core, household_id))[0] == 900_000
+    async with core.uow() as uow:
+        statuses = dict((await uow.session.execute(
+            select(ExchangeRecord.agency_record_id, ExchangeRecord.status))).all())
+    assert statuses == {"W-1": "superseded", "W-2": "current", "W-0": "stale"}
+
+
+async def test_within_one_batch_the_newest_wins_whatever_the_order(core: Core) -> None:
+    household_id, head = await make_family(core)
+    result = await ingest(core, [wage(head, 2, as_of="2026-12-08", record_id="B"),
+                                 wage(head, 1, as_of="2026-12-01", record_id="A")])
+    assert (result.accepted, result.superseded) == (2, 1)
+    assert (await november_wage(core, household_id))[0] == 2
+
+
+async def test_bad_records_are_refused_with_reasons_and_good_ones_kept(core: Core) -> None:
+    household_id, head = await make_family(core)
+    await ingest(core, [wage(head, 1, record_id="R")])
+    batch = [
+        wage(head, 500_000, record_id="OK"),
+        wage("31210632040244", 1, record_id="X1"),  # valid but unknown PINFL
+        {**wage(head, 1, record_id="X2"), "item": "soliq.lottery"},
+        wage(head, "lots", record_id="X3"),
+        wage(head, 1, record_id="X4", unit="USD"),
+        wage(head, 1, record_id="X5", as_of="2027-01-01"),
+        wage(head, 500_000, record_id="OK"),
+        wage(head, 2, record_id="R"),  # the same agency id with other content
+        wage(head, 1, record_id="X6", key="2026-11"),
+        "not a record",
+    ]
+    result = await ingest(core, batch)
+    assert result.accepted == 1
+    assert [(i, code) for i, code, _ in result.rejected] == [
+        (1, "exchange.unknown_pinfl"), (2, "exchange.unknown_item"), (3, "exchange.wrong_type"),
+        (4, "exchange.wrong_unit"), (5, "exchange.future_as_of"), (6, "exchange.duplicate_in_batch"),
+        (7, "exchange.record_id_reused"), (8, "exchange.bad_key"), (9, "exchange.not_an_object")]
+    assert (await november_wage(core, household_id))[0] == 500_000
+
+
+async def test_assets_disability_and_service_reach_the_tables_eligibility_reads(core: Core) -> None:
+    household_id, head = await make_family(core)
+    base = {"pinfl": head, "as_of": "2026-12-01"}
+    result = await ingest(core, [
+        {**base, "agency": "yhxbb", "item": "yhxbb.vehicle", "key": "01A123BC", "record_id": "V1",
+         "value": {"year": 2022, "roadworthy": True, "kind": "car"}},
+        {**base, "agency": "kadastr", "item": "kadastr.residential_property", "key": "10:01:02:0003",
+         "record_id": "K1", "value": True},
+        {**base, "agency": "bank", "item": "bank.balance", "key": "ACC1", "record_id": "B1", "value": 4_000_000,
+         "unit": "UZS"},
+        {**base, "agency": "bank", "item": "bank.deposit", "key": "DEP1", "record_id": "B2", "value": 1_000_000},
+        {**base, "agency": "vtek", "item": "vtek.disability_group", "record_id": "D1", "value": "group2"},
+        {**base, "agency": "mudofaa", "item": "mudofaa.service", "record_id": "M1", "value": True},
+    ])
+    assert (result.accepted, result.rejected) == (6, [])
+    async with core.uow() as uow:
+        s = uow.session
+        assert (await s.execute(select(Vehicle.year, Vehicle.roadworthy, Vehicle.plate))).all() == [
+            (2022, True, "01A123BC")]
+        assert (await s.scalars(select(Property.cadastre_number))).all() == ["10:01:02:0003"]
+        assert (await s.scalars(select(BankBalance.amount))).all() == [5_000_000]
+        person = await s.scalar(select(Person).where(Person.pinfl == head))
+        assert person is not None and (person.disability, person.service_body) == ("group2", "defence")
+    # The car is sold and the service ends: the registry follows.
+    later = {"pinfl": head, "as_of": "2026-12-09"}
+    await ingest(core, [
+        {**later, "agency": "yhxbb", "item": "yhxbb.vehicle_deregistered", "key": "01A123BC", "record_id": "V2",
+         "value": "2026-12-08"},
+        {**later, "agency": "mudofaa", "item": "mudofaa.service", "record_id": "M2", "value": False},
+    ])
+    async with core.uow() as uow:
+        assert (await uow.session.scalars(select(Vehicle.id))).all() == []
+        assert await uow.session.scalar(select(Person.service_body).where(Person.pinfl == head)) is None
