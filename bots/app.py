@@ -1,0 +1,377 @@
+"""The Telegram bot: one ``Application`` built here, its handlers, one callback per kind of update.
+
+Every handler translates an update into text for the flow runner (``bots.conversation``) and lays
+the returned screen out as messages and buttons (``bots.render``). No flow logic lives here: the
+bot itself only asks for the phone (Telegram's ``request_contact``), links it, and answers input
+it cannot pass on (stickers, old buttons, text where a button is expected).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+
+from bots import conversation, sessions
+from bots.linking import link_chat
+from bots.render import BACK_KEY, HOME_KEY, layout, parse_callback, split_text
+from core.errors import DomainError
+from core.i18n import N_, SUPPORTED, _, normalise_locale, use_locale
+from core.services import outbox
+from core.storage.uow import Core
+
+log = logging.getLogger("spsr.bot")
+
+CORE_KEY = "core"
+FLOOD_WINDOW = 10.0  # seconds
+FLOOD_LIMIT = 12  # updates per window from one chat before the bot asks it to slow down
+# Home-menu choices that need a linked phone (codes from core.flows.citizen.HOME_OPTIONS).
+LINKED_ONLY = ("status", "payment", "grievance")
+ENGINE_RESERVED = ("0", "00", "99")
+
+ASK_PHONE = N_("To see your application, payments and grievances, share your phone number with the "
+               "button below. You can apply for assistance and read help without it.")
+SHARE_PHONE = N_("Share my phone number")
+LINKED = N_("Thank you! Your phone is linked. Notices about your family will come here.")
+NOT_OWN_CONTACT = N_("Please share your own phone number with the button below, not someone else's contact.")
+NOT_REGISTERED = N_("This phone is not registered for any family. Call 1140 or visit your Inson centre.")
+NEEDS_PHONE = N_("This is open after you share your phone number with the button below.")
+USE_BUTTONS = N_("Please choose with the buttons.")
+ONLY_TEXT = N_("I can read only text and buttons. Please choose with the buttons.")
+OLD_BUTTON = N_("This button is from an earlier message. Please use the latest one.")
+SLOW_DOWN = N_("You are sending messages too quickly. Please wait a moment.")
+CANCELLED = N_("Cancelled. Back to the main menu.")
+UNAVAILABLE = N_("The service is temporarily unavailable. Please try again later.")
+HELP_TEXT = N_("This bot of the Social Protection Single Registry lets you apply for assistance, check "
+               "your application, see your next payment and raise a grievance.\n\n"
+               "/start — start over\n/language — change the language\n/help — this help\n"
+               "/cancel — stop and go to the main menu\n\nHotline of the Inson centres: 1140.")
+COMMANDS = (
+    ("start", N_("Start over")),
+    ("language", N_("Change the language")),
+    ("help", N_("Help")),
+    ("cancel", N_("Stop and go to the main menu")),
+)
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The callback context with the core's handles."""
+
+    @property
+    def core(self) -> Core:
+        core: Core = self.application.bot_data[CORE_KEY]
+        return core
+
+
+def build_application(core: Core, token: str, *, base_url: str | None = None, webhook: bool = True) -> Application:
+    """The bot, built in one place; ``webhook`` leaves the updater out (updates come from aiohttp)."""
+    builder = ApplicationBuilder().token(token).context_types(ContextTypes(context=BotContext))
+    if base_url:
+        base = base_url.rstrip("/")
+        if not base.endswith("/bot"):
+            base += "/bot"
+        builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data[CORE_KEY] = core
+    application.bot_data["flood"] = defaultdict(deque)
+    application.add_handler(CommandHandler("start", on_start))
+    application.add_handler(CommandHandler("language", on_language))
+    application.add_handler(CommandHandler("help", on_help))
+    application.add_handler(CommandHandler("cancel", on_cancel))
+    application.add_handler(MessageHandler(filters.CONTACT, on_contact))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(filters.ALL, on_other))
+    application.add_error_handler(on_error)
+    return application
+
+
+async def set_commands(application: Application) -> None:
+    """The command menu in each language: uz and ru by language_code, Karakalpak as the default."""
+    for locale, code in (("kaa", None), ("uz", "uz"), ("ru", "ru")):
+        with use_locale(locale):
+            commands = [BotCommand(name, _(desc)) for name, desc in COMMANDS]
+        await application.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+async def send(context: BotContext, chat_id: int, text: str, markup: Any = None) -> Message | None:
+    """Send one message; when Telegram says slow down, the outbox delivers it later instead."""
+    try:
+        return await context.bot.send_message(chat_id, text, reply_markup=markup)
+    except RetryAfter:
+        await _queue_reply(context.core, chat_id, text)
+    except Forbidden:
+        log.info("chat %s blocked the bot", chat_id)
+    return None
+
+
+async def _queue_reply(core: Core, chat_id: int, text: str) -> None:
+    async with core.uow() as uow:
+        route = outbox.Route("telegram", None, chat_id, "uz")
+        message = await outbox.enqueue(uow, "telegram.reply", {}, route=route, priority=outbox.PRIORITY_REPLY)
+        assert message is not None
+        message.text = text
+        await uow.commit()
+
+
+async def show_screen(context: BotContext, chat: sessions.ChatSession, screen: dict[str, Any],
+                      edit: Message | None = None) -> None:
+    """Lay out a flow screen; a pressed button's message becomes the new screen where it fits."""
+    chat.version += 1
+    plan = layout(screen, chat.version)
+    chat.screen = screen
+    sent: Message | None = None
+    if edit is not None and len(plan.parts) == 1:
+        try:
+            result = await context.bot.edit_message_text(plan.parts[0], chat_id=chat.chat_id,
+                                                         message_id=edit.message_id, reply_markup=plan.keyboard)
+            sent = result if isinstance(result, Message) else edit
+        except BadRequest:
+            sent = None
+    if sent is None:
+        if edit is not None:
+            await _strip_keyboard(context, chat.chat_id, edit.message_id)
+        for i, part in enumerate(plan.parts):
+            last = i == len(plan.parts) - 1
+            sent = await send(context, chat.chat_id, part, plan.keyboard if last else None)
+    chat.screen_message_id = sent.message_id if sent is not None else None
+
+
+async def _strip_keyboard(context: BotContext, chat_id: int, message_id: int) -> None:
+    try:
+        await context.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+    except TelegramError:
+        pass  # already gone or too old: nothing to tidy
+
+
+def _phone_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup([[KeyboardButton(_(SHARE_PHONE), request_contact=True)]],
+                               resize_keyboard=True, one_time_keyboard=True)
+
+
+# --- the chat's state around each update ---------------------------------------------------------
+
+
+class _Turn:
+    """One update's work on one chat: load the bot's row, act in its language, save it."""
+
+    def __init__(self, update: Update, context: BotContext) -> None:
+        self.update = update
+        self.context = context
+        assert update.effective_chat is not None
+        self.chat_id = update.effective_chat.id
+        self.chat: sessions.ChatSession
+        self._locale: Any = None
+
+    async def __aenter__(self) -> _Turn:
+        async with self.context.core.uow() as uow:
+            self.chat = await sessions.load(uow, self.chat_id)
+            await uow.commit()
+        user = self.update.effective_user
+        language = self.chat.language or normalise_locale(user.language_code if user else None)
+        self._locale = use_locale(language)
+        self._locale.__enter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._locale.__exit__(None, None, None)
+        async with self.context.core.uow() as uow:
+            await sessions.load(uow, self.chat_id)
+            await sessions.save(uow, self.chat)
+            await uow.commit()
+
+    def relocale(self) -> None:
+        self._locale.__exit__(None, None, None)
+        self._locale = use_locale(self.chat.language)
+        self._locale.__enter__()
+
+    async def say(self, text: str, markup: Any = None) -> None:
+        for i, part in enumerate(split_text(text)):
+            await send(self.context, self.chat_id, part, markup if i == len(split_text(text)) - 1 else None)
+
+    async def hop(self, text: str | None, edit: Message | None = None) -> None:
+        """Pass ``text`` to the flow (None starts over) and show what comes back."""
+        core = self.context.core
+        turn = await conversation.hop(core, self.chat_id, self.chat.phone, text, self.update.update_id)
+        self.chat.at = turn.at
+        if turn.at != "language" and turn.language in SUPPORTED and turn.language != self.chat.language:
+            self.chat.language = turn.language
+            self.relocale()
+        await show_screen(self.context, self.chat, turn.screen, edit)
+        if self.chat.language and not self.chat.linked and self.chat.stage != "asked_phone":
+            self.chat.stage = "asked_phone"
+            await self.say(_(ASK_PHONE), _phone_keyboard())
+
+    async def gated(self, key: str) -> bool:
+        """True (and the person told why) when ``key`` picks a home choice that needs the phone."""
+        if self.chat.linked or key in ENGINE_RESERVED:
+            return False
+        if self.chat.at != "home":
+            return False
+        from core.flows.citizen import HOME_OPTIONS
+
+        codes = [code for code, _label in HOME_OPTIONS]
+        if key.isdigit() and 1 <= int(key) <= len(codes) and codes[int(key) - 1] in LINKED_ONLY:
+            await self.say(_(NEEDS_PHONE), _phone_keyboard())
+            return True
+        return False
+
+    def flooding(self) -> bool:
+        """Whether this chat sent more than the flood limit in the window (in this process)."""
+        stamps: deque[float] = self.context.application.bot_data["flood"][self.chat_id]
+        now = time.monotonic()
+        stamps.append(now)
+        while stamps and stamps[0] < now - FLOOD_WINDOW:
+            stamps.popleft()
+        return len(stamps) > FLOOD_LIMIT
+
+
+# --- handlers ------------------------------------------------------------------------------------
+
+
+async def on_start(update: Update, context: BotContext) -> None:
+    """/start: the language menu (the flow's own), then the phone."""
+    async with _Turn(update, context) as turn:
+        turn.chat.stage = "language"
+        await turn.hop(None)
+
+
+async def on_language(update: Update, context: BotContext) -> None:
+    """/language: the flow's language menu, at any time."""
+    async with _Turn(update, context) as turn:
+        await turn.hop(None)
+
+
+async def on_help(update: Update, context: BotContext) -> None:
+    """/help: public help, open to everyone."""
+    async with _Turn(update, context) as turn:
+        await turn.say(_(HELP_TEXT))
+
+
+async def on_cancel(update: Update, context: BotContext) -> None:
+    """/cancel: back to the flow's main menu."""
+    async with _Turn(update, context) as turn:
+        await turn.say(_(CANCELLED), ReplyKeyboardRemove() if turn.chat.linked else None)
+        await turn.hop(HOME_KEY)
+
+
+async def on_contact(update: Update, context: BotContext) -> None:
+    """A shared contact: linked only when it is the sender's own and registered for a family."""
+    assert update.message is not None and update.message.contact is not None
+    contact = update.message.contact
+    sender = update.effective_user
+    async with _Turn(update, context) as turn:
+        try:
+            async with context.core.uow() as uow:
+                phone, households = await link_chat(uow, turn.chat_id, sender.id if sender else 0,
+                                                    contact.user_id, contact.phone_number)
+                await uow.commit()
+        except DomainError as exc:
+            if exc.code == "telegram.contact_not_own":
+                await turn.say(_(NOT_OWN_CONTACT), _phone_keyboard())
+            elif exc.code == "phone.not_registered":
+                await turn.say(_(NOT_REGISTERED), ReplyKeyboardRemove())
+            else:
+                await turn.say(_(NOT_REGISTERED), ReplyKeyboardRemove())
+            return
+        turn.chat.phone = phone.e164
+        turn.chat.household_id = households[0]
+        await turn.say(_(LINKED), ReplyKeyboardRemove())
+        await turn.hop(HOME_KEY)
+
+
+async def on_button(update: Update, context: BotContext) -> None:
+    """An inline button: its key goes to the flow, unless the button is from an older screen."""
+    query = update.callback_query
+    assert query is not None
+    async with _Turn(update, context) as turn:
+        parsed = parse_callback(query.data)
+        if parsed is None or parsed[0] != turn.chat.version:
+            await query.answer(_(OLD_BUTTON))
+            return
+        await query.answer()
+        if turn.flooding():
+            return
+        key = parsed[1]
+        if await turn.gated(key):
+            return
+        message = query.message if isinstance(query.message, Message) else None
+        await turn.hop(key, edit=message)
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Typed text: the answer to a free-text screen, or a number from the screen's options."""
+    assert update.message is not None and update.message.text is not None
+    text = update.message.text.strip()
+    async with _Turn(update, context) as turn:
+        if turn.flooding():
+            if len(context.application.bot_data["flood"][turn.chat_id]) == FLOOD_LIMIT + 1:
+                await turn.say(_(SLOW_DOWN))
+            return
+        screen = turn.chat.screen
+        if screen is None:
+            await turn.hop(None)
+            return
+        keys = {str(k) for k, _label in screen.get("options", [])} | {BACK_KEY, HOME_KEY}
+        if screen.get("free_text") or text in keys or screen.get("end"):
+            if await turn.gated(text):
+                return
+            await turn.hop(text)
+            return
+        plan = layout(screen, turn.chat.version)
+        await turn.say(_(USE_BUTTONS), plan.keyboard)
+
+
+async def on_other(update: Update, context: BotContext) -> None:
+    """Stickers, photos, voice, unknown commands: a short answer in the person's language."""
+    if update.effective_chat is None:
+        return
+    async with _Turn(update, context) as turn:
+        if turn.flooding():
+            return
+        screen = turn.chat.screen
+        markup: InlineKeyboardMarkup | None = layout(screen, turn.chat.version).keyboard if screen else None
+        await turn.say(_(ONLY_TEXT), markup)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure and tell the person, in their language, to try again later."""
+    log.error("update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    user = update.effective_user
+    with use_locale(user.language_code if user else None):
+        text = _(UNAVAILABLE)
+    try:
+        await context.bot.send_message(update.effective_chat.id, text)
+    except TelegramError:
+        pass
