@@ -1,0 +1,61 @@
+"""``spsr assess``: re-assess households whose data changed (``--all``: every household)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from core.config import Settings
+from core.services.assessment import assess_households, households_due
+from core.storage.uow import Actor
+from spsr.bootstrap import build_core
+
+
+class Progress:
+    """A one-line progress bar on stderr: done / total, households per second."""
+
+    def __init__(self, total: int, label: str = "households") -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= 0.5 or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            share = self.done / self.total if self.total else 1.0
+            bar = "#" * int(share * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} {self.label} {rate:,.0f}/s")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.done:
+            sys.stderr.write("\n")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("assess", help="re-assess changed households; enrol, end and notify families")
+    parser.add_argument("--all", action="store_true", help="re-assess every household")
+    parser.add_argument("--chunk", type=int, default=1000, help="households per transaction")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        core = await build_core(Settings.from_env())
+        try:
+            progress = None if args.quiet else Progress(await households_due(core, everything=args.all))
+            summary = await assess_households(core, everything=args.all, chunk=args.chunk, progress=progress,
+                                              actor=Actor("system", "spsr assess", "cli"))
+            if progress is not None:
+                progress.close()
+        finally:
+            await core.engine.dispose()
+        print(f"{core.clock.today()}: {summary}")
+        return 1 if summary.errors else 0
+
+    return asyncio.run(go())

@@ -1,0 +1,88 @@
+"""Automatic assignment: changed households are re-assessed, enrolled from next month, or ended at
+the end of their period; each decision says which agency's data decided it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from core.services.assessment import assess_households
+from core.services.exchange import ingest
+from core.storage.schema import Decision, Enrolment, OutboxMessage
+from core.storage.uow import Core
+from tests.storage.factories import make_family
+
+pytestmark = pytest.mark.postgres
+
+
+def wages(pinfl: str, amount: int, prefix: str, as_of: str = "2026-12-05") -> list[dict[str, object]]:
+    return [{"agency": "soliq", "item": "soliq.wage", "pinfl": pinfl, "key": f"2026-{m}/301234567",
+             "value": amount, "unit": "UZS", "as_of": as_of, "record_id": f"{prefix}-{m}"}
+            for m in ("09", "10", "11")]
+
+
+async def enrolments(core: Core, household_id: int) -> list[Enrolment]:
+    async with core.uow() as uow:
+        rows = list((await uow.session.scalars(
+            select(Enrolment).where(Enrolment.household_id == household_id).order_by(Enrolment.id))).all())
+        uow.session.expunge_all()  # keep the loaded values readable after the session closes
+    return rows
+
+
+async def templates(core: Core, household_id: int) -> list[str]:
+    async with core.uow() as uow:
+        return list((await uow.session.scalars(select(OutboxMessage.template).where(
+            OutboxMessage.household_id == household_id).order_by(OutboxMessage.id))).all())
+
+
+async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_the_agency(core: Core, clock) -> None:
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "W"))
+    summary = await assess_households(core)
+    assert (summary.assessed, summary.eligible, summary.enrolled, summary.notices) == (1, 1, 1, 1)
+    [enrolment] = await enrolments(core, household_id)
+    assert (enrolment.first_month, enrolment.state, enrolment.amount) == (dt.date(2027, 1, 1), "active", 360_000)
+    assert enrolment.last_month == dt.date(2027, 6, 1)  # six months for the poor
+    async with core.uow() as uow:
+        decision = await uow.session.get(Decision, enrolment.decision_id)
+        assert decision is not None and decision.eligible and decision.application_id is None
+        assert decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"] == {
+            "agency": "soliq", "record_id": "W-11", "as_of": "2026-12-05",
+            "received_at": decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]["received_at"]}
+        assert [r["code"] for r in decision.reasons] == ["income.below_threshold", "category.poor"]
+    assert await templates(core, household_id) == ["enrolment.started"]
+
+    # Nothing changed: nothing to do; --all re-assesses but does not enrol twice.
+    assert (await assess_households(core)).assessed == 0
+    again = await assess_households(core, everything=True)
+    assert (again.assessed, again.enrolled) == (1, 0)
+    assert len(await enrolments(core, household_id)) == 1
+
+
+async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: Core, clock) -> None:
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "W"))
+    await assess_households(core)
+    clock.advance(dt.timedelta(hours=2))
+    await ingest(core, wages(head, 9_000_000, "NEW", as_of="2026-12-09"))
+    summary = await assess_households(core)
+    assert (summary.assessed, summary.eligible, summary.ending) == (1, 0, 1)
+    [enrolment] = await enrolments(core, household_id)
+    # Not cut mid-period: paid to the end of June, then over.
+    assert (enrolment.state, enrolment.last_month, enrolment.ended_on) == (
+        "active", dt.date(2027, 6, 1), dt.date(2027, 6, 30))
+    assert await templates(core, household_id) == ["enrolment.started", "enrolment.ending"]
+    async with core.uow() as uow:
+        latest = await uow.session.scalar(select(Decision).order_by(Decision.id.desc()).limit(1))
+        assert latest is not None and not latest.eligible
+        assert latest.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]["record_id"] == "NEW-11"
+        assert "income.above_threshold" in [r["code"] for r in latest.reasons]
+
+
+async def test_a_rich_family_is_decided_and_not_enrolled(core: Core) -> None:
+    household_id, _ = await make_family(core, monthly_income=20_000_000)
+    summary = await assess_households(core)
+    assert (summary.assessed, summary.eligible, summary.enrolled, summary.notices) == (1, 0, 0, 0)
+    assert await enrolments(core, household_id) == []
