@@ -1,0 +1,58 @@
+"""Data exchange: an agency sends one record or a batch; the core validates, stores and applies them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import InvalidInput
+from core.exchange import MAX_BATCH
+from core.services import exchange as exchange_service
+from registry_api.http import Call, Op, Result
+from registry_api.schema import component, obj
+
+RECORD_PROPS = {
+    "agency": {"type": "string", "maxLength": 40, "description": "defaults to the client's name"},
+    "item": {"type": "string", "maxLength": 60}, "pinfl": {"type": "string", "maxLength": 20},
+    "value": {"description": "as the catalogue's item type says"},
+    "as_of": {"type": "string", "maxLength": 10}, "record_id": {"type": ["string", "integer"]},
+}
+RECORD = component("ExchangeRecord", obj(RECORD_PROPS, ("item", "pinfl", "value", "as_of", "record_id")))
+BATCH = component("ExchangeBatch", obj({"records": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                                    "items": {"type": "object"}}}, ("records",)))
+INGEST_RESULT = component("IngestResult", obj({
+    "accepted": {"type": "integer"}, "superseded": {"type": "integer"}, "unchanged": {"type": "integer"},
+    "stale": {"type": "integer"},
+    "rejected": {"type": "array", "items": obj({"index": {"type": "integer"}, "code": {"type": "string"},
+                                                 "params": {"type": "object"}}, ("index", "code"))},
+}, ("accepted", "superseded", "unchanged", "stale", "rejected")))
+
+
+async def post_records(call: Call) -> Result:
+    """Ingest one record or a batch. A batch answers with what was accepted and why any record was
+    refused; a single refused record is a 422 problem. An agency writes only its own records."""
+    single = "records" not in call.body
+    raw: list[Any] = [call.body] if single else call.body["records"]
+    own: list[Any] = []
+    positions: list[int] = []
+    foreign: list[tuple[int, str, dict[str, Any]]] = []
+    for index, record in enumerate(raw):
+        if isinstance(record, dict):
+            agency = record.get("agency", call.client.name)
+            if agency != call.client.name:
+                foreign.append((index, "exchange.agency_not_yours", {"agency": str(agency)[:40]}))
+                continue
+            record = {**record, "agency": agency}
+        own.append(record)
+        positions.append(index)
+    result = await exchange_service.ingest(call.core, own, call.actor) if own else exchange_service.IngestResult()
+    result.rejected = sorted([(positions[i], c, p) for i, c, p in result.rejected] + foreign)
+    if single and result.rejected:
+        _, code, params = result.rejected[0]
+        raise InvalidInput(code, **params)
+    return Result(result.to_dict())
+
+
+OPS = (
+    Op("POST", "/exchange/records", post_records, "exchange.write", "Send agency records", "exchange",
+       INGEST_RESULT, body={"oneOf": [RECORD, BATCH]}),
+)

@@ -1,0 +1,337 @@
+"""The API's request pipeline: an operation table, and one wrapper that authenticates, limits,
+checks the role, parses and validates the body and query, honours Idempotency-Key and If-Match,
+then hands a :class:`Call` to a handler of about fifteen lines."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.storage.schema import IdempotencyRecord
+from core.storage.uow import Actor, Core
+from registry_api.clients import ClientView, authenticate
+from registry_api.problems import ApiError
+from registry_api.schema import Schema, validate
+from spsr.server import CORE
+
+API_PREFIX = "/v1"
+MAX_BODY = 1024 * 1024  # a batch of a few thousand exchange records
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+# What each role may do. ``admin`` manages clients and may also read everything; ``auditor``
+# reads everything, the audit log included, and writes nothing.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "agency": frozenset({"registry.read", "exchange.write", "territory.read", "applications.read",
+                         "payments.read"}),
+    "hotline": frozenset({"registry.read", "grievances.read", "grievances.write", "applications.read",
+                          "applications.write", "payments.read", "territory.read", "access_log.read"}),
+    "operator": frozenset({"statistics.read", "applications.read", "applications.decide", "payments.read",
+                           "grievances.read", "territory.read"}),
+    "auditor": frozenset({"registry.read", "grievances.read", "applications.read", "payments.read",
+                          "territory.read", "statistics.read", "audit.read", "access_log.read"}),
+    "admin": frozenset({"clients.manage", "registry.read", "grievances.read", "applications.read",
+                        "payments.read", "territory.read", "statistics.read", "audit.read", "access_log.read"}),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: Schema
+    required: bool = False
+    description: str = ""
+
+
+@dataclass
+class Call:
+    """One authenticated, validated call, as a handler sees it."""
+
+    request: web.Request
+    core: Core
+    client: ClientView
+    body: Any
+    query: dict[str, Any]
+    expected_version: int | None
+    idempotency_key: str | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("agency" if self.client.role == "agency" else "staff", self.client.name, "api")
+
+    def path(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    def scoped_key(self) -> str | None:
+        """The Idempotency-Key as the core stores it: per client, so two clients never collide."""
+        return None if self.idempotency_key is None else f"api:{self.client.id}:{self.idempotency_key}"[:80]
+
+
+@dataclass
+class Result:
+    body: Any
+    status: int = 200
+    version: int | None = None  # the ETag of a versioned resource
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Call], Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str  # under /v1
+    handler: Handler
+    permission: str
+    summary: str
+    tag: str
+    response: Schema
+    status: int = 200
+    body: Schema | None = None
+    query: tuple[Param, ...] = ()
+    path_params: tuple[Param, ...] = ()
+    if_match: bool = False
+    paginated: bool = False
+    description: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__.strip("_")
+
+    def all_query(self) -> tuple[Param, ...]:
+        if not self.paginated:
+            return self.query
+        return self.query + (
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                  description="page size"),
+            Param("cursor", {"type": "string", "maxLength": 200}, description="opaque cursor from `next`"),
+        )
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per client, in this process's memory: ``rate_per_minute`` tokens, refilled evenly."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def take(self, client_id: int, per_minute: int) -> float:
+        """0 when the call may go ahead, else the seconds until a token is free."""
+        now = self._clock()
+        capacity = float(max(per_minute, 1))
+        tokens, last = self._buckets.get(client_id, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * capacity / 60)
+        if tokens >= 1:
+            self._buckets[client_id] = (tokens - 1, now)
+            return 0.0
+        self._buckets[client_id] = (tokens, now)
+        return (1 - tokens) * 60 / capacity
+
+
+RATE_LIMITER = web.AppKey("api_rate_limiter", RateLimiter)
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: type = int) -> Any:
+    """The key a cursor carries, of the ``kind`` the list orders by; anything else is refused."""
+    if cursor is None:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ApiError(422, "cursor.invalid") from None
+    if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and abs(value) > 2**62):
+        raise ApiError(422, "cursor.invalid")
+    return value
+
+
+def page(call: Call, rows: list[Any], key: Callable[[Any], Any], render: Callable[[Any], Any]) -> Result:
+    """One page of ``rows`` (fetched with ``limit + 1``), with the link to the next one."""
+    limit = call.query["limit"]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = None
+    if more:
+        next_url = str(call.request.rel_url.update_query(cursor=encode_cursor(key(rows[-1]))))
+    return Result({"items": [render(r) for r in rows], "next": next_url})
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "auth.missing_key", headers={"WWW-Authenticate": 'Bearer realm="spsr"'})
+    return key.strip()
+
+
+def _coerce(param: Param, raw: str) -> Any:
+    kind = param.schema.get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(422, "query.type", parameter=param.name, expected="integer") from None
+    if kind == "boolean":
+        if raw not in ("true", "false"):
+            raise ApiError(422, "query.type", parameter=param.name, expected="boolean")
+        return raw == "true"
+    return raw
+
+
+def parse_query(op: Op, request: web.Request) -> dict[str, Any]:
+    params = {p.name: p for p in op.all_query()}
+    out: dict[str, Any] = {}
+    for name in request.query:
+        if name not in params:
+            raise ApiError(422, "query.unknown", parameter=name)
+        if len(request.query.getall(name)) > 1:
+            raise ApiError(422, "query.repeated", parameter=name)
+    for name, param in params.items():
+        raw = request.query.get(name)
+        if raw is None:
+            if param.required:
+                raise ApiError(422, "query.required", parameter=name)
+            out[name] = param.schema.get("default")
+            continue
+        value = _coerce(param, raw)
+        try:
+            validate(value, param.schema)
+        except Exception as exc:  # a schema refusal names the rule broken
+            code = getattr(exc, "code", "body.invalid").replace("body.", "query.")
+            raise ApiError(422, code, parameter=name) from None
+        out[name] = value
+    return out
+
+
+async def read_json(request: web.Request, schema: Schema) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "request.too_large", limit=MAX_BODY)
+    if request.content_type != "application/json":
+        raise ApiError(415, "request.media_type", expected="application/json")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "request.too_large", limit=MAX_BODY)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "request.malformed_json") from None
+    validate(body, schema)
+    return body
+
+
+def parse_if_match(request: web.Request) -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise ApiError(428, "precondition.required")
+    tag = header.strip()
+    if tag == "*":
+        return None
+    tag = tag.removeprefix("W/")
+    if len(tag) < 3 or not (tag.startswith('"') and tag.endswith('"')) or not tag[1:-1].isdigit():
+        raise ApiError(412, "precondition.failed", if_match=header[:40])
+    return int(tag[1:-1])
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _json_response(result: Result) -> web.Response:
+    headers = dict(result.headers)
+    if result.version is not None:
+        headers["ETag"] = etag(result.version)
+    text = json.dumps(result.body, ensure_ascii=False, default=str)
+    if result.version is None and result.status == 200:
+        headers["ETag"] = 'W/"' + hashlib.sha256(text.encode()).hexdigest()[:27] + '"'
+    return web.Response(status=result.status, text=text, content_type="application/json", headers=headers)
+
+
+async def _authorise(op: Op, request: web.Request) -> ClientView:
+    core = request.app[CORE]
+    key = _bearer(request)
+    async with core.uow() as uow:
+        client = await authenticate(uow, key)
+    if client is None:
+        raise ApiError(401, "auth.invalid_key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    request["api_client"] = client.name
+    wait = request.app[RATE_LIMITER].take(client.id, client.rate_per_minute)
+    if wait:
+        raise ApiError(429, "rate.limited", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if op.permission not in PERMISSIONS.get(client.role, frozenset()):
+        raise ApiError(403, "auth.role", role=client.role, needs=op.permission)
+    return client
+
+
+def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of one operation."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        client = await _authorise(op, request)
+        core = request.app[CORE]
+        query = parse_query(op, request)
+        body: Any = None
+        raw_key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
+        if raw_key is not None and not 1 <= len(raw_key) <= 120:
+            raise ApiError(422, "idempotency.key_format")
+        if op.body is not None:
+            body = await read_json(request, op.body)
+        expected = parse_if_match(request) if op.if_match else None
+        if raw_key is not None:
+            digest = hashlib.sha256(
+                json.dumps([op.method, request.path, body], sort_keys=True, default=str).encode()).hexdigest()
+            async with core.uow() as uow:
+                stored = await uow.session.scalar(select(IdempotencyRecord).where(
+                    IdempotencyRecord.client_id == client.id, IdempotencyRecord.key == raw_key))
+            if stored is not None:
+                if stored.body_hash != digest:
+                    raise ApiError(422, "idempotency.key_reused")
+                replay = Result(stored.response.get("body"), stored.status, stored.response.get("version"),
+                                {"Idempotency-Replayed": "true"})
+                return _json_response(replay)
+        call = Call(request, core, client, body, query, expected, raw_key)
+        result = await op.handler(call)
+        if raw_key is not None and result.status < 300:
+            await _remember(core, client.id, raw_key, op.method, request.path, digest, result)
+        return _json_response(result)
+
+    handle.__name__ = op.operation_id
+    return handle
+
+
+async def _remember(core: Core, client_id: int, key: str, method: str, path: str, digest: str,
+                    result: Result) -> None:
+    try:
+        async with core.uow() as uow:
+            uow.session.add(IdempotencyRecord(
+                client_id=client_id, key=key, method=method, path=path[:300], body_hash=digest,
+                status=result.status,
+                response=json.loads(json.dumps({"body": result.body, "version": result.version}, default=str)),
+                created_at=uow.now()))
+            await uow.commit()
+    except IntegrityError:
+        pass  # a concurrent request with the same key stored it first; both answers are the same use case
+

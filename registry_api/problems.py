@@ -1,0 +1,139 @@
+"""Every refusal as RFC 9457 ``application/problem+json``: the one place errors become HTTP.
+
+The ``type`` is stable per reason code (``https://spsr.uz/problems/pinfl.check_digit``) so that
+agencies can branch on it; the ``title`` is translated into the caller's Accept-Language.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from core.errors import DomainError
+from core.i18n import N_, _
+
+log = logging.getLogger("registry_api")
+
+PROBLEM_BASE = "https://spsr.uz/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(DomainError):
+    """A refusal of the HTTP layer itself (a missing key, a stale ETag), carrying its status."""
+
+    kind = "api"
+
+    def __init__(self, status: int, code: str, *, headers: dict[str, str] | None = None, **params: Any) -> None:
+        super().__init__(code, **params)
+        self.status = status
+        self.headers = headers or {}
+
+
+STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "transition": 409, "forbidden": 403}
+# Optimistic-lock refusals from the core are a failed precondition in HTTP terms.
+STATUS_BY_CODE = {"grievance.stale": 412, "application.stale": 412}
+
+TITLE_BY_KIND = {
+    "invalid": N_("The request is not valid."),
+    "not_found": N_("Not found."),
+    "conflict": N_("The request conflicts with the current state of the registry."),
+    "transition": N_("This action is not allowed in the current state."),
+    "forbidden": N_("You are not allowed to do this."),
+}
+TITLE_BY_PREFIX = {
+    "body.": N_("The request body does not match the schema."),
+    "query.": N_("A query parameter is not valid."),
+    "path.": N_("A part of the address is not valid."),
+}
+TITLES = {
+    "pinfl.format": N_("A PINFL must be 14 digits."),
+    "pinfl.century": N_("The first digit of the PINFL is not valid."),
+    "pinfl.birth_date": N_("The PINFL contains an impossible birth date."),
+    "pinfl.check_digit": N_("The check digit of the PINFL is wrong."),
+    "person.not_found": N_("No person with this PINFL is registered."),
+    "household.not_found": N_("No such household is registered."),
+    "application.not_found": N_("No application with this number."),
+    "application.duplicate_month": N_("This family has already applied this month."),
+    "application.already_enrolled": N_("This family already receives the benefit."),
+    "application.awaiting_data": N_("The application is still waiting for agency data."),
+    "application.stale": N_("Someone else changed this record; reload it and try again."),
+    "grievance.stale": N_("Someone else changed this record; reload it and try again."),
+    "grievance.not_found": N_("No grievance with this number."),
+    "grievance.anonymous": N_("Anonymous appeals are not considered: give a phone number or a household."),
+    "grievance.transition": N_("This action is not allowed in the grievance's current state."),
+    "grievance.no_extension_reason": N_("An extension needs a reason."),
+    "grievance.already_extended": N_("The deadline has already been extended once."),
+    "payroll.not_found": N_("No payroll for this month."),
+    "request.malformed_json": N_("The request body is not valid JSON."),
+    "request.too_large": N_("The request body is too large."),
+    "request.media_type": N_("The request body must be JSON (application/json)."),
+    "auth.missing_key": N_("An API key is required."),
+    "auth.invalid_key": N_("The API key is unknown, revoked or expired."),
+    "auth.role": N_("Your role does not allow this request."),
+    "rate.limited": N_("Too many requests; try again later."),
+    "precondition.required": N_("This change needs an If-Match header with the current ETag."),
+    "idempotency.key_reused": N_("This Idempotency-Key was already used for a different request."),
+    "cursor.invalid": N_("The page cursor is not valid."),
+    "route.not_found": N_("There is no such resource."),
+    "route.method": N_("This method is not allowed on this resource."),
+    "client.exists": N_("An API client with this name already exists."),
+    "client.not_found": N_("No API client with this name."),
+    "server.error": N_("Internal error. The request was not carried out."),
+}
+
+
+def status_of(error: DomainError) -> int:
+    if isinstance(error, ApiError):
+        return error.status
+    return STATUS_BY_CODE.get(error.code) or STATUS_BY_KIND.get(error.kind, 400)
+
+
+def title_of(code: str, kind: str) -> str:
+    message = TITLES.get(code)
+    if message is None:
+        message = next((t for p, t in TITLE_BY_PREFIX.items() if code.startswith(p)), None)
+    if message is None:
+        message = TITLE_BY_KIND.get(kind, N_("The request is not valid."))
+    return _(message)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def problem(status: int, code: str, kind: str, instance: str, params: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> web.Response:
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": title_of(code, kind),
+        "status": status,
+        "code": code,
+        "instance": instance,
+    }
+    if params:
+        body["params"] = _jsonable(params)
+    return web.Response(status=status, text=json.dumps(body, ensure_ascii=False),
+                        content_type=PROBLEM_JSON, headers=headers)
+
+
+def from_domain(error: DomainError, request: web.Request) -> web.Response:
+    headers = error.headers if isinstance(error, ApiError) else None
+    return problem(status_of(error), error.code, error.kind, request.path, error.params, headers)
+
+
+_HTTP_CODES = {404: "route.not_found", 405: "route.method", 413: "request.too_large", 415: "request.media_type"}
+
+
+def from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
+    code = _HTTP_CODES.get(exc.status, "request.invalid")
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return problem(exc.status, code, "api", request.path, headers=headers)

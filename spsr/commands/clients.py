@@ -1,0 +1,79 @@
+"""``spsr clients``: API clients of the registry API — add (prints the key once), list, revoke."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from core.config import Settings
+from core.errors import DomainError
+from core.storage.uow import Actor
+from registry_api.clients import ROLES, add_client, list_clients, revoke_client
+from spsr.bootstrap import build_core
+
+CLI = Actor("staff", "spsr clients", "cli")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("clients", help="registry API clients and keys: add, list, revoke")
+    actions = parser.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create a client and print its key (shown once)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--expires", type=int, metavar="DAYS", help="the key expires after DAYS days")
+    add.add_argument("--rate", type=int, default=600, metavar="PER_MINUTE", help="rate limit (default 600/min)")
+    add.set_defaults(func=_add)
+    actions.add_parser("list", help="list clients").set_defaults(func=_list)
+    revoke = actions.add_parser("revoke", help="revoke a client's key")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_revoke)
+
+
+def _run(work: object) -> int:
+    async def go() -> int:
+        core = await build_core(Settings.from_env())
+        try:
+            async with core.uow() as uow:
+                code = await work(uow)  # type: ignore[operator]
+                await uow.commit()
+            return int(code)
+        except DomainError as exc:
+            print(f"error: {exc}")
+            return 1
+        finally:
+            await core.engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _add(args: argparse.Namespace) -> int:
+    async def work(uow: object) -> int:
+        view, key = await add_client(uow, args.name, args.role, CLI, expires_days=args.expires,  # type: ignore[arg-type]
+                                     rate_per_minute=args.rate)
+        expires = view.expires_at.date().isoformat() if view.expires_at else "never"
+        print(f"client {view.name} ({view.role}), expires {expires}")
+        print(f"key (shown once, store it now): {key}")
+        return 0
+
+    return _run(work)
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def work(uow: object) -> int:
+        now = uow.now()  # type: ignore[attr-defined]
+        for c in await list_clients(uow):  # type: ignore[arg-type]
+            state = "active" if c.active(now) else ("revoked" if c.revoked_at else "expired")
+            expires = c.expires_at.date().isoformat() if c.expires_at else "-"
+            print(f"{c.name:30} {c.role:9} {state:8} expires {expires:10} key spsr_{c.key_prefix}_…")
+        return 0
+
+    return _run(work)
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    async def work(uow: object) -> int:
+        view = await revoke_client(uow, args.name, CLI)  # type: ignore[arg-type]
+        print(f"client {view.name} revoked")
+        return 0
+
+    return _run(work)
