@@ -121,6 +121,48 @@ async def assess_households(
     return summary
 
 
+Route = tuple[str, str | None, int | None, str]  # channel, phone, telegram chat, language
+
+
+async def notice_routes(uow: UnitOfWork, ids: Sequence[int]) -> dict[int, Route]:
+    """How to reach each household, in one query (the set-based form of ``outbox.route_for_household``)."""
+    routes: dict[int, Route] = {}
+    for hid, phone, language, chat, blocked, stopped in await uow.session.execute(
+            select(Contact.household_id, Contact.phone, Contact.language, Contact.telegram_chat_id,
+                   Contact.telegram_blocked, PhonePreference.sms_stopped)
+            .outerjoin(PhonePreference, PhonePreference.phone == Contact.phone)
+            .where(Contact.household_id.in_(ids))):
+        if chat is not None and not blocked:
+            routes[hid] = ("telegram", phone, chat, language)
+        elif not stopped:
+            routes[hid] = ("sms", phone, None, language)
+    return routes
+
+
+def notice_row(now: dt.datetime, hid: int, route: Route, template: str, params: dict[str, Any],
+               key: str) -> dict[str, Any]:
+    channel, phone, chat, language = route
+    return {"created_at": now, "household_id": hid, "phone": phone, "telegram_chat_id": chat,
+            "channel": channel, "priority": PRIORITY_NOTICE, "language": language, "template": template,
+            "params": params, "text": None, "state": "pending", "attempts": 0, "next_attempt_at": now,
+            "dedupe_key": key}
+
+
+async def insert_notices(uow: UnitOfWork, notices: list[dict[str, Any]]) -> int:
+    """Bulk-queue notices, skipping any whose dedupe key is already queued."""
+    if not notices:
+        return 0
+    keys = [n["dedupe_key"] for n in notices]
+    taken: set[str | None] = set()
+    for i in range(0, len(keys), 900):
+        taken.update((await uow.session.scalars(
+            select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys[i:i + 900])))).all())
+    fresh = [n for n in notices if n["dedupe_key"] not in taken]
+    if fresh:
+        await uow.session.execute(insert(OutboxMessage), fresh)
+    return len(fresh)
+
+
 def _last_day(month: dt.date) -> dt.date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
@@ -161,16 +203,7 @@ async def _assess_chunk(uow: UnitOfWork, ids: Sequence[int], summary: AssessSumm
             select(Enrolment.id, Enrolment.household_id, Enrolment.last_month, Enrolment.ended_on)
             .where(Enrolment.household_id.in_(ids), Enrolment.state == "active")):
         active[hid].append((eid, last, ended_on))
-    routes: dict[int, tuple[str, str | None, int | None, str]] = {}
-    for hid, phone, language, chat, blocked, stopped in await s.execute(
-            select(Contact.household_id, Contact.phone, Contact.language, Contact.telegram_chat_id,
-                   Contact.telegram_blocked, PhonePreference.sms_stopped)
-            .outerjoin(PhonePreference, PhonePreference.phone == Contact.phone)
-            .where(Contact.household_id.in_(ids))):
-        if chat is not None and not blocked:
-            routes[hid] = ("telegram", phone, chat, language)
-        elif not stopped:
-            routes[hid] = ("sms", phone, None, language)
+    routes = await notice_routes(uow, ids)
 
     decisions: list[dict[str, Any]] = []
     outcomes = {}
@@ -224,13 +257,8 @@ async def _assess_chunk(uow: UnitOfWork, ids: Sequence[int], summary: AssessSumm
 
     def notice(hid: int, template: str, params: dict[str, Any], key: str) -> None:
         route = routes.get(hid)
-        if route is None:
-            return
-        channel, phone, chat, language = route
-        notices.append({"created_at": now, "household_id": hid, "phone": phone, "telegram_chat_id": chat,
-                        "channel": channel, "priority": PRIORITY_NOTICE, "language": language,
-                        "template": template, "params": params, "text": None, "state": "pending",
-                        "attempts": 0, "next_attempt_at": now, "dedupe_key": key})
+        if route is not None:
+            notices.append(notice_row(now, hid, route, template, params, key))
 
     if new_enrolments:
         rows = await s.execute(
@@ -255,11 +283,5 @@ async def _assess_chunk(uow: UnitOfWork, ids: Sequence[int], summary: AssessSumm
     if reinstate:
         await s.execute(update(Enrolment).where(and_(Enrolment.id.in_(reinstate))).values(ended_on=None))
         summary.reinstated += len(reinstate)
-    if notices:
-        keys = [n["dedupe_key"] for n in notices]
-        taken = set((await s.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys)))).all())
-        notices = [n for n in notices if n["dedupe_key"] not in taken]
-        if notices:
-            await s.execute(insert(OutboxMessage), notices)
-        summary.notices += len(notices)
+    summary.notices += await insert_notices(uow, notices)
     await s.execute(update(Household).where(Household.id.in_(ids)).values(assessed_at=now))

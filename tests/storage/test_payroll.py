@@ -1,0 +1,120 @@
+"""Payroll: frozen once, approved by a second person, exported to the bank, reconciled, families told."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import select, update
+
+from core.errors import Conflict
+from core.services.assessment import assess_households
+from core.services.exchange import ingest
+from core.services.payments import (
+    approve_payroll,
+    cycle,
+    export_payroll,
+    open_payroll,
+    read_results,
+    reconcile_payroll,
+)
+from core.storage.schema import Enrolment, OutboxMessage, PayrollLine
+from core.storage.uow import Actor, Core
+from tests.storage.factories import make_family
+
+pytestmark = pytest.mark.postgres
+
+MAKER = Actor("staff", "dilnoza.karimova", "cli")
+CHECKER = Actor("staff", "jasur.toshmatov", "cli")
+JANUARY = dt.date(2027, 1, 1)
+
+
+async def two_enrolled_families(core: Core) -> list[str]:
+    heads = []
+    for phone in ("+998901234567", "+998911234567"):
+        _, head = await make_family(core, phone=phone, children=(dt.date(2025, 1, 1),), monthly_income=300_000)
+        heads.append(head)
+    await assess_households(core)
+    return heads
+
+
+async def test_freeze_approve_export_and_reconcile(core: Core) -> None:
+    heads = await two_enrolled_families(core)
+    frozen = await open_payroll(core, JANUARY, MAKER)
+    assert (frozen.state, frozen.line_count, frozen.total_amount) == ("frozen", 2, 720_000)
+
+    # Frozen: a later change to the enrolment does not move the payroll.
+    async with core.uow() as uow:
+        await uow.session.execute(update(Enrolment).values(amount=1))
+        await uow.commit()
+    async with core.uow() as uow:
+        assert (await cycle(uow, JANUARY)).total_amount == 720_000
+
+    with pytest.raises(Conflict) as err:
+        await open_payroll(core, JANUARY, MAKER)
+    assert err.value.code == "payroll.already_open"
+    with pytest.raises(Conflict) as err:
+        await export_payroll(core, JANUARY, io.StringIO(), CHECKER)
+    assert err.value.code == "payroll.not_approved"
+    with pytest.raises(Conflict) as err:
+        await approve_payroll(core, JANUARY, MAKER)
+    assert err.value.code == "payroll.same_person"
+    approved = await approve_payroll(core, JANUARY, CHECKER)
+    assert (approved.state, approved.approved_by) == ("approved", CHECKER.id)
+    with pytest.raises(Conflict) as err:
+        await open_payroll(core, JANUARY, MAKER, regenerate=True)
+    assert err.value.code == "payroll.already_approved"
+
+    out = io.StringIO()
+    assert await export_payroll(core, JANUARY, out, CHECKER) == 2
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "line_id,pinfl,account,amount,window_start,window_end"
+    assert {line.split(",")[1] for line in lines[1:]} == set(heads)
+    assert lines[1].endswith(",360000,2027-01-04,2027-01-27")
+    first, second = (line.split(",")[0] for line in lines[1:])
+
+    bank = (f"line_id,status,amount,reason,bank_reference\n{first},paid,360000,,XB-1\n"
+            f"{second},failed,360000,card_blocked,XB-2\n999999,paid,360000,,XB-3\n{first},paid,1,,XB-4\n"
+            f"{second},weird,360000,,\n")
+    result = await reconcile_payroll(core, read_results(bank), CHECKER)
+    assert (result.paid, result.failed, result.notices) == (1, 1, 2)
+    assert [(i, code) for i, code, _ in result.rejected] == [
+        (2, "payroll.unknown_line"), (3, "payroll.duplicate_line"), (4, "payroll.bad_result")]
+    async with core.uow() as uow:
+        statuses = dict((await uow.session.execute(
+            select(PayrollLine.id, PayrollLine.status))).all())
+        assert sorted(statuses.values()) == ["failed", "paid"]
+        assert (await cycle(uow, JANUARY)).state == "reconciled"
+        templates = (await uow.session.scalars(select(OutboxMessage.template).where(
+            OutboxMessage.template.like("payment.%")).order_by(OutboxMessage.template))).all()
+        assert templates == ["payment.failed", "payment.paid"]
+
+    again = await reconcile_payroll(core, read_results(bank.splitlines()[0] + "\n" + bank.splitlines()[1]), CHECKER)
+    assert (again.paid, again.unchanged, again.notices) == (0, 1, 0)
+
+
+async def test_an_amount_that_does_not_match_is_refused_and_nothing_else_moves(core: Core) -> None:
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    await approve_payroll(core, JANUARY, CHECKER)
+    out = io.StringIO()
+    await export_payroll(core, JANUARY, out, CHECKER)
+    line_id = out.getvalue().splitlines()[1].split(",")[0]
+    result = await reconcile_payroll(core, read_results(
+        f"line_id,status,amount,reason,bank_reference\n{line_id},paid,999,,X\n"), CHECKER)
+    assert (result.paid, [c for _, c, _ in result.rejected]) == (0, ["payroll.amount_mismatch"])
+    async with core.uow() as uow:
+        assert set((await uow.session.scalars(select(PayrollLine.status))).all()) == {"sent"}
+        assert (await cycle(uow, JANUARY)).state == "approved"
+
+
+async def test_regenerating_before_approval_picks_up_new_enrolments(core: Core, clock) -> None:
+    heads = await two_enrolled_families(core)
+    assert (await open_payroll(core, JANUARY, MAKER)).line_count == 2
+    clock.advance(dt.timedelta(hours=1))
+    await ingest(core, [{"agency": "soliq", "item": "soliq.wage", "pinfl": heads[0], "key": f"2026-{m}/301234567",
+                         "value": 50_000_000, "as_of": "2026-12-09", "record_id": f"R{m}"} for m in ("09", "10", "11")])
+    await assess_households(core)
+    # Ending at the end of its period: still paid in January.
+    assert (await open_payroll(core, JANUARY, MAKER, regenerate=True)).line_count == 2
