@@ -40,8 +40,9 @@ from bots import conversation, sessions
 from bots.linking import link_chat
 from bots.render import BACK_KEY, HOME_KEY, layout, parse_callback, split_text
 from core.errors import DomainError
-from core.i18n import N_, SUPPORTED, _, normalise_locale, use_locale
+from core.i18n import N_, SUPPORTED, Words, _, normalise_locale, use_locale
 from core.services import outbox
+from core.services.messages import error_text
 from core.storage.uow import Core
 
 log = logging.getLogger("spsr.bot")
@@ -58,14 +59,12 @@ ASK_PHONE = N_("To see your application, payments and grievances, share your pho
 SHARE_PHONE = N_("Share my phone number")
 LINKED = N_("Thank you! Your phone is linked. Notices about your family will come here.")
 NOT_OWN_CONTACT = N_("Please share your own phone number with the button below, not someone else's contact.")
-NOT_REGISTERED = N_("This phone is not registered for any family. Call 1140 or visit your Inson centre.")
 NEEDS_PHONE = N_("This is open after you share your phone number with the button below.")
 USE_BUTTONS = N_("Please choose with the buttons.")
 ONLY_TEXT = N_("I can read only text and buttons. Please choose with the buttons.")
 OLD_BUTTON = N_("This button is from an earlier message. Please use the latest one.")
 SLOW_DOWN = N_("You are sending messages too quickly. Please wait a moment.")
 CANCELLED = N_("Cancelled. Back to the main menu.")
-UNAVAILABLE = N_("The service is temporarily unavailable. Please try again later.")
 HELP_TEXT = N_("This bot of the Social Protection Single Registry lets you apply for assistance, check "
                "your application, see your next payment and raise a grievance.\n\n"
                "/start — start over\n/language — change the language\n/help — this help\n"
@@ -298,10 +297,8 @@ async def on_contact(update: Update, context: BotContext) -> None:
         except DomainError as exc:
             if exc.code == "telegram.contact_not_own":
                 await turn.say(_(NOT_OWN_CONTACT), _phone_keyboard())
-            elif exc.code == "phone.not_registered":
-                await turn.say(_(NOT_REGISTERED), ReplyKeyboardRemove())
             else:
-                await turn.say(_(NOT_REGISTERED), ReplyKeyboardRemove())
+                await turn.say(error_text(exc.code, exc.params), ReplyKeyboardRemove())
             return
         turn.chat.phone = phone.e164
         turn.chat.household_id = households[0]
@@ -370,7 +367,7 @@ async def on_error(update: object, context: BotContext) -> None:
         return
     user = update.effective_user
     with use_locale(user.language_code if user else None):
-        text = _(UNAVAILABLE)
+        text = _(Words.UNAVAILABLE)
     try:
         await context.bot.send_message(update.effective_chat.id, text)
     except TelegramError:
