@@ -334,3 +334,74 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
             out[hid][f"{pinfl}:{item}"] = {"agency": agency, "record_id": rid, "as_of": as_of.isoformat(),
                                            "received_at": received.isoformat()}
     return out
+
+
+# --- synthetic agency records for a seeded registry (benchmarks, demos) ------------------------
+
+
+async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: float = 1.0,
+                           limit: int | None = None) -> int:
+    """Write JSON lines of plausible agency records for the persons of a (seeded) registry.
+
+    Streams persons in key order: every working-age member gets three months of wages (about a
+    third of them none: informal work), some a vehicle, a property, a bank balance or a
+    disability group. Deterministic for a seed; ``share`` keeps that fraction of households.
+    """
+    import json
+    import random
+
+    today = core.clock.today()
+    months = [m.isoformat()[:7] for m in _counted(today)]
+    as_of = today.replace(day=1).isoformat()
+    written = 0
+    async with core.uow() as uow:
+        rows = await uow.session.stream(
+            select(Person.id, Person.pinfl, Person.household_id, Person.birth_date, Person.relation)
+            .order_by(Person.id).execution_options(yield_per=10_000))
+        async for pid, pinfl, hid, birth, relation in rows:
+            rng = random.Random(seed * 1_000_003 + pid)
+            if share < 1.0 and random.Random(seed + hid).random() >= share:
+                continue
+            age = today.year - birth.year
+            records: list[dict[str, Any]] = []
+
+            def add(agency: str, item: str, value: Any, key: str | None = None, *, rid: str,
+                    _into: list[dict[str, Any]] = records, _pinfl: str = pinfl, _pid: int = pid) -> None:
+                _into.append({"agency": agency, "item": item, "pinfl": _pinfl, "key": key, "value": value,
+                              "as_of": as_of, "record_id": f"{rid}-{_pid}"})
+
+            if 18 <= age < 63 and rng.random() < 0.65:
+                tin = f"{300000000 + rng.randrange(99_999_999):09d}"
+                wage = rng.randrange(600, 9000) * 1000
+                for m in months:
+                    add("soliq", "soliq.wage", wage, f"{m}/{tin}", rid=f"W{m}")
+            elif age >= 60:
+                pension = rng.randrange(900, 2500) * 1000
+                for m in months:
+                    add("pensiya", "pensiya.old_age_pension", pension, m, rid=f"P{m}")
+            if relation == "head":
+                if rng.random() < 0.12:
+                    add("yhxbb", "yhxbb.vehicle", {"year": rng.randrange(1995, today.year + 1),
+                                                   "roadworthy": rng.random() < 0.8, "kind": "car"},
+                        f"P{pid % 10**9:09d}", rid="V")
+                add("kadastr", "kadastr.residential_property", True, f"K:{hid}", rid="K")
+                if rng.random() < 0.03:
+                    add("kadastr", "kadastr.non_residential_property", True, f"N:{hid}", rid="N")
+                if rng.random() < 0.3:
+                    add("bank", "bank.balance", rng.randrange(0, 30_000) * 1000, f"A{pid}", rid="B")
+            if rng.random() < 0.02:
+                add("vtek", "vtek.disability_group", rng.choice(("group1", "group2", "group3")), rid="D")
+            if 20 <= age < 50 and rng.random() < 0.005:
+                add("mudofaa", "mudofaa.service", True, rid="M")
+            for record in records:
+                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            written += len(records)
+            if limit is not None and written >= limit:
+                break
+    return written
+
+
+def _counted(today: dt.date) -> tuple[dt.date, ...]:
+    from core.eligibility import income_months
+
+    return income_months(today)
