@@ -10,7 +10,7 @@ from core import grievances as grievance_rules
 from core.storage.schema import AuditEntry, Enrolment, Grievance, Household, PayrollLine, Person
 from registry_api import clients as clients_service
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
-from registry_api.schema import DATETIME, MONEY, MONTH, NULLABLE_STR, component, obj, page_of
+from registry_api.schema import DATETIME, MONEY, MONTH, NULLABLE_STR, component, iso_datetime, obj, page_of
 
 
 def _rows(**props: Any) -> dict[str, Any]:
@@ -99,10 +99,10 @@ async def audit_log(call: Call) -> Result:
         if before is not None:
             stmt = stmt.where(AuditEntry.id < before)
         rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(q["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.id, lambda r: {
-        "id": r.id, "at": r.at.isoformat(), "actor_kind": r.actor_kind, "actor_id": r.actor_id,
-        "channel": r.channel, "action": r.action, "entity": r.entity, "entity_id": r.entity_id,
-        "details": r.details or {}})
+        return page(call, rows, lambda r: r.id, lambda r: {
+            "id": r.id, "at": iso_datetime(r.at), "actor_kind": r.actor_kind, "actor_id": r.actor_id,
+            "channel": r.channel, "action": r.action, "entity": r.entity, "entity_id": r.entity_id,
+            "details": r.details or {}})
 
 
 def _client(c: clients_service.ClientView, now: Any) -> dict[str, Any]:
@@ -117,7 +117,7 @@ async def list_clients(call: Call) -> Result:
     async with call.core.uow() as uow:
         rows = await clients_service.list_clients(uow, after_id=after or 0, limit=call.query["limit"] + 1)
         now = uow.now()
-    return page(call, rows, lambda c: c.id, lambda c: _client(c, now))
+        return page(call, rows, lambda c: c.id, lambda c: _client(c, now))
 
 
 async def create_client(call: Call) -> Result:

@@ -13,7 +13,7 @@ from aiohttp import web
 from core.errors import DomainError
 from core.i18n import SUPPORTED, normalise_locale, use_locale
 from registry_api import admin, casework, exchange, payments, registry
-from registry_api.http import API_PREFIX, RATE_LIMITER, Op, RateLimiter, wrap
+from registry_api.http import API_PREFIX, CLIENT_NAME, RATE_LIMITER, Op, RateLimiter, wrap
 from registry_api.metrics import METRICS, Metrics, metrics_view
 from registry_api.openapi import document, reference_page
 from registry_api.problems import ApiError, from_domain, from_http, problem
@@ -72,7 +72,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(API_PREFIX + "/"):
             access_log.info(json.dumps({
                 "method": request.method, "route": route, "path": mask_path(request.path), "status": status,
-                "ms": round(seconds * 1000, 2), "client": request.get("api_client")}))
+                "ms": round(seconds * 1000, 2), "client": request.get(CLIENT_NAME)}))
 
 
 @web.middleware

@@ -29,6 +29,7 @@ from registry_api.schema import (
     PINFL,
     TRACKING,
     component,
+    iso_datetime,
     obj,
     page_of,
 )
@@ -146,7 +147,7 @@ async def decide_application(call: Call) -> Result:
 
 def _decision_json(d: Decision, number: str | None) -> dict[str, Any]:
     return {"id": d.id, "household_id": d.household_id, "application_number": number,
-            "decided_on": d.decided_on.isoformat(), "created_at": d.created_at.isoformat(),
+            "decided_on": d.decided_on.isoformat(), "created_at": iso_datetime(d.created_at),
             "decision": d.inputs.get("decision", {})}
 
 
@@ -162,7 +163,7 @@ async def list_decisions(call: Call) -> Result:
         if before is not None:
             stmt = stmt.where(Decision.id < before)
         rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1]))
+        return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1]))
 
 
 # --- grievances ----------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ async def list_grievances(call: Call) -> Result:
             stmt = stmt.where(Grievance.id > after)
         rows = list((await uow.session.scalars(stmt.order_by(Grievance.id).limit(q["limit"] + 1))).all())
         views = {g.id: grievance_json(await grievances_service._view(uow, g)) for g in rows}
-    return page(call, rows, lambda g: g.id, lambda g: views[g.id])
+        return page(call, rows, lambda g: g.id, lambda g: views[g.id])
 
 
 def _step(name: str, run: Any, doc: str) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from core.clock import TASHKENT
 from core.errors import Conflict, InvalidInput, NotFound
 from core.storage.schema import ApiClient
 from core.storage.uow import Actor, UnitOfWork
@@ -42,8 +43,8 @@ class ClientView:
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; everything the core writes is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    # SQLite hands back naive datetimes; the core's clock writes Tashkent time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=TASHKENT)
 
 
 def _view(c: ApiClient) -> ClientView:

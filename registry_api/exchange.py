@@ -15,6 +15,7 @@ RECORD_PROPS = {
     "item": {"type": "string", "maxLength": 60}, "pinfl": {"type": "string", "maxLength": 20},
     "value": {"description": "as the catalogue's item type says"},
     "as_of": {"type": "string", "maxLength": 10}, "record_id": {"type": ["string", "integer"]},
+    "key": {"type": ["string", "null"], "maxLength": 80}, "unit": {"type": ["string", "null"], "maxLength": 10},
 }
 RECORD = component("ExchangeRecord", obj(RECORD_PROPS, ("item", "pinfl", "value", "as_of", "record_id")))
 BATCH = component("ExchangeBatch", obj({"records": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,

@@ -144,6 +144,7 @@ class RateLimiter:
 
 
 RATE_LIMITER = web.AppKey("api_rate_limiter", RateLimiter)
+CLIENT_NAME = web.RequestKey("api_client", str)
 
 
 # --- cursors -------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ async def _authorise(op: Op, request: web.Request) -> ClientView:
         client = await authenticate(uow, key)
     if client is None:
         raise ApiError(401, "auth.invalid_key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    request["api_client"] = client.name
+    request[CLIENT_NAME] = client.name
     wait = request.app[RATE_LIMITER].take(client.id, client.rate_per_minute)
     if wait:
         raise ApiError(429, "rate.limited", headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -304,12 +305,14 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
             digest = hashlib.sha256(
                 json.dumps([op.method, request.path, body], sort_keys=True, default=str).encode()).hexdigest()
             async with core.uow() as uow:
-                stored = await uow.session.scalar(select(IdempotencyRecord).where(
-                    IdempotencyRecord.client_id == client.id, IdempotencyRecord.key == raw_key))
+                stored = (await uow.session.execute(select(
+                    IdempotencyRecord.body_hash, IdempotencyRecord.status, IdempotencyRecord.response).where(
+                    IdempotencyRecord.client_id == client.id, IdempotencyRecord.key == raw_key))).first()
             if stored is not None:
-                if stored.body_hash != digest:
+                stored_hash, status, response = stored
+                if stored_hash != digest:
                     raise ApiError(422, "idempotency.key_reused")
-                replay = Result(stored.response.get("body"), stored.status, stored.response.get("version"),
+                replay = Result(response.get("body"), status, response.get("version"),
                                 {"Idempotency-Replayed": "true"})
                 return _json_response(replay)
         call = Call(request, core, client, body, query, expected, raw_key)

@@ -46,7 +46,7 @@ async def list_cycles(call: Call) -> Result:
             stmt = stmt.where(PaymentCycle.month < parse_month(before))
         rows = list((await uow.session.scalars(
             stmt.order_by(PaymentCycle.month.desc()).limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda c: c.month.isoformat()[:7], _cycle)
+        return page(call, rows, lambda c: c.month.isoformat()[:7], _cycle)
 
 
 async def get_cycle(call: Call) -> Result:
@@ -69,7 +69,7 @@ async def list_payroll_lines(call: Call) -> Result:
         if after is not None:
             stmt = stmt.where(PayrollLine.id > after)
         rows = list((await uow.session.scalars(stmt.order_by(PayrollLine.id).limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.id, _line)
+        return page(call, rows, lambda r: r.id, _line)
 
 
 async def household_payments(call: Call) -> Result:
@@ -84,7 +84,7 @@ async def household_payments(call: Call) -> Result:
             stmt = stmt.where(PayrollLine.id < before)
         rows = list((await uow.session.scalars(
             stmt.order_by(PayrollLine.id.desc()).limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.id, _line)
+        return page(call, rows, lambda r: r.id, _line)
 
 
 OPS = (

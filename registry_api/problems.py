@@ -74,6 +74,7 @@ TITLES = {
     "auth.invalid_key": N_("The API key is unknown, revoked or expired."),
     "auth.role": N_("Your role does not allow this request."),
     "rate.limited": N_("Too many requests; try again later."),
+    "precondition.failed": N_("Someone else changed this record; reload it and try again."),
     "precondition.required": N_("This change needs an If-Match header with the current ETag."),
     "idempotency.key_reused": N_("This Idempotency-Key was already used for a different request."),
     "cursor.invalid": N_("The page cursor is not valid."),

@@ -32,6 +32,7 @@ from registry_api.schema import (
     NULLABLE_STR,
     PINFL,
     component,
+    iso_datetime,
     obj,
     page_of,
 )
@@ -89,7 +90,7 @@ def _member(p: Person) -> dict[str, Any]:
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.isoformat()
+    return iso_datetime(value)
 
 
 async def contributions(s: AsyncSession, persons: Sequence[Person]) -> dict[str, Any]:
@@ -167,9 +168,9 @@ async def person_access_log(call: Call) -> Result:
         rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(call.query["limit"] + 1))).all())
         audit_reads(uow, call, [person], "person.access_log_read")
         await uow.commit()
-    return page(call, rows, lambda r: r.id, lambda r: {
-        "at": _iso(r.at), "client": r.actor_id, "actor_kind": r.actor_kind, "channel": r.channel,
-        "action": r.action, "route": (r.details or {}).get("route")})
+        return page(call, rows, lambda r: r.id, lambda r: {
+            "at": _iso(r.at), "client": r.actor_id, "actor_kind": r.actor_kind, "channel": r.channel,
+            "action": r.action, "route": (r.details or {}).get("route")})
 
 
 # --- territory -----------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ async def list_regions(call: Call) -> Result:
         if after is not None:
             stmt = stmt.where(Region.soato > after)
         rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.soato,
-                lambda r: {**_names(r, "soato", "iso"), "name_en": r.name_en})
+        return page(call, rows, lambda r: r.soato,
+                    lambda r: {**_names(r, "soato", "iso"), "name_en": r.name_en})
 
 
 async def list_districts(call: Call) -> Result:
@@ -202,8 +203,8 @@ async def list_districts(call: Call) -> Result:
         if after is not None:
             stmt = stmt.where(District.soato > after)
         rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.soato,
-                lambda r: {**_names(r, "soato", "region_soato", "kind"), "name_en": r.name_en})
+        return page(call, rows, lambda r: r.soato,
+                    lambda r: {**_names(r, "soato", "region_soato", "kind"), "name_en": r.name_en})
 
 
 async def list_mahallas(call: Call) -> Result:
@@ -217,7 +218,7 @@ async def list_mahallas(call: Call) -> Result:
         if after is not None:
             stmt = stmt.where(Mahalla.id > after)
         rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r.id, lambda r: _names(r, "id", "district_soato"))
+        return page(call, rows, lambda r: r.id, lambda r: _names(r, "id", "district_soato"))
 
 
 REGION_PARAM = Param("region", {"type": "string", "maxLength": 10}, True, "region SOATO code")

@@ -10,11 +10,13 @@ hundred lines was not worth it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from core.clock import TASHKENT
 from core.errors import InvalidInput
 
 Schema = dict[str, Any]
@@ -51,6 +53,11 @@ def page_of(item: str) -> Schema:
 
 
 COMPONENTS: dict[str, Schema] = {}
+
+
+def iso_datetime(value: dt.datetime) -> str:
+    """ISO 8601 with its offset: SQLite hands back naive values, which the core wrote in Tashkent time."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=TASHKENT)).isoformat()
 
 
 def component(name: str, schema: Schema) -> Schema:
@@ -141,8 +148,6 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
 
 
 def _is_date(text: str) -> bool:
-    import datetime as dt
-
     try:
         dt.date.fromisoformat(text)
     except ValueError:

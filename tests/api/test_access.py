@@ -1,0 +1,132 @@
+"""Who may call what: keys, roles, revocation, expiry, rate limits; errors as problem+json."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from core.storage.schema import ApiClient, AuditEntry
+from registry_api.clients import revoke_client
+from registry_api.http import RateLimiter
+from tests.api.conftest import ADMIN, Api, add_key
+
+pytestmark = pytest.mark.postgres
+
+
+async def problem(resp, status: int, code: str) -> dict:
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert body["type"] == f"https://spsr.uz/problems/{code}"
+    assert body["code"] == code and body["status"] == status and body["title"]
+    return body
+
+
+async def test_a_missing_key_is_refused(api: Api) -> None:
+    resp = await api.http.get("/v1/regions")
+    await problem(resp, 401, "auth.missing_key")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_an_unknown_key_is_refused(api: Api) -> None:
+    resp = await api.http.get("/v1/regions", headers={"Authorization": "Bearer spsr_000000000000_nope"})
+    await problem(resp, 401, "auth.invalid_key")
+    resp = await api.http.get("/v1/regions", headers={"Authorization": "Bearer garbage"})
+    await problem(resp, 401, "auth.invalid_key")
+
+
+async def test_a_revoked_key_is_refused_at_once(api: Api) -> None:
+    assert (await api.get("/v1/regions", "agency")).status == 200
+    async with api.core.uow() as uow:
+        await revoke_client(uow, "soliq", ADMIN)
+        await uow.commit()
+    await problem(await api.get("/v1/regions", "agency"), 401, "auth.invalid_key")
+
+
+async def test_an_expired_key_is_refused(api: Api) -> None:
+    key = await add_key(api.core, "old-agency", "agency", expires_days=1)
+    ok = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
+    assert ok.status == 200
+    async with api.core.uow() as uow:
+        await uow.session.execute(update(ApiClient).where(ApiClient.name == "old-agency").values(
+            expires_at=uow.now() - dt.timedelta(minutes=1)))
+        await uow.commit()
+    resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
+    await problem(resp, 401, "auth.invalid_key")
+
+
+@pytest.mark.parametrize(("role", "method", "path"), [
+    ("agency", "GET", "/v1/grievances"),
+    ("agency", "GET", "/v1/statistics"),
+    ("hotline", "POST", "/v1/exchange/records"),
+    ("hotline", "GET", "/v1/audit-log"),
+    ("operator", "GET", "/v1/persons/31210632040244"),
+    ("auditor", "POST", "/v1/grievances"),
+    ("auditor", "GET", "/v1/clients"),
+    ("admin", "POST", "/v1/exchange/records"),
+])
+async def test_a_role_without_permission_is_refused(api: Api, role: str, method: str, path: str) -> None:
+    resp = await api.http.request(method, path, json={}, headers=api.auth(role))
+    body = await problem(resp, 403, "auth.role")
+    assert body["params"]["role"] == role
+
+
+async def test_titles_follow_accept_language(api: Api) -> None:
+    titles = {}
+    for lang in ("uz", "kaa", "ru-RU,ru;q=0.9,en;q=0.8", "en"):
+        resp = await api.http.get("/v1/regions", headers={"Accept-Language": lang})
+        titles[lang] = (await problem(resp, 401, "auth.missing_key"))["title"]
+    assert titles["ru-RU,ru;q=0.9,en;q=0.8"] == "Требуется ключ API."
+    assert titles["uz"] == titles["en"] != titles["ru-RU,ru;q=0.9,en;q=0.8"]
+    assert titles["kaa"] not in (titles["uz"], "An API key is required.")
+
+
+async def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    key = await add_key(api.core, "slow-agency", "agency", rate_per_minute=2)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await api.http.get("/v1/regions", headers=headers)).status == 200
+    assert (await api.http.get("/v1/regions", headers=headers)).status == 200
+    resp = await api.http.get("/v1/regions", headers=headers)
+    await problem(resp, 429, "rate.limited")
+    assert int(resp.headers["Retry-After"]) >= 1
+    # Other clients have their own bucket.
+    assert (await api.get("/v1/regions", "agency")).status == 200
+
+
+def test_token_bucket_refills_evenly() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert limiter.take(1, 60) == 0 and all(limiter.take(1, 60) == 0 for _ in range(59))
+    assert limiter.take(1, 60) == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.take(1, 60) == 0
+
+
+async def test_admin_manages_clients_and_keys_work_once_shown(api: Api) -> None:
+    resp = await api.post("/v1/clients", {"name": "xalq-bank", "role": "agency", "expires_days": 30}, "admin")
+    assert resp.status == 201
+    created = await resp.json()
+    assert created["key"].startswith("spsr_") and created["active"]
+    listing = await (await api.get("/v1/clients?limit=2", "admin")).json()
+    assert len(listing["items"]) == 2 and listing["next"]
+    assert all("key" not in c for c in listing["items"])
+    async with api.core.uow() as uow:
+        stored = await uow.session.scalar(select(ApiClient.key_hash).where(ApiClient.name == "xalq-bank"))
+    assert stored and created["key"].split("_")[-1] not in stored
+    await problem(await api.post("/v1/clients", {"name": "xalq-bank", "role": "agency"}, "admin"), 409,
+                  "client.exists")
+    revoked = await api.post("/v1/clients/xalq-bank/revoke", None, "admin")
+    assert (await revoked.json())["active"] is False
+    resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {created['key']}"})
+    await problem(resp, 401, "auth.invalid_key")
+
+
+async def test_auditor_reads_the_audit_log(api: Api) -> None:
+    await api.post("/v1/clients", {"name": "audited", "role": "hotline"}, "admin")
+    resp = await api.get("/v1/audit-log?entity=api_client", "auditor")
+    items = (await resp.json())["items"]
+    assert any(i["action"] == "client.added" and i["entity_id"] == "audited" for i in items)
+    async with api.core.uow() as uow:
+        assert await uow.session.scalar(select(AuditEntry.actor_id).where(AuditEntry.entity_id == "audited"))

@@ -1,0 +1,211 @@
+"""Every resource through real HTTP: registry reads (audited), territory, applications and decisions,
+grievances with If-Match, payments, exchange, statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from core.services.payments import open_payroll
+from core.storage.schema import Application, AuditEntry, Grievance, Region
+from core.storage.uow import SYSTEM
+from tests.api.conftest import Api
+from tests.api.test_access import problem
+from tests.storage.factories import MAHALLA_ID, make_family
+
+pytestmark = pytest.mark.postgres
+
+
+async def audit_count(api: Api, action: str) -> int:
+    async with api.core.uow() as uow:
+        return int(await uow.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)) or 0)
+
+
+async def test_person_read_shows_agency_contributions_and_is_audited(api: Api) -> None:
+    hid, head = await make_family(api.core, monthly_income=500_000)
+    resp = await api.get(f"/v1/persons/{head}", "agency")
+    assert resp.status == 200 and resp.headers["ETag"]
+    body = await resp.json()
+    assert body["household_id"] == hid and body["surname"] == "Karimov"
+    assert {i["agency"] for i in body["contributions"]["incomes"]} == {"soliq"}
+    assert await audit_count(api, "person.read") == 1
+    log = await (await api.get(f"/v1/persons/{head}/access-log", "hotline")).json()
+    assert [e["client"] for e in log["items"]] == ["soliq"]
+    assert log["items"][0]["route"] == "/v1/persons/{pinfl}"
+
+
+async def test_household_read_audits_every_member(api: Api) -> None:
+    hid, _ = await make_family(api.core, children=(dt.date(2020, 1, 5),))
+    body = await (await api.get(f"/v1/households/{hid}", "hotline")).json()
+    assert len(body["members"]) == 3 and body["phone"] == "+998901234567"
+    assert await audit_count(api, "person.read") == 3
+
+
+@pytest.mark.parametrize(("pinfl", "code"), [
+    ("30101990123458", "pinfl.check_digit"), ("123", "pinfl.format"), ("91210632040244", "pinfl.century")])
+async def test_a_bad_pinfl_is_a_precise_problem_and_nothing_is_audited(api: Api, pinfl: str, code: str) -> None:
+    await problem(await api.get(f"/v1/persons/{pinfl}", "agency"), 422, code)
+    assert await audit_count(api, "person.read") == 0
+
+
+async def test_unknown_person_and_household_are_404(api: Api) -> None:
+    await problem(await api.get("/v1/persons/31210632040244", "agency"), 404, "person.not_found")
+    await problem(await api.get("/v1/households/999", "agency"), 404, "household.not_found")
+    await problem(await api.get("/v1/households/abc", "agency"), 422, "path.household_id")
+
+
+async def test_territory_lists_page_with_cursors(api: Api) -> None:
+    await make_family(api.core)
+    async with api.core.uow() as uow:
+        uow.session.add(Region(soato="1703", iso="UZ-AN", name_uz="Andijon viloyati", name_ru="Андижанская область",
+                               name_kaa=None, name_en="Andijan"))
+        await uow.commit()
+    first = await (await api.get("/v1/regions?limit=1", "agency")).json()
+    assert [r["soato"] for r in first["items"]] == ["1703"] and first["next"]
+    second = await (await api.get(first["next"], "agency")).json()
+    assert [r["soato"] for r in second["items"]] == ["1726"] and second["next"] is None
+    districts = await (await api.get("/v1/regions/1726/districts", "agency")).json()
+    assert districts["items"][0]["soato"] == "1726262"
+    mahallas = await (await api.get("/v1/districts/1726262/mahallas", "agency")).json()
+    assert mahallas["items"][0]["id"] == MAHALLA_ID
+    await problem(await api.get("/v1/regions?cursor=!!!", "agency"), 422, "cursor.invalid")
+    await problem(await api.get("/v1/regions?limit=0", "agency"), 422, "query.minimum")
+    await problem(await api.get("/v1/regions?colour=red", "agency"), 422, "query.unknown")
+    await problem(await api.get("/v1/regions/9999/districts", "agency"), 404, "territory.unknown_region")
+
+
+async def test_application_is_created_read_and_decided_with_reasons(api: Api) -> None:
+    hid, head = await make_family(api.core, children=(dt.date(2024, 5, 1), dt.date(2019, 2, 2)),
+                                  monthly_income=300_000)
+    resp = await api.post("/v1/applications", {"pinfl": head, "language": "ru"}, "hotline",
+                          **{"Idempotency-Key": "app-1"})
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    number, etag = created["number"], resp.headers["ETag"]
+    again = await api.post("/v1/applications", {"pinfl": head, "language": "ru"}, "hotline",
+                           **{"Idempotency-Key": "app-1"})
+    assert again.status == 201 and (await again.json())["number"] == number
+    assert again.headers["Idempotency-Replayed"] == "true"
+    await problem(await api.post("/v1/applications", {"pinfl": head, "language": "uz"}, "hotline",
+                                 **{"Idempotency-Key": "app-1"}), 422, "idempotency.key_reused")
+    await problem(await api.post("/v1/applications", {"pinfl": head}, "hotline"), 409,
+                  "application.duplicate_month")
+    read = await api.get(f"/v1/applications/{number}", "agency")
+    assert read.headers["ETag"] == etag
+    await problem(await api.post(f"/v1/applications/{number}/decision", None, "operator"), 428,
+                  "precondition.required")
+    await problem(await api.post(f"/v1/applications/{number}/decision", None, "operator", **{"If-Match": '"99"'}),
+                  412, "application.stale")
+    decided = await api.post(f"/v1/applications/{number}/decision", None, "operator", **{"If-Match": etag})
+    assert decided.status == 200, await decided.text()
+    body = await decided.json()
+    assert body["state"] == "approved" and body["decision"]["eligible"] is True
+    assert body["decision"]["reasons"] and body["decision"]["inputs"]
+    assert decided.headers["ETag"] != etag
+    decisions = await (await api.get(f"/v1/households/{hid}/decisions", "auditor")).json()
+    assert decisions["items"][0]["application_number"] == number
+    async with api.core.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Application)) == 1
+
+    # The family is paid from the frozen payroll of its first month.
+    month = dt.date.fromisoformat(body["first_month"] + "-01")
+    await open_payroll(api.core, month, SYSTEM)
+    cycles = await (await api.get("/v1/payment-cycles", "operator")).json()
+    assert cycles["items"][0]["month"] == body["first_month"] and cycles["items"][0]["line_count"] == 1
+    lines = await (await api.get(f"/v1/payment-cycles/{body['first_month']}/lines", "auditor")).json()
+    assert lines["items"][0]["household_id"] == hid
+    history = await (await api.get(f"/v1/households/{hid}/payments", "hotline")).json()
+    assert history["items"][0]["amount"] == body["decision"]["monthly_amount"]
+    await problem(await api.get("/v1/payment-cycles/2020-01", "operator"), 404, "payroll.not_found")
+    stats = await (await api.get("/v1/statistics", "operator")).json()
+    assert stats["families"] == [{"region_soato": "1726", "programme": body["programme"], "families": 1,
+                                  "persons": 4}] or stats["families"] == []
+    assert stats["payments"][0]["lines"] == 1
+
+
+async def test_grievance_life_with_if_match_and_filters(api: Api) -> None:
+    hid, _ = await make_family(api.core)
+    resp = await api.post("/v1/grievances", {"category": "payment", "text": "Pul kelmadi", "household_id": hid})
+    assert resp.status == 201, await resp.text()
+    g = await resp.json()
+    number, etag = g["number"], resp.headers["ETag"]
+    url = f"/v1/grievances/{number}"
+    await problem(await api.post(url + "/assign", {"staff": "aziz"}), 428, "precondition.required")
+    assigned = await api.post(url + "/assign", {"staff": "aziz"}, **{"If-Match": etag})
+    assert assigned.status == 200 and (await assigned.json())["assigned_to"] == "aziz"
+    # A second staff member still holding the old ETag cannot overwrite the first one's work.
+    await problem(await api.post(url + "/assign", {"staff": "malika"}, **{"If-Match": etag}), 412,
+                  "grievance.stale")
+    etag = assigned.headers["ETag"]
+    extended = await api.post(url + "/extend", {"days": 30, "reason": "Bank tekshiruvi"}, **{"If-Match": etag})
+    assert extended.status == 200 and (await extended.json())["extended"] is True
+    etag = extended.headers["ETag"]
+    escalated = await api.post(url + "/escalate", {"reason": "Tuman"}, **{"If-Match": etag})
+    etag = escalated.headers["ETag"]
+    replied = await api.post(url + "/reply", {"text": "Toʻlov 5-kuni oʻtkazildi."}, **{"If-Match": etag})
+    assert (await replied.json())["state"] == "answered"
+    etag = replied.headers["ETag"]
+    await problem(await api.post(url + "/escalate", {}, **{"If-Match": etag}), 409, "grievance.transition")
+    closed = await api.post(url + "/close", None, **{"If-Match": etag})
+    assert (await closed.json())["state"] == "closed"
+    reopened = await api.post(url + "/reopen", {"reason": "Pul kelmadi"}, **{"If-Match": closed.headers["ETag"]})
+    assert (await reopened.json())["state"] == "in_progress"
+
+    await api.post("/v1/grievances", {"category": "eligibility", "text": "Rad etildi", "phone": "+998901234567"})
+    everything = await (await api.get("/v1/grievances?limit=1", "operator")).json()
+    assert len(everything["items"]) == 1 and everything["next"]
+    in_progress = await (await api.get("/v1/grievances?state=in_progress", "hotline")).json()
+    assert [i["number"] for i in in_progress["items"]] == [number]
+    by_category = await (await api.get("/v1/grievances?category=eligibility&region=1726", "hotline")).json()
+    assert len(by_category["items"]) == 1
+    assert (await (await api.get("/v1/grievances?overdue=true", "hotline")).json())["items"] == []
+    assert len((await (await api.get("/v1/grievances?due_before=2027-12-31", "hotline")).json())["items"]) == 2
+    await problem(await api.get("/v1/grievances?state=lost", "hotline"), 422, "query.enum")
+    read = await api.get(url, "auditor")
+    assert read.headers["ETag"] == reopened.headers["ETag"]
+
+
+async def test_bad_bodies_are_refused_and_nothing_is_written(api: Api) -> None:
+    async def grievances() -> int:
+        async with api.core.uow() as uow:
+            return int(await uow.session.scalar(select(func.count()).select_from(Grievance)) or 0)
+
+    auth = api.auth("hotline")
+    resp = await api.http.post("/v1/grievances", data=b"{not json", headers={**auth, "Content-Type": "application/json"})
+    await problem(resp, 400, "request.malformed_json")
+    resp = await api.http.post("/v1/grievances", data=b"category=payment", headers=auth)
+    await problem(resp, 415, "request.media_type")
+    body = await problem(await api.post("/v1/grievances", {"category": "payment", "text": 5}), 422, "body.type")
+    assert body["params"]["pointer"] == "/text"
+    body = await problem(await api.post("/v1/grievances", {"category": "payment", "text": "x", "mood": 1}), 422,
+                         "body.unknown_field")
+    assert body["params"]["pointer"] == "/mood"
+    await problem(await api.post("/v1/grievances", {"category": "payment", "text": "x"}), 422, "grievance.anonymous")
+    resp = await api.http.post("/v1/grievances", data=io.BytesIO(b"[" + b"1," * 600_000 + b"1]"),
+                               headers={**auth, "Content-Type": "application/json"})
+    await problem(resp, 413, "request.too_large")
+    assert await grievances() == 0
+
+
+async def test_exchange_takes_single_records_and_batches(api: Api) -> None:
+    _, head = await make_family(api.core)
+    record = {"item": "soliq.wage", "pinfl": head, "key": "2026-11/301234567", "value": 700_000, "unit": "UZS",
+              "as_of": "2026-12-05", "record_id": "W-1"}
+    resp = await api.post("/v1/exchange/records", record, "agency")
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["accepted"] == 1
+    batch = {"records": [{**record, "record_id": "W-2", "value": 800_000, "as_of": "2026-12-06"},
+                         {**record, "record_id": "W-3", "pinfl": "30101990123458"},
+                         {**record, "record_id": "W-4", "agency": "kadastr"}]}
+    result = await (await api.post("/v1/exchange/records", batch, "agency")).json()
+    assert result["accepted"] == 1 and result["superseded"] == 1
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == [
+        (1, "exchange.bad_pinfl"), (2, "exchange.agency_not_yours")]
+    await problem(await api.post("/v1/exchange/records", {**record, "record_id": "W-5", "pinfl": "123"}, "agency"),
+                  422, "exchange.bad_pinfl")
+    person = await (await api.get(f"/v1/persons/{head}", "agency")).json()
+    assert person["contributions"]["facts"][0]["agency_record_id"] == "W-2"
