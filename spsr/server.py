@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -88,4 +89,5 @@ def default_mounts() -> list[Mount]:
     """Every front end ``spsr serve`` serves; each module mounts its own routes and jobs."""
     from spsr import jobs
 
-    return [jobs.mount]
+    return [jobs.mount, importlib.import_module("ussd.web").mount, importlib.import_module("registry_api.app").mount,
+            importlib.import_module("bots.webhook").mount]

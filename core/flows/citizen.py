@@ -26,7 +26,7 @@ from core.flows.engine import (
     on_input,
     on_result,
 )
-from core.flows.words import DIGITS_ONLY, ONLY_REGISTERED_PHONE
+from core.flows.words import ONLY_REGISTERED_PHONE
 from core.grievances import parse_tracking_number
 from core.i18n import (
     LANGUAGE_NAMES,
@@ -221,7 +221,7 @@ def apply_pinfl(ctx: Ctx) -> Screen:
 def apply_pinfl_input(ctx: Ctx, text: str) -> Outcome:
     digits = digits_only(text)
     if not digits:
-        return Retry(_(DIGITS_ONLY) + " " + error_text("pinfl.format"))
+        return Retry(error_text("pinfl.format"))
     try:
         pinfl = Pinfl.parse(digits)
     except InvalidInput as exc:

@@ -11,3 +11,4 @@ GENERAL_HELP: Final = N_("Send the number of your choice. 0 goes back, 00 to the
 ONLY_REGISTERED_PHONE: Final = N_("We answer only to the phone registered for the family. "
                                   "Call 1140 or visit your Inson centre.")
 DIGITS_ONLY: Final = N_("Please send digits only.")
+SESSION_EXPIRED: Final = N_("Your session has ended. Please dial *1140# again.")

@@ -1,0 +1,75 @@
+"""The USSD and SMS endpoints of ``spsr serve``, and the SMS sender job.
+
+Handlers only translate: a gateway's payload to a hop, the runner's page back to the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+
+from aiohttp import web
+
+from core.errors import InvalidInput
+from core.i18n import Words, _, use_locale
+from core.identity import Msisdn
+from core.services.conversations import hop
+from spsr.server import CORE, SETTINGS
+from ussd.layout import UssdPager
+from ussd.protocols import PROTOCOLS
+
+log = logging.getLogger("spsr.ussd")
+
+SESSION_SECONDS = 180  # an operator drops a USSD session after at most 120-180 s
+ANSWER_WITHIN = 1.8  # the gateway wants an answer within about 2 s
+PAGER = UssdPager()
+
+
+def allowed(request: web.Request) -> bool:
+    """``?key=`` matching SPSR_USSD_KEY, or a client in SPSR_USSD_ALLOW; with neither, loopback only."""
+    settings = request.app[SETTINGS]
+    remote = request.remote or ""
+    key = request.query.get("key", "")
+    if settings.ussd_key and key and hmac.compare_digest(key.encode(), settings.ussd_key.encode()):
+        return True
+    if settings.ussd_allow:
+        return remote in settings.ussd_allow
+    if settings.ussd_key:
+        return False
+    try:
+        return ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def ussd_hop(request: web.Request) -> web.Response:
+    """One hop of a USSD session."""
+    protocol = PROTOCOLS[request.match_info["protocol"]]
+    if not allowed(request):
+        return web.Response(status=403, text="forbidden")
+    parsed = protocol.parse(await request.post())
+    if parsed is None:
+        return web.Response(status=400, text="missing sessionId or phoneNumber")
+    try:
+        phone = Msisdn.parse(parsed.phone).e164
+    except InvalidInput:
+        return protocol.reply(_(Words.UNAVAILABLE), end=True)
+    try:
+        reply = await asyncio.wait_for(hop(
+            request.app[CORE], key=f"ussd:{parsed.session_id}", phone=phone, channel="ussd",
+            text=parsed.text, hop_id=parsed.hop_id, pager=PAGER, ttl_seconds=SESSION_SECONDS,
+        ), ANSWER_WITHIN)
+    except Exception:  # a slow or failing database must still get the caller a polite END
+        log.exception("USSD hop failed (session %s)", parsed.session_id)
+        return protocol.reply(_(Words.UNAVAILABLE), end=True)
+    with use_locale(reply.language):
+        return protocol.reply(reply.text or "", reply.end)
+
+
+def mount(app: web.Application) -> None:
+    app.router.add_post("/ussd/{protocol:africastalking}", ussd_hop)
+    from ussd import sms_web
+
+    sms_web.mount(app)
