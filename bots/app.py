@@ -37,7 +37,7 @@ from telegram.ext import (
 )
 
 from bots import conversation, sessions
-from bots.linking import link_chat
+from bots.linking import link_chat, set_contact_language
 from bots.render import BACK_KEY, HOME_KEY, layout, parse_callback, split_text
 from core.errors import DomainError
 from core.i18n import N_, SUPPORTED, Words, _, normalise_locale, use_locale
@@ -225,6 +225,10 @@ class _Turn:
         if turn.at != "language" and turn.language in SUPPORTED and turn.language != self.chat.language:
             self.chat.language = turn.language
             self.relocale()
+            if self.chat.linked:
+                async with core.uow() as uow:
+                    await set_contact_language(uow, self.chat_id, turn.language)
+                    await uow.commit()
         await show_screen(self.context, self.chat, turn.screen, edit)
         if self.chat.language and not self.chat.linked and self.chat.stage != "asked_phone":
             self.chat.stage = "asked_phone"
@@ -292,7 +296,7 @@ async def on_contact(update: Update, context: BotContext) -> None:
         try:
             async with context.core.uow() as uow:
                 phone, households = await link_chat(uow, turn.chat_id, sender.id if sender else 0,
-                                                    contact.user_id, contact.phone_number)
+                                                    contact.user_id, contact.phone_number, turn.chat.language)
                 await uow.commit()
         except DomainError as exc:
             if exc.code == "telegram.contact_not_own":

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from core.errors import Forbidden, NotFound
 from core.identity import Msisdn
-from core.services.registry import household_ids_for_phone
+from core.services.registry import LANGUAGES, household_ids_for_phone
 from core.storage.schema import Contact
 from core.storage.uow import Actor, UnitOfWork
 
@@ -14,7 +14,7 @@ LINK_ERROR_CODES = ("telegram.contact_not_own", "phone.not_registered")
 
 
 async def link_chat(uow: UnitOfWork, chat_id: int, sender_id: int, contact_user_id: int | None,
-                    phone_text: str) -> tuple[Msisdn, list[int]]:
+                    phone_text: str, language: str | None = None) -> tuple[Msisdn, list[int]]:
     """Link ``chat_id`` to the households registered under the shared phone.
 
     Only the sender's own contact counts (Telegram verified it); the number is normalised and must
@@ -41,6 +41,15 @@ async def link_chat(uow: UnitOfWork, chat_id: int, sender_id: int, contact_user_
     first = contacts[0]
     first.telegram_chat_id = chat_id
     first.telegram_blocked = False
+    if language in LANGUAGES:
+        first.language = language  # notices come in the language the person chose here
     first.updated_at = now
     uow.audit(actor, "contact.telegram_linked", "household", first.household_id, chat_id=chat_id)
     return phone, [first.household_id]
+
+
+async def set_contact_language(uow: UnitOfWork, chat_id: int, language: str) -> None:
+    """The person changed the language on Telegram: notices to their family follow it."""
+    if language in LANGUAGES:
+        await uow.session.execute(update(Contact).where(Contact.telegram_chat_id == chat_id)
+                                  .values(language=language, updated_at=uow.now()))

@@ -89,7 +89,10 @@ class Harness:
         return "\n".join(self.fake.texts(chat))
 
     async def deliver_outbox(self) -> Any:
-        return await self.app[SENDER].run_once()
+        """One sender pass, as if a second had gone by since the last (per-chat buckets full)."""
+        sender = self.app[SENDER]
+        sender._chats.clear()
+        return await sender.run_once()
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Whole conversations through the real Application and the fake Bot API, in each language."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from core.services.applications import decide_due
+from core.storage.schema import Application, Grievance, OutboxMessage
+from tests.storage.factories import make_family
+from tests.telegram.conftest import CHAT, Harness
+
+pytestmark = pytest.mark.postgres
+
+PHONE = "+998901234567"
+LANGS = [("Oʻzbekcha", "uz"), ("Qaraqalpaqsha", "kaa"), ("Русский", "ru")]
+
+
+async def linked(bot: Harness, language: str) -> tuple[int, str]:
+    household_id, head = await make_family(bot.core, phone=PHONE, children=(dt.date(2024, 5, 1),))
+    await bot.say("/start")
+    await bot.press(language)
+    await bot.share(PHONE)
+    return household_id, head
+
+
+async def apply(bot: Harness, pinfl: str) -> None:
+    await bot.press(bot.buttons()[0])  # Apply for assistance
+    await bot.say(pinfl)
+    await bot.press(bot.buttons()[0])  # Yes, this is my family
+    await bot.press(bot.buttons()[0])  # nothing changed
+    await bot.press(bot.buttons()[0])  # Submit
+
+
+@pytest.mark.parametrize(("language", "code"), LANGS)
+async def test_apply_check_and_hear_the_decision(bot: Harness, language: str, code: str) -> None:
+    household_id, head = await linked(bot, language)
+    await apply(bot, head)
+    async with bot.core.uow() as uow:
+        app = await uow.session.scalar(select(Application).where(Application.household_id == household_id))
+        assert app is not None and app.channel == "telegram"
+        number = app.number
+    assert number in bot.all_text().replace("-", "")
+    await bot.say("/cancel")
+    await bot.press(bot.buttons()[1])  # My application
+    assert number in bot.last_text().replace("-", "")
+    # The notice of receipt goes through the outbox to this chat, in the chat's language.
+    report = await bot.deliver_outbox()
+    assert report.sent >= 1
+    notices = bot.fake.sent(CHAT)[-report.sent:]
+    assert any(number in n["text"].replace("-", "") for n in notices)
+    async with bot.core.uow() as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage))).all()
+        assert {r.channel for r in rows} == {"telegram"} and {r.language for r in rows} == {code}
+        assert all(r.state == "sent" for r in rows)
+
+
+@pytest.mark.parametrize(("language", "code"), LANGS)
+async def test_next_payment_and_a_grievance(bot: Harness, language: str, code: str) -> None:
+    await linked(bot, language)
+    await bot.press(bot.buttons()[2])  # Next payment
+    assert bot.last_text()
+    await bot.say("/cancel")
+    await bot.press(bot.buttons()[3])  # Grievances
+    await bot.press(bot.buttons()[0])  # New grievance
+    await bot.press(bot.buttons()[0])  # Payment
+    await bot.say("Toʻlov kelmadi, iltimos tekshiring.")
+    async with bot.core.uow() as uow:
+        g = await uow.session.scalar(select(Grievance))
+        assert g is not None and g.channel == "telegram" and g.language == code
+        number = g.number
+    assert number.replace("-", "") in bot.all_text().replace("-", "")
+
+
+async def test_unlinked_chat_may_apply_but_not_see_payments(bot: Harness) -> None:
+    await make_family(bot.core, phone=PHONE)
+    await bot.say("/start")
+    await bot.press("Русский")
+    before = len(bot.fake.sent(CHAT))
+    await bot.press(bot.buttons()[2])  # Next payment: needs the phone
+    ask = bot.fake.sent(CHAT)[before:]
+    assert ask and ask[-1]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    await bot.press(bot.buttons()[0])  # Apply is public
+    assert bot.keyboard_message()
+
+
+async def test_a_restart_in_the_middle_of_a_conversation(bot: Harness) -> None:
+    _hid, head = await linked(bot, "Русский")
+    await bot.press(bot.buttons()[0])  # Apply: asks for the PINFL
+    await bot.stop()
+    await bot.start()  # a new Application over the same database
+    await bot.say(head)
+    assert "Karimov" in bot.last_text() or "Anvar" in bot.last_text() or "К" in bot.last_text()
+    assert bot.buttons()  # the family confirmation buttons, in Russian
+
+
+async def test_decision_notice_reaches_telegram(bot: Harness) -> None:
+    household_id, head = await linked(bot, "Oʻzbekcha")
+    await apply(bot, head)
+    await bot.deliver_outbox()
+    bot.core.clock.set(dt.date(2027, 1, 2))  # type: ignore[attr-defined]
+    await decide_due(bot.core)
+    report = await bot.deliver_outbox()
+    assert report.sent >= 1

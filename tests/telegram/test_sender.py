@@ -1,0 +1,101 @@
+"""The outbox sender: priorities, rate limits, a 429 storm and a person who blocked the bot."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from bots.sender import TelegramSender
+from bots.webhook import BOT
+from core.services import outbox
+from core.storage.schema import Contact, OutboxMessage
+from tests.storage.factories import make_family
+from tests.telegram.conftest import Harness
+
+pytestmark = pytest.mark.postgres
+
+
+async def link(bot: Harness, household_id: int, chat_id: int) -> None:
+    async with bot.core.uow() as uow:
+        c = await uow.session.get(Contact, household_id)
+        assert c is not None
+        c.telegram_chat_id = chat_id
+        await uow.commit()
+
+
+async def queue(bot: Harness, household_id: int, priority: int, number: str) -> None:
+    async with bot.core.uow() as uow:
+        await outbox.enqueue(uow, "grievance.answered", {"number": number, "answer": "Tekshirildi."},
+                             household_id=household_id, priority=priority)
+        await uow.commit()
+
+
+async def rows(bot: Harness) -> list[OutboxMessage]:
+    async with bot.core.uow() as uow:
+        found = list((await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        uow.session.expunge_all()
+        return found
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_replies_before_bulk_and_one_message_a_second_per_chat(bot: Harness) -> None:
+    hid, _ = await make_family(bot.core, phone="+998901234567")
+    await link(bot, hid, 1001)
+    await queue(bot, hid, outbox.PRIORITY_BULK, "111222333")
+    await queue(bot, hid, outbox.PRIORITY_REPLY, "444555666")
+    t = FakeTime()
+    sender = TelegramSender(bot.core, bot.app[BOT].bot, monotonic=t)
+    first = await sender.run_once()
+    assert (first.sent, first.deferred) == (1, 1)
+    assert "444-555-666" in bot.fake.sent(1001)[0]["text"]
+    bot.core.clock.advance(dt.timedelta(seconds=2))  # type: ignore[attr-defined]
+    t.t += 2
+    second = await sender.run_once()
+    assert second.sent == 1
+    assert "111-222-333" in bot.fake.sent(1001)[1]["text"]
+
+
+async def test_a_429_storm_reschedules_without_freezing_other_chats(bot: Harness) -> None:
+    a, _ = await make_family(bot.core, phone="+998901234567")
+    b, _ = await make_family(bot.core, phone="+998911234567")
+    await link(bot, a, 2001)
+    await link(bot, b, 2002)
+    await queue(bot, a, outbox.PRIORITY_NOTICE, "100200300")
+    await queue(bot, b, outbox.PRIORITY_NOTICE, "400500600")
+    bot.fake.rate_limit(times=1, retry_after=5)
+    report = await bot.deliver_outbox()
+    assert (report.rescheduled, report.sent) == (1, 1)
+    first, second = await rows(bot)
+    assert first.state == "pending" and first.attempts == 1 and "429" in (first.error or "")
+    assert second.state == "sent"
+    # Not before retry_after has passed.
+    assert (await bot.deliver_outbox()).sent == 0
+    bot.core.clock.advance(dt.timedelta(seconds=6))  # type: ignore[attr-defined]
+    assert (await bot.deliver_outbox()).sent == 1
+    assert all(r.state == "sent" for r in await rows(bot))
+
+
+async def test_a_blocked_user_falls_back_to_sms(bot: Harness) -> None:
+    hid, _ = await make_family(bot.core, phone="+998901234567")
+    await link(bot, hid, 3001)
+    await queue(bot, hid, outbox.PRIORITY_REPLY, "700800900")
+    bot.fake.blocked.add(3001)
+    report = await bot.deliver_outbox()
+    assert report.to_sms == 1
+    (row,) = await rows(bot)
+    assert (row.channel, row.state, row.phone, row.telegram_chat_id) == ("sms", "pending", "+998901234567", None)
+    async with bot.core.uow() as uow:
+        c = await uow.session.get(Contact, hid)
+        assert c is not None and c.telegram_blocked is True
+    # New notices now route to SMS.
+    await queue(bot, hid, outbox.PRIORITY_NOTICE, "123456789")
+    assert (await rows(bot))[-1].channel == "sms"
