@@ -276,7 +276,7 @@ async def _submit_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -
     return {"number": view.number, "notice_by": view.notice_by}
 
 
-async def _own_household(uow: UnitOfWork, who: Who) -> int:
+async def own_household(uow: UnitOfWork, who: Who) -> int:
     ids = await household_ids_for_phone(uow.session, who.phone) if who.phone else []
     if not ids:
         raise NotFound("phone.not_registered")
@@ -284,8 +284,12 @@ async def _own_household(uow: UnitOfWork, who: Who) -> int:
 
 
 async def _my_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
-    hid = await _own_household(uow, who)
-    view = await applications.latest_application(uow, hid)
+    hid = await own_household(uow, who)
+    return application_data(await applications.latest_application(uow, hid))
+
+
+def application_data(view: applications.ApplicationView | None) -> dict[str, Any]:
+    """An application as the flows read it (the ``my_application`` op's result)."""
     if view is None:
         return {"application": None}
     decision = None
@@ -294,17 +298,17 @@ async def _my_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> di
         decision = {"eligible": d.eligible, "amount": d.monthly_amount, "months": d.duration_months,
                     "income_per_member": d.income_per_member, "mce": d.mce,
                     "reasons": [r.to_dict() for r in d.reasons]}
-    return {"application": {"number": view.number, "state": view.state, "notice_by": view.notice_by,
-                            "first_month": view.first_month, "decision": decision}}
+    return _jsonable({"application": {"number": view.number, "state": view.state, "notice_by": view.notice_by,
+                                      "first_month": view.first_month, "decision": decision}})
 
 
 async def _next_payment(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
-    hid = await _own_household(uow, who)
+    hid = await own_household(uow, who)
     pay = await payments.next_payment(uow, hid)
     if pay is None:
         return {"payment": None}
-    return {"payment": {"month": pay.month, "amount": pay.amount, "window_start": pay.window_start,
-                        "window_end": pay.window_end, "status": pay.status}}
+    return _jsonable({"payment": {"month": pay.month, "amount": pay.amount, "window_start": pay.window_start,
+                        "window_end": pay.window_end, "status": pay.status}})
 
 
 async def _raise_grievance(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
@@ -318,6 +322,9 @@ async def _find_grievance(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> di
     view = await grievances.find_grievance(uow, str(args["number"]), phone=who.phone or "")
     return {"number": view.number, "state": view.state, "due_on": view.due_on, "answer": view.answer}
 
+
+next_payment_data = _next_payment
+my_application_data = _my_application
 
 OPS: dict[str, Op] = {
     "set_language": _set_language,

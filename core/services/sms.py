@@ -1,0 +1,266 @@
+"""SMS: inbound keywords (three languages, both scripts), replies through the outbox, the sender.
+
+An inbound SMS is recorded once (by the gateway's message id) and answered in the same
+transaction through the outbox; STOP is honoured before anything else. The dispatcher words each
+pending message at send time, composed to cost the fewest segments (``gsm_spelling`` keeps Uzbek
+and Karakalpak in GSM 7-bit; Russian is UCS-2) and records its segment count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from sqlalchemy import select
+
+from core.errors import DomainError
+from core.flows.citizen import application_text, grievance_status_text, payment_text
+from core.gsm import sms_segments
+from core.i18n import N_, SUPPORTED, _, use_locale
+from core.identity import Msisdn
+from core.services import applications, grievances, outbox
+from core.services.conversations import Who, application_data, my_application_data, next_payment_data
+from core.services.messages import error_text, render
+from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
+from core.storage.uow import Actor, Core, UnitOfWork
+from core.text import fold, gsm_spelling
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_TEXT: Final = 2000
+MAX_ATTEMPTS: Final = 6
+
+def _cyrillic(word: str) -> bool:
+    return any("\u0400" <= ch <= "\u04ff" for ch in word)
+
+
+# keyword (folded with core.text.fold, and its script) → (command, language it implies or None)
+_KEYWORDS: Final[dict[tuple[str, bool], tuple[str, str | None]]] = {}
+for _cmd, _lang, _words in (
+    ("stop", None, ("STOP", "STOP.", "СТОП", "TOXTAT", "ТЎХТАТ")),
+    ("start", None, ("START", "СТАРТ", "BOSHLASH")),
+    ("status", "uz", ("HOLAT", "ҲОЛАТ", "ХОЛАТ", "XOLAT")),
+    ("status", None, ("STATUS",)),
+    ("status", "ru", ("СТАТУС",)),
+    ("status", "kaa", ("JAǴDAY",)),
+    ("payment", "uz", ("TOʻLOV", "TOLOV", "ТЎЛОВ", "ТОЛОВ")),
+    ("payment", "ru", ("ОПЛАТА", "ВЫПЛАТА")),
+    ("payment", "kaa", ("TÓLEM", "TOLEM")),
+    ("application", "uz", ("ARIZA", "АРИЗА")),
+    ("application", "ru", ("ЗАЯВКА",)),
+    ("application", "kaa", ("ARZA",)),
+    ("grievance", "uz", ("SHIKOYAT", "ШИКОЯТ", "MUROJAAT")),
+    ("grievance", "ru", ("ЖАЛОБА", "ОБРАЩЕНИЕ")),
+    ("grievance", "kaa", ("SHAǴIM", "SHAGIM")),
+    ("help", None, ("HELP", "?")),
+    ("help", "uz", ("YORDAM", "ЁРДАМ")),
+    ("help", "ru", ("ПОМОЩЬ", "СПРАВКА")),
+    ("help", "kaa", ("JÁRDEM",)),
+):
+    for _w in _words:
+        _KEYWORDS[(fold(_w), _cyrillic(_w))] = (_cmd, _lang)
+
+HELP_TEXT: Final = N_("Send HOLAT for your application, TOLOV for the next payment, ARIZA and a number, "
+                      "SHIKOYAT and your text for a grievance, STOP to stop SMS. Hotline: 1140.")
+EMPTY_TEXT: Final = N_("The message was empty. Send HELP for the list of commands.")
+UNKNOWN_TEXT: Final = N_("We did not understand the message. Send HELP for the list of commands.")
+STOPPED_TEXT: Final = N_("You will no longer get SMS from us. Send START to get them again.")
+STARTED_TEXT: Final = N_("SMS notices are on again. Send HELP for the list of commands.")
+NEED_NUMBER: Final = N_("Send ARIZA and the application number, for example ARIZA 123456789.")
+GRIEVANCE_TAKEN: Final = N_("Grievance {number} is registered. The answer is due by {date}.")
+
+
+def compose(text: str, language: str) -> tuple[str, int]:
+    """The text as sent (GSM-friendly spelling for Latin-script languages) and its segment count."""
+    sent = gsm_spelling(text, language)
+    return sent, sms_segments(sent)
+
+
+def parse(text: str) -> tuple[str | None, str | None, str]:
+    """(command, implied language, the rest of the message) for an inbound text."""
+    words = text.strip().split(maxsplit=1)
+    if not words:
+        return None, None, ""
+    key = fold(words[0])
+    found = _KEYWORDS.get((key, _cyrillic(words[0]))) or _KEYWORDS.get((key, not _cyrillic(words[0])))
+    command, lang = found or (None, None)
+    return command, lang, words[1] if len(words) > 1 else ""
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    text: str
+    language: str
+    outbox_id: int | None
+    duplicate: bool = False
+
+
+async def _language(uow: UnitOfWork, phone: str, implied: str | None) -> str:
+    if implied in SUPPORTED:
+        return implied
+    pref = await uow.session.scalar(select(PhonePreference.language).where(PhonePreference.phone == phone))
+    if pref in SUPPORTED:
+        return str(pref)
+    lang = await uow.session.scalar(select(Contact.language).where(Contact.phone == phone).limit(1))
+    return str(lang) if lang in SUPPORTED else "uz"
+
+
+async def _set_stopped(uow: UnitOfWork, phone: str, stopped: bool) -> None:
+    pref = await uow.session.get(PhonePreference, phone)
+    if pref is None:
+        uow.session.add(PhonePreference(phone=phone, language=None, sms_stopped=stopped, updated_at=uow.now()))
+    else:
+        pref.sms_stopped = stopped
+        pref.updated_at = uow.now()
+
+
+async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | None = None) -> InboundReply:
+    """Record one inbound SMS and queue its reply, once per gateway message id."""
+    phone = Msisdn.parse(sender).e164
+    async with core.uow() as uow:
+        s = uow.session
+        if gateway_id:
+            seen = await s.scalar(select(InboundSms).where(InboundSms.gateway_message_id == gateway_id))
+            if seen is not None:
+                reply = await s.get(OutboxMessage, seen.reply_outbox_id) if seen.reply_outbox_id else None
+                return InboundReply(reply.text or "" if reply else "", reply.language if reply else "uz",
+                                    seen.reply_outbox_id, duplicate=True)
+        inbound = InboundSms(gateway_message_id=gateway_id or None, phone=phone, text=text[:MAX_STORED_TEXT],
+                             received_at=uow.now())
+        s.add(inbound)
+        await s.flush()
+        command, implied, rest = parse(text)
+        language = await _language(uow, phone, implied)
+        who = Who(f"sms:{phone}", phone, "sms", language, inbound.id)
+        with use_locale(language):
+            body = await _answer(uow, who, command, rest, text)
+        sent, segments = compose(body, language)
+        message = await outbox.enqueue(uow, "sms.reply", {"text": body},
+                                       route=outbox.Route("sms", phone, None, language),
+                                       priority=outbox.PRIORITY_REPLY, dedupe_key=f"sms.reply:{inbound.id}")
+        assert message is not None
+        message.text, message.segments = sent, segments
+        await s.flush()
+        inbound.reply_outbox_id = message.id
+        await uow.commit()
+        return InboundReply(sent, language, message.id)
+
+
+async def _answer(uow: UnitOfWork, who: Who, command: str | None, rest: str, raw: str) -> str:
+    """The reply's words, in the current locale; domain refusals become their own sentence."""
+    assert who.phone is not None
+    if not raw.strip():
+        return _(EMPTY_TEXT)
+    if command == "stop":  # honoured before anything else
+        await _set_stopped(uow, who.phone, True)
+        return _(STOPPED_TEXT)
+    if command == "start":
+        await _set_stopped(uow, who.phone, False)
+        return _(STARTED_TEXT)
+    try:
+        async with uow.session.begin_nested():
+            if command == "status":
+                return application_text(await my_application_data(uow, who, {}))
+            if command == "payment":
+                return payment_text(await next_payment_data(uow, who, {}))
+            if command == "application":
+                if not rest.strip():
+                    return _(NEED_NUMBER)
+                view = await applications.find_application(uow, rest, phone=who.phone)
+                return application_text(application_data(view))
+            if command == "grievance":
+                g = await grievances.raise_grievance(uow, grievances.RaiseGrievance(
+                    category="other", text=rest, channel="sms", language=who.language, phone=who.phone,
+                    idempotency_key=f"sms:{who.hop}"), Actor("citizen", who.phone, "sms"))
+                from core.services.messages import _params
+                p = _params({"number": g.number, "due_on": g.due_on})
+                return _(GRIEVANCE_TAKEN).format(number=p["number"], date=p["due_on"])
+            if command == "help":
+                return _(HELP_TEXT)
+    except DomainError as exc:
+        if exc.code in ("phone.not_registered", "application.not_yours"):
+            from core.flows.words import ONLY_REGISTERED_PHONE
+            return _(ONLY_REGISTERED_PHONE)
+        return error_text(exc.code, exc.params)
+    # A bare grievance number asks for its state.
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) == 9 and len(raw.strip()) <= 15:
+        try:
+            async with uow.session.begin_nested():
+                g = await grievances.find_grievance(uow, digits, phone=who.phone)
+            return grievance_status_text({"number": g.number, "state": g.state, "due_on": g.due_on.isoformat(),
+                                          "answer": g.answer})
+        except DomainError as exc:
+            return error_text(exc.code, exc.params)
+    return _(UNKNOWN_TEXT)
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+class SmsGateway(Protocol):
+    """Port to an SMS gateway: submit one message, get the gateway's message id."""
+
+    async def send(self, phone: str, text: str, reference: str) -> str: ...
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(3600, 5 * 3 ** attempts))
+
+
+async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
+    """Send the due SMS in the outbox (replies first); returns how many the gateway accepted."""
+    async with core.uow() as uow:
+        rows = (await uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == "sms", OutboxMessage.state == "pending",
+                                        OutboxMessage.next_attempt_at <= uow.now())
+            .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)
+        )).all()
+        jobs = []
+        for row in rows:
+            if row.phone is None:
+                row.state, row.error = "dead", "no phone"
+                continue
+            if row.priority > outbox.PRIORITY_REPLY and await outbox.sms_stopped(uow, row.phone):
+                row.state, row.error = "dead", "stopped"
+                continue
+            if row.text is None:
+                row.text, row.segments = compose(render(row.template, row.params, row.language), row.language)
+            jobs.append((row.id, row.phone, row.text))
+        await uow.commit()
+    sent = 0
+    for message_id, phone, text in jobs:
+        try:
+            provider_id = await gateway.send(phone, text, str(message_id))
+            error = None
+        except Exception as exc:  # the gateway's failure is recorded and retried, never raised
+            provider_id, error = None, str(exc)[:200]
+        async with core.uow() as uow:
+            row = await uow.session.get(OutboxMessage, message_id)
+            assert row is not None
+            row.attempts += 1
+            if provider_id is not None:
+                row.state, row.provider_message_id, row.sent_at, row.error = "sent", provider_id, uow.now(), None
+                sent += 1
+            else:
+                row.error = error
+                row.state = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
+                row.next_attempt_at = uow.now() + _backoff(row.attempts)
+            await uow.commit()
+    return sent
+
+
+async def record_receipt(core: Core, provider_message_id: str, status: str) -> bool:
+    """A delivery receipt from the gateway: delivered, or failed with its reason."""
+    async with core.uow() as uow:
+        row = await uow.session.scalar(
+            select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id))
+        if row is None:
+            return False
+        row.state = "delivered" if status.lower() in ("delivered", "delivrd", "success") else "failed"
+        if row.state == "failed":
+            row.error = status[:200]
+        await uow.commit()
+        return True

@@ -1,0 +1,65 @@
+"""``spsr sms NUMBER TEXT`` (send an SMS to the server, print the reply) and ``spsr sms-gateway``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+
+from ussd.sms_simulator import build_gateway
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sms", help="send an SMS from a phone to the server and print the reply")
+    p.add_argument("number")
+    p.add_argument("text")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the spsr server")
+    p.add_argument("--gateway", default="http://127.0.0.1:8090", help="the SMS gateway simulator")
+    p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply to arrive")
+    p.set_defaults(func=run_sms)
+    g = sub.add_parser("sms-gateway", help="run the SMS gateway simulator (set SPSR_SMS_GATEWAY_URL to it)")
+    g.add_argument("--host", default="127.0.0.1")
+    g.add_argument("--port", type=int, default=8090)
+    g.set_defaults(func=run_gateway)
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    print(f"SMS gateway simulator on http://{args.host}:{args.port} (POST /send, GET /messages)")
+    web.run_app(build_gateway(), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def run_sms(args: argparse.Namespace) -> int:
+    return asyncio.run(_sms(args))
+
+
+async def _sms(args: argparse.Namespace) -> int:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        before = await _delivered(http, args.gateway, args.number)
+        async with http.post(f"{args.url.rstrip('/')}/sms/inbound",
+                             json={"from": args.number, "text": args.text, "id": f"cli-{time.time_ns()}"}) as r:
+            body = await r.json()
+        if r.status != 200:
+            print(f"server refused: {r.status} {body}")
+            return 1
+        deadline = time.monotonic() + args.wait
+        while before is not None and time.monotonic() < deadline:
+            now = await _delivered(http, args.gateway, args.number)
+            if now and len(now) > len(before):
+                for m in now[len(before):]:
+                    print(f"<<< {m['text']}\n    ({m['segments']} segment(s), {m['encoding']}, id {m['id']})")
+                return 0
+            await asyncio.sleep(0.3)
+        print(f"<<< {body.get('reply')}\n    (from the server's answer: no SMS seen at the gateway simulator)")
+        return 0
+
+
+async def _delivered(http: aiohttp.ClientSession, gateway: str, number: str) -> list[dict[str, object]] | None:
+    try:
+        async with http.get(f"{gateway.rstrip('/')}/messages", params={"to": number}) as r:
+            return list(await r.json())
+    except (aiohttp.ClientError, TimeoutError):
+        return None

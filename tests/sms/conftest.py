@@ -1,0 +1,1 @@
+from tests.ussd.conftest import demo  # noqa: F401  (the same demo households)

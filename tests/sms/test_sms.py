@@ -1,0 +1,104 @@
+"""SMS: keywords in three languages and both scripts, STOP first, replies through the outbox,
+segments per language, the sender and receipts."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core.services.sms import compose, handle_inbound, parse, record_receipt, send_due
+from core.storage.schema import Application, InboundSms, OutboxMessage, PhonePreference
+from core.storage.uow import Core
+from tests.ussd.conftest import PAID_PHONE, PHONE, STRANGER
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.mark.parametrize(("text", "command", "lang"), [
+    ("HOLAT", "status", "uz"), ("holat", "status", "uz"), ("STATUS", "status", None), ("СТАТУС", "status", "ru"),
+    ("TOʻLOV", "payment", "uz"), ("TOLOV", "payment", "uz"), ("to'lov", "payment", "uz"), ("ТЎЛОВ", "payment", "uz"),
+    ("ОПЛАТА", "payment", "ru"), ("ARIZA 123", "application", "uz"), ("ЗАЯВКА 1", "application", "ru"),
+    ("SHIKOYAT pul yoʻq", "grievance", "uz"), ("ЖАЛОБА нет денег", "grievance", "ru"), ("STOP", "stop", None),
+    ("СТОП", "stop", None), ("START", "start", None), ("HELP", "help", None), ("YORDAM", "help", "uz"),
+    ("ПОМОЩЬ", "help", "ru"), ("TÓLEM", "payment", "kaa"), ("salom", None, None),
+])
+def test_keywords(text: str, command: str | None, lang: str | None) -> None:
+    assert parse(text)[:2] == (command, lang)
+
+
+@pytest.mark.parametrize(("text", "lang", "segments"), [
+    ("Arizangiz raqami 204-543-134. Qaror haqida 2027-yil 1-yanvargacha xabar beramiz.", "uz", 1),
+    ("Arzańızdıń nomeri 204-543-134. Sheshim haqqında 2027-jıl 1-yanvar shekem xabar beremiz.", "kaa", 1),
+    ("Номер вашей заявки 204-543-134. О решении сообщим до 1 января 2027 г. Вопросы: 1140.", "ru", 2),
+    ("Номер заявки 204-543-134.", "ru", 1),
+    ("Toʻlov " * 40, "uz", 2),
+])
+def test_segments_per_language(text: str, lang: str, segments: int) -> None:
+    sent, count = compose(text, lang)
+    assert count == segments
+    if lang != "ru":
+        assert sent.isascii() or all(ch not in sent for ch in "ʻʼıńǵ")
+
+
+async def _count(core: Core, model: type) -> int:
+    async with core.uow() as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_stop_first_then_notices_are_not_sent(core: Core, demo: dict[str, str]) -> None:
+    reply = await handle_inbound(core, PHONE, "STOP HOLAT", "gw-1")
+    assert "START" in reply.text
+    async with core.uow() as uow:
+        assert (await uow.session.get(PhonePreference, PHONE)).sms_stopped
+
+    class Gateway:
+        sent: list[str] = []
+
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            self.sent.append(text)
+            return f"id-{reference}"
+
+    gw = Gateway()
+    await send_due(core, gw)
+    # The STOP confirmation (a reply) goes; the family's notices (application.received) do not.
+    assert any("START" in t for t in gw.sent)
+    async with core.uow() as uow:
+        dead = (await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.phone == PHONE,
+                                                                      OutboxMessage.state == "dead"))).all()
+    assert all(m.error == "stopped" for m in dead)
+
+
+async def test_status_reply_and_receipt(core: Core, demo: dict[str, str]) -> None:
+    reply = await handle_inbound(core, demo["refused_phone"], "СТАТУС", "gw-2")
+    assert reply.language == "ru" and "не одобрена" in reply.text and "715 000 сум" in reply.text
+
+    class Gateway:
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            return f"id-{reference}"
+
+    assert await send_due(core, Gateway()) >= 1
+    assert await record_receipt(core, f"id-{reply.outbox_id}", "delivered")
+    async with core.uow() as uow:
+        row = await uow.session.get(OutboxMessage, reply.outbox_id)
+        assert row.state == "delivered" and row.segments == 2
+
+
+async def test_payment_only_to_registered_phone(core: Core, demo: dict[str, str]) -> None:
+    assert "360 000" in (await handle_inbound(core, PAID_PHONE, "TOLOV")).text
+    refused = await handle_inbound(core, STRANGER, "TOLOV")
+    assert "1140" in refused.text and "360 000" not in refused.text
+
+
+async def test_repeated_gateway_message_is_recorded_once(core: Core, demo: dict[str, str]) -> None:
+    first = await handle_inbound(core, PHONE, "SHIKOYAT Pul kelmadi", "gw-3")
+    again = await handle_inbound(core, PHONE, "SHIKOYAT Pul kelmadi", "gw-3")
+    assert again.duplicate and again.text == first.text
+    assert await _count(core, InboundSms) == 1
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2000, "ARIZA", "ARIZA 12", "ARIZA 123456789", "SHIKOYAT",
+                                  "SHIKOYAT " + "я" * 2100, "ХОЛАТ", "123-456-789", "\x00\x01"])
+async def test_bad_sms_gets_a_short_answer(core: Core, demo: dict[str, str], text: str) -> None:
+    reply = await handle_inbound(core, PHONE, text)
+    assert reply.text and len(reply.text) < 400
+    assert await _count(core, Application) == 1

@@ -1,0 +1,57 @@
+"""An SMS gateway simulator: a real HTTP server that accepts submissions, returns message ids,
+keeps what it "delivered" for inspection and sends delivery receipts to the callback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from core.gsm import encoding, sms_segments
+
+MESSAGES = web.AppKey("messages", list)
+TASKS = web.AppKey("tasks", set)
+
+
+def build_gateway(receipt_delay: float = 0.2) -> web.Application:
+    app = web.Application()
+    app[MESSAGES] = []
+    app[TASKS] = set()
+    counter = itertools.count(1)
+
+    async def send(request: web.Request) -> web.Response:
+        data = await request.json()
+        if not data.get("to") or not isinstance(data.get("text"), str):
+            return web.json_response({"error": "to and text are required"}, status=400)
+        mid = f"sim-{next(counter)}"
+        text = data["text"]
+        record: dict[str, Any] = {"id": mid, "to": data["to"], "text": text, "encoding": encoding(text),
+                                  "segments": sms_segments(text), "reference": data.get("reference")}
+        app[MESSAGES].append(record)
+        callback = data.get("callback_url")
+        if callback:
+            task = asyncio.create_task(_receipt(callback, mid, receipt_delay))
+            app[TASKS].add(task)
+            task.add_done_callback(app[TASKS].discard)
+        return web.json_response({"id": mid})
+
+    async def messages(request: web.Request) -> web.Response:
+        to = request.query.get("to")
+        found = [m for m in app[MESSAGES] if to is None or m["to"] == to]
+        return web.json_response(found)
+
+    app.router.add_post("/send", send)
+    app.router.add_get("/messages", messages)
+    return app
+
+
+async def _receipt(url: str, mid: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await http.post(url, json={"id": mid, "status": "delivered"}, timeout=aiohttp.ClientTimeout(total=5))
+    except (aiohttp.ClientError, TimeoutError):
+        pass
