@@ -28,6 +28,7 @@ log = logging.getLogger("spsr.bot")
 
 BOT = web.AppKey("telegram_bot", Application)
 SENDER = web.AppKey("telegram_sender", TelegramSender)
+SENDER_TASK = web.AppKey("telegram_sender_task", asyncio.Task[None])
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -89,7 +90,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     application, sender = await start_bot(app[CORE], app[SETTINGS])
     app[BOT] = application
     app[SENDER] = sender
-    task = asyncio.create_task(sender.run(), name="telegram-sender")
+    task = app[SENDER_TASK] = asyncio.create_task(sender.run(), name="telegram-sender")
     log.info("Telegram bot @%s on %s", application.bot.username, WEBHOOK_PATH)
     yield
     task.cancel()

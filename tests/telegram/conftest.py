@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bots.webhook import BOT, SENDER, mount
+from bots.webhook import BOT, SENDER, SENDER_TASK, mount
 from core.config import Settings
 from core.storage.uow import Core
 from spsr.server import build_app
@@ -41,6 +41,8 @@ class Harness:
         app = build_app(self.core, settings, mounts=[mount])
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
+        # Tests run the sender's passes themselves.
+        self.server.app[SENDER_TASK].cancel()
         # The real Telegram posts to the URL the bot registered; point it at this test server.
         self.fake.webhook_url = str(self.server.make_url("/telegram/webhook"))
 
