@@ -60,6 +60,11 @@ class FakeBotApi:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        # A person's side, for trying the bot by hand (curl): say, press, share, read.
+        app.router.add_post("/fake/{chat_id}/say", self._say)
+        app.router.add_post("/fake/{chat_id}/press", self._press)
+        app.router.add_post("/fake/{chat_id}/share", self._share)
+        app.router.add_get("/fake/{chat_id}", self._read)
 
         async def lifecycle(_app: web.Application) -> Any:
             self._session = aiohttp.ClientSession()
@@ -87,6 +92,42 @@ class FakeBotApi:
         except _ApiError as exc:
             return _error(exc.code, exc.description)
         return web.json_response({"ok": True, "result": result})
+
+    # --- the person's side ---------------------------------------------------------------------
+
+    async def _say(self, request: web.Request) -> web.Response:
+        chat_id = int(request.match_info["chat_id"])
+        status = await self.deliver(text_update(chat_id, (await request.text()).strip()))
+        return web.json_response({"delivered": status})
+
+    async def _press(self, request: web.Request) -> web.Response:
+        """Press the button whose label contains the body's text, on the chat's latest keyboard."""
+        chat_id = int(request.match_info["chat_id"])
+        label = (await request.text()).strip()
+        with_buttons = sorted(mid for (cid, mid), m in self._messages.items()
+                              if cid == chat_id and "reply_markup" in m)
+        if with_buttons:
+            message = self._messages[(chat_id, with_buttons[-1])]
+            for row in message["reply_markup"]["inline_keyboard"]:
+                for button in row:
+                    if label in button["text"]:
+                        status = await self.deliver(callback_update(chat_id, message, button["callback_data"]))
+                        return web.json_response({"delivered": status})
+        return web.json_response({"error": "no such button"}, status=404)
+
+    async def _share(self, request: web.Request) -> web.Response:
+        chat_id = int(request.match_info["chat_id"])
+        phone = (await request.text()).strip()
+        return web.json_response({"delivered": await self.deliver(contact_update(chat_id, phone, user_id=chat_id))})
+
+    async def _read(self, request: web.Request) -> web.Response:
+        chat_id = int(request.match_info["chat_id"])
+        buttons: list[str] = []
+        with_buttons = sorted(mid for (cid, mid), m in self._messages.items() if cid == chat_id and "reply_markup" in m)
+        if with_buttons:
+            markup = self._messages[(chat_id, with_buttons[-1])]["reply_markup"]
+            buttons = [b["text"] for row in markup["inline_keyboard"] for b in row]
+        return web.json_response({"texts": self.texts(chat_id)[-10:], "buttons": buttons})
 
     # --- methods -----------------------------------------------------------------------------
 
