@@ -1,0 +1,246 @@
+"""Load a synthetic registry into the database: territory first, then households in chunks.
+
+Memory stays bounded whatever the size: the generator makes one chunk of households at a time
+(in a worker thread, while the previous chunk is being written), the bulk writer sends it in one
+transaction, and only counters (ids, PINFL and phone serials, numbers handed out) outlive a
+chunk. Ids are pre-assigned after the largest id already stored, so seeding a registry that
+already holds households adds to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import payments as pay_rules
+from core.identity import Pinfl
+from core.seed.bulk import BulkWriter
+from core.seed.generator import (
+    COLUMNS,
+    ID_TABLES,
+    Chunk,
+    Counters,
+    Generator,
+    TerritoryIndex,
+    payroll_months,
+)
+from core.services.territory import district_weight, load_territory, region_profiles
+from core.storage.schema import (
+    Application,
+    Base,
+    Contact,
+    District,
+    Grievance,
+    Household,
+    Mahalla,
+    PaymentCycle,
+    Person,
+)
+from core.storage.uow import Core
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 2000
+SEEDED_BY = "seed"
+
+
+@dataclass
+class SeedReport:
+    """What a seeding run wrote, and how fast."""
+
+    households: int = 0
+    rows: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    skipped: bool = False  # --if-empty found households already
+
+    @property
+    def per_second(self) -> float:
+        return self.households / self.seconds if self.seconds else 0.0
+
+
+async def has_households(core: Core) -> bool:
+    async with core.engine.connect() as conn:
+        return (await conn.scalar(select(Household.id).limit(1))) is not None
+
+
+async def territory_index(conn: AsyncConnection) -> TerritoryIndex:
+    """Weights and mahallas of the territory as stored (regions without mahallas are left out)."""
+    profiles = region_profiles()
+    districts = (await conn.execute(select(District.soato, District.region_soato).order_by(District.soato))).all()
+    mahallas: dict[str, list[tuple[int, str]]] = {}
+    for mid, district, name in (await conn.execute(
+            select(Mahalla.id, Mahalla.district_soato, Mahalla.name_uz).order_by(Mahalla.id))).all():
+        mahallas.setdefault(district, []).append((mid, name))
+    units = Counter(r for _, r in districts)
+    by_region: dict[str, tuple[list[str], list[float]]] = {}
+    for soato, region in districts:
+        if soato not in mahallas:
+            continue
+        population = profiles[region].population if region in profiles else 1_000_000
+        soatos, weights = by_region.setdefault(region, ([], []))
+        soatos.append(soato)
+        weights.append(district_weight(soato, population, units[region]))
+    regions = tuple(sorted(by_region))
+    if not regions:
+        raise RuntimeError("no mahallas in the database: load the territory first")
+    return TerritoryIndex(
+        regions=regions,
+        region_weights=tuple(float(profiles[r].population if r in profiles else 1_000_000) for r in regions),
+        ru_share={r: profiles[r].ru_share if r in profiles else 0.1 for r in regions},
+        kaa_share={r: profiles[r].kaa_share if r in profiles else 0.0 for r in regions},
+        districts={r: (tuple(s), tuple(w)) for r, (s, w) in by_region.items()},
+        mahallas={d: tuple(m) for d, m in mahallas.items()},
+    )
+
+
+async def counters_from(conn: AsyncConnection) -> Counters:
+    """Where numbering resumes, read from what is stored (nothing to read in an empty registry)."""
+    counters = Counters.empty()
+    for table in ID_TABLES:
+        top = await conn.scalar(text(f"SELECT MAX(id) FROM {table}"))  # noqa: S608 - fixed table names
+        counters.next_id[table] = int(top or 0) + 1
+    if counters.next_id["persons"] > 1:
+        prefix = func.substr(Person.pinfl, 1, 7)
+        for key, n in (await conn.execute(select(prefix, func.count()).group_by(prefix))).all():
+            p = Pinfl(key + "0000000")
+            counters.pinfl_used[(p.birth_date, p.sex)] = int(n)
+        phone_prefix = func.substr(Contact.phone, 5, 2)
+        for key, n in (await conn.execute(select(phone_prefix, func.count()).group_by(phone_prefix))).all():
+            counters.phones_used[key] = int(n)
+    if counters.next_id["applications"] > 1:
+        counters.applications = int(await conn.scalar(select(func.count()).select_from(Application)) or 0)
+        counters.application_numbers = set((await conn.scalars(select(Application.number))).all())
+    if counters.next_id["grievances"] > 1:
+        counters.grievance_numbers = set((await conn.scalars(select(Grievance.number))).all())
+    return counters
+
+
+async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.date, ...]) -> None:
+    """Payment cycles the generated lines belong to: past months reconciled, this month frozen."""
+    existing = set((await conn.scalars(select(PaymentCycle.month).where(PaymentCycle.month.in_(months)))).all())
+    now = core.clock.now()
+    this_month = core.clock.today().replace(day=1)
+    for month in months:
+        if month in existing:
+            continue
+        window = pay_rules.payment_window(month, core.book)
+        opened = min(now, dt.datetime.combine(month, dt.time(8, 0), tzinfo=now.tzinfo))
+        past = month < this_month
+        approved = min(now, dt.datetime.combine(window.first_day - dt.timedelta(days=1), dt.time(11, 0),
+                                                tzinfo=now.tzinfo))
+        await conn.execute(PaymentCycle.__table__.insert().values(
+            month=month, state="reconciled" if past else "frozen", window_start=window.first_day,
+            window_end=window.last_day, opened_by=SEEDED_BY, opened_at=opened,
+            approved_by=SEEDED_BY if past else None, approved_at=approved if past else None,
+            line_count=0, total_amount=0,
+        ))
+
+
+async def dangling_references(conn: AsyncConnection, first_ids: dict[str, int]) -> dict[str, int]:
+    """Rows written from ``first_ids`` on whose foreign keys point nowhere, per ``table.column``."""
+    out: dict[str, int] = {}
+    for name in COLUMNS:
+        table = Base.metadata.tables[name]
+        key = "id" if "id" in table.c else "household_id"
+        first = first_ids["households" if key == "household_id" else name]
+        for fk in table.foreign_keys:
+            col, target = fk.parent.name, fk.column
+            n = await conn.scalar(text(
+                f"SELECT COUNT(*) FROM {name} t WHERE t.{key} >= :first AND t.{col} IS NOT NULL "  # noqa: S608
+                f"AND NOT EXISTS (SELECT 1 FROM {target.table.name} p WHERE p.{target.name} = t.{col})"
+            ), {"first": first})
+            if n:
+                out[f"{name}.{col}"] = int(n)
+    return out
+
+
+async def _finish(conn: AsyncConnection, months: tuple[dt.date, ...]) -> None:
+    """Cycle totals from their lines; PostgreSQL sequences past the ids we assigned; statistics."""
+    await conn.execute(text(
+        "UPDATE payment_cycles SET "
+        "line_count = (SELECT COUNT(*) FROM payroll_lines l WHERE l.cycle_month = payment_cycles.month), "
+        "total_amount = (SELECT COALESCE(SUM(l.amount), 0) FROM payroll_lines l "
+        "WHERE l.cycle_month = payment_cycles.month) "
+        "WHERE month IN (" + ", ".join(f":m{i}" for i in range(len(months))) + ")"
+    ), {f"m{i}": m for i, m in enumerate(months)})
+    if conn.dialect.name == "postgresql":
+        for table in ID_TABLES:
+            await conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed names
+                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            ))
+        await conn.execute(text("ANALYZE " + ", ".join(COLUMNS)))
+    else:
+        await conn.execute(text("ANALYZE"))
+
+
+async def seed_registry(
+    core: Core,
+    households: int,
+    seed: int,
+    *,
+    if_empty: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SeedReport:
+    """Load the territory, then ``households`` synthetic households made from ``seed``."""
+    report = SeedReport()
+    started = time.perf_counter()
+    if if_empty and await has_households(core):
+        report.skipped = True
+        return report
+    await load_territory(core)
+    today, now = core.clock.today(), core.clock.now()
+    months = payroll_months(today)
+    async with core.engine.begin() as conn:
+        index = await territory_index(conn)
+        counters = await counters_from(conn)
+        await _ensure_cycles(conn, core, months)
+    first_ids = dict(counters.next_id)
+    generator = Generator(random.Random(seed), index, counters, core.book, today, now)
+
+    def make(n: int) -> Chunk | None:
+        return generator.chunk(n) if n > 0 else None
+
+    done = 0
+    writer = BulkWriter(core.engine, COLUMNS)
+    async with writer:
+        # Make the next chunk in a worker thread while this one is written.
+        pending = asyncio.create_task(asyncio.to_thread(make, min(chunk_size, households)))
+        try:
+            while True:
+                chunk = await pending
+                if chunk is None:
+                    break
+                done += chunk.households
+                pending = asyncio.create_task(asyncio.to_thread(make, min(chunk_size, households - done)))
+                await writer.write(chunk.rows)
+                for table, rows in chunk.rows.items():
+                    report.rows[table] += len(rows)
+                report.households = done
+                if on_progress is not None:
+                    on_progress(done, households)
+        finally:
+            if not pending.done():
+                with contextlib.suppress(Exception):
+                    await pending
+    async with core.engine.begin() as conn:
+        if not writer.references_checked_per_row:
+            dangling = await dangling_references(conn, first_ids)
+            if dangling:
+                raise RuntimeError(f"seeded rows with dangling references: {dangling}")
+        await _finish(conn, months)
+    report.seconds = time.perf_counter() - started
+    log.info("seeded %d households (%s) in %.1f s", report.households,
+             ", ".join(f"{t} {n}" for t, n in report.rows.items()), report.seconds)
+    return report
