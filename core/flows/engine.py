@@ -267,7 +267,8 @@ def step(state: State, event: Event) -> Step:
         if isinstance(event, Start):
             ctx.state = {"lang": event.language, "at": "home" if event.language else "language",
                          "back": [], "data": {}}
-            return Step(ctx.state, _render(ctx))
+            with use_locale(ctx.lang):
+                return Step(ctx.state, _render(ctx))
         if isinstance(event, Result):
             pending = ctx.state.pop("pending", None)
             handler = NODES[ctx.at].on_result if ctx.at in NODES else None

@@ -71,8 +71,11 @@ class Who:
 Op = Callable[[UnitOfWork, Who, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+def _age_seconds(now: dt.datetime, then: dt.datetime) -> float:
+    # SQLite hands back naive datetimes in the zone they were written in: compare like with like.
+    if then.tzinfo is None:
+        now = now.replace(tzinfo=None)
+    return (now - then).total_seconds()
 
 
 async def hop(
@@ -105,7 +108,7 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
         row = await s.get(ChannelSession, key, with_for_update=True)
         if row is not None and hop_id is not None and row.last_input == hop_id and row.last_reply:
             return _stored(row.last_reply)
-        if row is not None and ttl is not None and (now - _aware(row.updated_at)).total_seconds() > ttl:
+        if row is not None and ttl is not None and _age_seconds(now, row.updated_at) > ttl:
             lang = row.language or "uz"
             with use_locale(lang):
                 screen = Screen(_("Session"), _(SESSION_EXPIRED), end=True, back=False, home=False)

@@ -1,0 +1,109 @@
+"""The USSD endpoint: repeated hops, the phone-ownership rule, auth, expiry, screen sizes, fuzz."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from core.clock import FixedClock
+from core.flows import Input, Start, step
+from core.gsm import fits_ussd
+from core.i18n import SUPPORTED, use_locale
+from core.storage.schema import Application
+from core.storage.uow import Core
+from tests.ussd.conftest import PAID_PHONE, PHONE, STRANGER, session_for
+from ussd.layout import UssdPager
+from ussd.simulator import play
+
+pytestmark = pytest.mark.postgres
+URL = "/ussd/africastalking"
+
+
+async def _hop(client, session: str, phone: str, text: str) -> str:
+    resp = await client.post(URL, data={"sessionId": session, "phoneNumber": phone, "serviceCode": "*1140#",
+                                        "networkCode": "63402", "text": text})
+    assert resp.status == 200
+    return await resp.text()
+
+
+async def test_a_repeated_hop_is_answered_the_same_and_applies_once(core: Core, demo, ussd_client) -> None:
+    texts = ["", "1", "1*1", f"1*1*{demo['applicant']}", f"1*1*{demo['applicant']}*1", f"1*1*{demo['applicant']}*1*1",
+             f"1*1*{demo['applicant']}*1*1*1"]
+    for text in texts:
+        first = await _hop(ussd_client, "s-rep", PHONE, text)
+        assert await _hop(ussd_client, "s-rep", PHONE, text) == first
+    assert first.startswith("END ")
+    async with core.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Application)) == 2  # refused one + this
+
+
+async def test_status_and_payment_only_for_the_registered_phone(demo, ussd_client) -> None:
+    own = await play(session_for(ussd_client, PAID_PHONE), ["1", "3"])
+    assert "360 000" in own
+    stranger = await play(session_for(ussd_client, STRANGER), ["1", "3"])
+    assert "360 000" not in stranger and "1140" in stranger
+    # Applying with another family's PINFL from a stranger's phone is refused without showing the family.
+    other = await play(session_for(ussd_client, STRANGER), ["1", "1", demo["applicant"]])
+    assert "Anvar" not in other and "1140" in other
+
+
+async def test_language_is_remembered_per_phone(demo, ussd_client) -> None:
+    await play(session_for(ussd_client, PHONE), ["3"])
+    again = await play(session_for(ussd_client, PHONE), [])
+    assert "Подать заявление" in again
+
+
+async def test_expired_session_gets_a_short_end(core: Core, demo, ussd_client, clock: FixedClock) -> None:
+    await _hop(ussd_client, "s-exp", PHONE, "")
+    clock.advance(dt.timedelta(minutes=4))
+    assert (await _hop(ussd_client, "s-exp", PHONE, "1")).startswith("END ")
+
+
+async def test_auth_refuses_a_wrong_key_when_one_is_set(core: Core, aiohttp_client) -> None:
+    from core.config import Settings
+    from spsr.server import build_app
+    from ussd import web as ussd_web
+
+    app = build_app(core, Settings(database_url="x", ussd_key="s3cret"), mounts=[ussd_web.mount])
+    client = await aiohttp_client(app)
+    form = {"sessionId": "a", "phoneNumber": PHONE, "text": ""}
+    assert (await client.post(URL, data=form)).status == 403
+    assert (await client.post(URL + "?key=wrong", data=form)).status == 403
+    assert (await client.post(URL + "?key=s3cret", data=form)).status == 200
+
+
+def _walk(lang: str, inputs: list[str]):
+    s = step({}, Start(lang))
+    yield s
+    for text in inputs:
+        s = step(s.state, Input(text))
+        yield s
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_every_page_of_every_screen_fits(lang: str) -> None:
+    pager = UssdPager()
+    paths = [["1"], ["1", "x"], ["1", "31210632040245"], ["4"], ["4", "1"], ["4", "1", "1"], ["4", "1", "1", ""],
+             ["4", "2"], ["4", "2", "1"], ["5"], ["99"], ["1", "99"], ["4", "1", "1", "99"], ["4", "2", "99"]]
+    for path in paths:
+        for s in _walk(lang, path):
+            if s.screen is None:
+                continue
+            with use_locale(lang):
+                for page in pager.pages(s.screen, lang):
+                    assert fits_ussd(page), (lang, path, page)
+                    if lang != "ru":
+                        assert len(page) <= 182
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=40) | st.sampled_from(["0", "00", "98", "99", "1", "2", "3", "4", "5"]),
+                      max_size=8))
+async def test_fuzzed_input_never_breaks_the_endpoint(ussd_client, texts: list[str]) -> None:
+    session = session_for(ussd_client, PHONE)
+    transcript = await play(session, [t.replace("*", "") for t in texts])
+    assert "[GATEWAY]" not in transcript
