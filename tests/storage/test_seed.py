@@ -1,0 +1,180 @@
+"""The synthetic registry: deterministic, valid identifiers, consistent stories, a demo list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core import applications as app_rules
+from core.eligibility import Decision as EligibilityDecision
+from core.grievances import parse_tracking_number
+from core.identity import Msisdn, Pinfl
+from core.seed.demo import demo_citizens
+from core.seed.generator import LANGUAGES, SITUATIONS, Counters, Generator
+from core.seed.loader import seed_registry, territory_index
+from core.seed.names import surname_agrees
+from core.storage.schema import (
+    Application,
+    Contact,
+    Decision,
+    Enrolment,
+    Grievance,
+    Household,
+    Income,
+    PaymentCycle,
+    PayrollLine,
+    Person,
+)
+from core.storage.uow import Core
+
+HOUSEHOLDS = 200
+SEED = 1140
+
+
+async def _seed(core: Core, households: int = HOUSEHOLDS, seed: int = SEED) -> None:
+    report = await seed_registry(core, households, seed, chunk_size=64)
+    assert report.households == households and not report.skipped
+
+
+async def test_the_same_seed_gives_the_same_people_and_phones(core: Core) -> None:
+    await _seed(core)
+    async with core.sessions() as s:
+        pinfls = (await s.scalars(select(Person.pinfl).order_by(Person.id))).all()
+        phones = (await s.scalars(select(Contact.phone).order_by(Contact.household_id))).all()
+        async with core.engine.connect() as conn:
+            index = await territory_index(conn)
+    # Made again in memory, in chunks of another size, from an empty registry's counters.
+    gen = Generator(random.Random(SEED), index, Counters.empty(), core.book, core.clock.today(), core.clock.now())
+    chunks = [gen.chunk(n) for n in (7, 93, 100)]
+    assert [r[1] for c in chunks for r in c.rows["persons"]] == pinfls
+    assert [r[1] for c in chunks for r in c.rows["contacts"]] == phones
+    other = Generator(random.Random(SEED + 1), index, Counters.empty(), core.book, core.clock.today(),
+                      core.clock.now())
+    assert [r[1] for r in other.chunk(HOUSEHOLDS).rows["persons"]] != pinfls
+
+
+async def test_identifiers_are_valid_and_unique_and_names_agree_with_sex(core: Core) -> None:
+    await _seed(core)
+    today = core.clock.today()
+    async with core.sessions() as s:
+        people = (await s.scalars(select(Person))).all()
+        phones = (await s.scalars(select(Contact.phone))).all()
+    assert 3.5 * HOUSEHOLDS <= len(people) <= 5.5 * HOUSEHOLDS
+    assert len({p.pinfl for p in people}) == len(people)
+    for p in people:
+        parsed = Pinfl.parse(p.pinfl, today=today)
+        assert (parsed.birth_date, parsed.sex) == (p.birth_date, p.sex)
+        assert surname_agrees(p.surname, p.sex), (p.surname, p.sex)
+        assert p.patronymic
+    assert len(set(phones)) == len(phones) == HOUSEHOLDS
+    assert all(Msisdn.parse(phone).e164 == phone for phone in phones)
+
+
+async def test_every_story_hangs_together(core: Core) -> None:
+    await _seed(core)
+    month = core.clock.today().replace(day=1)
+    async with core.sessions() as s:
+        apps = (await s.scalars(select(Application))).all()
+        assert {a.state for a in apps} >= {"enrolled", "rejected", "submitted", "verifying"}
+        for app in apps:
+            parse_tracking_number(app.number)
+            if app.state in ("enrolled", "rejected"):
+                decision = await s.get(Decision, app.decision_id)
+                assert decision is not None and decision.application_id == app.id
+                recorded = EligibilityDecision.from_dict(decision.inputs["decision"])
+                assert recorded.eligible == (app.state == "enrolled") == decision.eligible
+                assert [r["code"] for r in decision.reasons] == list(recorded.reason_codes)
+                assert app.decision_month == app_rules.decision_month(app.submitted_at.date(), core.book)
+            else:
+                assert app.decision_id is None and app.application_month == month
+        enrolments = (await s.scalars(select(Enrolment))).all()
+        assert enrolments and all(e.state == "active" and e.first_month <= month <= e.last_month for e in enrolments)
+        cycles = {c.month: c for c in (await s.scalars(select(PaymentCycle))).all()}
+        assert cycles[month].state == "frozen"
+        assert all(c.state == "reconciled" for m, c in cycles.items() if m < month)
+        for m, c in cycles.items():
+            lines = (await s.scalars(select(PayrollLine).where(PayrollLine.cycle_month == m))).all()
+            assert c.line_count == len(lines) and c.total_amount == sum(line.amount for line in lines)
+        statuses = set((await s.scalars(select(PayrollLine.status).where(PayrollLine.cycle_month < month))).all())
+        assert statuses <= {"paid", "failed"} and "paid" in statuses
+        assert len((await s.scalars(select(PayrollLine).where(PayrollLine.cycle_month == month))).all()) == len(
+            enrolments)
+        grievances = (await s.scalars(select(Grievance))).all()
+        assert grievances
+        for g in grievances:
+            parse_tracking_number(g.number)
+            assert g.due_on > g.received_on
+        incomes = await s.scalar(select(func.count()).select_from(Income))
+        assert incomes and incomes > HOUSEHOLDS
+
+
+async def test_demo_citizens_cover_every_situation_and_language(core: Core) -> None:
+    await _seed(core)
+    citizens = await demo_citizens(core)
+    assert {(c.language, c.situation) for c in citizens} == {(lang, s) for lang in LANGUAGES for s in SITUATIONS}
+    by = {(c.language, c.situation): c for c in citizens}
+    for lang in LANGUAGES:
+        assert by[lang, "enrolled"].extra["next_payment"]["status"] in ("scheduled", "sent")
+        assert by[lang, "rejected"].extra["reasons"]
+        assert by[lang, "waiting"].application_number
+        assert by[lang, "grievance"].grievance_number
+    assert by["kaa", "enrolled"].name.endswith(("ulı", "qızı"))
+    assert by["uz", "rejected"].extra["reasons"][0] == "exclusion.new_car"
+    assert await demo_citizens(core) == citizens  # found again, not remembered
+
+
+async def test_if_empty_is_a_no_op_the_second_time_and_seeding_more_adds_to_the_registry(core: Core) -> None:
+    first = await seed_registry(core, 40, SEED, if_empty=True)
+    assert first.households == 40
+    again = await seed_registry(core, 40, SEED, if_empty=True)
+    assert again.skipped and again.households == 0
+    async with core.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Household)) == 40
+    # Without --if-empty the same seed adds 40 more, numbering on from what is stored.
+    await seed_registry(core, 40, SEED)
+    async with core.uow() as uow:
+        s = uow.session
+        assert await s.scalar(select(func.count()).select_from(Household)) == 80
+        pinfls = (await s.scalars(select(Person.pinfl))).all()
+        assert len(set(pinfls)) == len(pinfls)
+        # The database's own numbering continues after the ids the seed assigned.
+        top = await s.scalar(select(func.max(Household.id)))
+        household = Household(region_soato="1726", district_soato="1726262", mahalla_id=(await s.scalar(
+            select(Household.mahalla_id).limit(1))), address="x", created_at=uow.now(), data_changed_at=uow.now())
+        s.add(household)
+        await s.flush()
+        assert household.id > top
+
+
+def test_cli_seeds_and_lists_demo_citizens_as_json(tmp_path: Path) -> None:
+    env = {**os.environ, "SPSR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+           "SPSR_TODAY": "2026-12-10"}
+    env.pop("SPSR_TEST_POSTGRES_URL", None)
+    seeded = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--households", "50"], env=env,
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 50 households" in seeded.stdout
+    listed = subprocess.run([sys.executable, "-m", "spsr.cli", "demo", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    citizens = json.loads(listed.stdout)
+    assert {c["language"] for c in citizens} == set(LANGUAGES)
+    assert {c["situation"] for c in citizens} == set(SITUATIONS)
+    for c in citizens:
+        assert {"name", "pinfl", "phone", "language", "situation", "household_id"} <= c.keys()
+        Pinfl.parse(c["pinfl"], today=dt.date(2026, 12, 10))
+        Msisdn.parse(c["phone"])
+        if c["situation"] in ("enrolled", "rejected", "waiting"):
+            assert c["application_number"]
+        if c["situation"] == "grievance":
+            assert c["grievance_number"]
+    again = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--households", "50", "--if-empty"],
+                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 0 and "nothing seeded" in again.stdout
