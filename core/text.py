@@ -38,6 +38,15 @@ APOSTROPHES: Final = frozenset("'`\u2018\u2019\u02bc\u02bb\u00b4\u2032\u02b9\u02
 _WHITESPACE = re.compile(r"\s+")
 
 
+def clean_text(text: str) -> str:
+    """Drop what no person typed and no database stores: control characters (NUL from a broken
+    handset or a fuzzer; PostgreSQL refuses it in text) and lone surrogates. Newlines and tabs stay."""
+    return "".join(
+        ch for ch in text
+        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+
+
 def normalise_input(text: str) -> str:
     """Clean typed text: NFC, one kind of each apostrophe, single spaces, no edge spaces.
 
@@ -46,7 +55,7 @@ def normalise_input(text: str) -> str:
     second one right after such an ʻ is the tutuq (``mo''tadil`` → ``moʻʼtadil``). Apostrophes that
     do not follow a letter are quotation marks and are left alone.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", clean_text(text))
     out: list[str] = []
     for ch in text:
         if ch in APOSTROPHES and out:

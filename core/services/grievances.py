@@ -16,6 +16,7 @@ from core.identity import Msisdn
 from core.services import outbox
 from core.storage.schema import Contact, Grievance, GrievanceNote, Household
 from core.storage.uow import Actor, UnitOfWork
+from core.text import clean_text
 
 MAX_TEXT = 2000
 
@@ -98,7 +99,7 @@ async def raise_grievance(uow: UnitOfWork, cmd: RaiseGrievance, actor: Actor) ->
         existing = await s.scalar(select(Grievance).where(Grievance.idempotency_key == cmd.idempotency_key))
         if existing is not None:
             return await _view(uow, existing)
-    text = " ".join(cmd.text.split())
+    text = " ".join(clean_text(cmd.text).split())
     if not text:
         raise InvalidInput("grievance.empty_text")
     if len(text) > MAX_TEXT:
@@ -219,7 +220,7 @@ async def answer(uow: UnitOfWork, number: str, text: str, actor: Actor,
     """Answer the citizen: the reply reaches them on their own channel, in their language."""
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
-    text = text.strip()
+    text = clean_text(text).strip()
     if not text:
         raise InvalidInput("grievance.empty_answer")
     # Answering straight away walks the states in between, so the history stays lawful.

@@ -21,11 +21,17 @@ from core.gsm import sms_segments
 from core.i18n import N_, SUPPORTED, _, use_locale
 from core.identity import Msisdn
 from core.services import applications, grievances, outbox
-from core.services.conversations import Who, application_data, my_application_data, next_payment_data
+from core.services.conversations import (
+    Who,
+    application_data,
+    my_application_data,
+    next_payment_data,
+    without_controls,
+)
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork
-from core.text import fold, gsm_spelling
+from core.text import clean_text, fold, gsm_spelling
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +125,9 @@ async def _set_stopped(uow: UnitOfWork, phone: str, stopped: bool) -> None:
 async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | None = None) -> InboundReply:
     """Record one inbound SMS and queue its reply, once per gateway message id."""
     phone = Msisdn.parse(sender).e164
+    text = without_controls(text)
+    gateway_id = without_controls(gateway_id)[:64] if gateway_id else None
+    text = clean_text(text)
     async with core.uow() as uow:
         s = uow.session
         if gateway_id:

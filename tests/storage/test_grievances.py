@@ -136,3 +136,8 @@ async def test_a_repeated_submission_is_recorded_once(core: Core) -> None:
     a = await raise_one(core, idempotency_key="sms:gw-77")
     b = await raise_one(core, idempotency_key="sms:gw-77")
     assert a.number == b.number and await count(core, Grievance) == 1
+
+
+async def test_control_characters_never_reach_the_database(core: Core) -> None:
+    g = await raise_one(core, text="Pul\x00 kelmadi\udc88")
+    assert g.text == "Pul kelmadi"

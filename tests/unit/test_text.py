@@ -196,3 +196,10 @@ def test_uzbek_latin_respelled_is_gsm7(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from(list("abdefghijklmnopqrstuvwxyz ABDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?:-áǵıńóúÁǴÍŃÓÚ")), max_size=60))
 def test_karakalpak_latin_respelled_is_gsm7(text: str) -> None:
     assert is_gsm7(gsm_spelling(text, "kaa"))
+
+
+def test_clean_text_drops_control_characters_and_lone_surrogates() -> None:
+    from core.text import clean_text
+
+    assert clean_text("Pul\x00 kel\x07madi\udc88") == "Pul kelmadi"
+    assert clean_text("satr 1\nsatr\t2") == "satr 1\nsatr\t2"
