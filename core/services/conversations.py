@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -71,6 +72,11 @@ class Who:
 Op = Callable[[UnitOfWork, Who, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+def without_controls(text: str) -> str:
+    """Drop control characters (NUL and friends) a gateway may pass on: PostgreSQL refuses NUL."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 def _age_seconds(now: dt.datetime, then: dt.datetime) -> float:
     # SQLite hands back naive datetimes in the zone they were written in: compare like with like.
     if then.tzinfo is None:
@@ -90,6 +96,8 @@ async def hop(
     ttl_seconds: float | None = None,
 ) -> Reply:
     """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored)."""
+    text = without_controls(text)
+    hop_id = without_controls(hop_id) if hop_id is not None else None
     for attempt in range(2):
         try:
             return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds)
