@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,6 +34,7 @@ from core.services.registry import (
 )
 from core.storage.schema import ChannelSession, Mahalla, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork, _jsonable
+from core.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,17 @@ Op = Callable[[UnitOfWork, Who, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 def without_controls(text: str) -> str:
     """Drop control characters (NUL and friends) a gateway may pass on: PostgreSQL refuses NUL."""
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return clean_text(text)
+
+
+def telegram_chat(who: Who) -> int | None:
+    """The Telegram chat behind a ``tg:<chat>`` conversation, so answers go back to that chat."""
+    if who.channel == "telegram" and who.key.startswith("tg:"):
+        try:
+            return int(who.key[3:])
+        except ValueError:
+            return None
+    return None
 
 
 def _age_seconds(now: dt.datetime, then: dt.datetime) -> float:
@@ -325,12 +335,14 @@ async def _next_payment(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict
 async def _raise_grievance(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
     view = await grievances.raise_grievance(uow, grievances.RaiseGrievance(
         category=str(args["category"]), text=str(args["text"]), channel=who.channel, language=who.language,
-        phone=who.phone, idempotency_key=_idempotency(who, "grievance")), _actor(who))
+        phone=who.phone, telegram_chat_id=telegram_chat(who),
+        idempotency_key=_idempotency(who, "grievance")), _actor(who))
     return {"number": view.number, "due_on": view.due_on}
 
 
 async def _find_grievance(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
-    view = await grievances.find_grievance(uow, str(args["number"]), phone=who.phone or "")
+    view = await grievances.find_grievance(uow, str(args["number"]), phone=who.phone or "",
+                                           telegram_chat_id=telegram_chat(who))
     return {"number": view.number, "state": view.state, "due_on": view.due_on, "answer": view.answer}
 
 

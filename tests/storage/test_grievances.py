@@ -141,3 +141,16 @@ async def test_a_repeated_submission_is_recorded_once(core: Core) -> None:
 async def test_control_characters_never_reach_the_database(core: Core) -> None:
     g = await raise_one(core, text="Pul\x00 kelmadi\udc88")
     assert g.text == "Pul kelmadi"
+
+
+async def test_a_grievance_raised_on_telegram_is_answered_on_telegram(core: Core) -> None:
+    from core.services.conversations import Who, telegram_chat
+
+    who = Who("tg:555001", "+998901234567", "telegram", "ru", 1)
+    assert telegram_chat(who) == 555001
+    g = await raise_one(core, channel="telegram", language="ru", telegram_chat_id=telegram_chat(who))
+    await act(core, svc.answer, g.number, "Выплата проведена 12 декабря.", STAFF)
+    async with core.uow() as uow:
+        sent = (await uow.session.execute(select(OutboxMessage.channel, OutboxMessage.telegram_chat_id,
+                                                 OutboxMessage.language))).all()
+    assert sent == [("telegram", 555001, "ru")]
