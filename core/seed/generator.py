@@ -473,7 +473,7 @@ class Generator:
             assessed_at = self._decided(rows, months, hid, language, channel, facts, situation, phone, region)
         elif story == "waiting":
             self._waiting(rows, hid, language, channel, members)
-        if story == "grievance" or (story == "decided_grievance") or (situation is None and rng.random() < 0.02):
+        if story == "decided_grievance" or (situation is None and rng.random() < 0.02):
             self._grievance(rows, hid, phone, region, language, situation, story)
 
         address = f"{mahalla_name} MFY, {rng.choice(STREETS)} koʻchasi, {rng.randint(1, 180)}-uy"

@@ -178,3 +178,15 @@ def test_cli_seeds_and_lists_demo_citizens_as_json(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--households", "50", "--if-empty"],
                            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and "nothing seeded" in again.stdout
+
+
+async def test_a_worker_process_makes_the_same_registry(core: Core) -> None:
+    """Large runs generate in a worker process; the rows are those the in-process generator makes."""
+    report = await seed_registry(core, 30, SEED, chunk_size=8, process=True)
+    assert report.households == 30
+    async with core.sessions() as s:
+        pinfls = (await s.scalars(select(Person.pinfl).order_by(Person.id))).all()
+    async with core.engine.connect() as conn:
+        index = await territory_index(conn)
+    gen = Generator(random.Random(SEED), index, Counters.empty(), core.book, core.clock.today(), core.clock.now())
+    assert [r[1] for r in gen.chunk(30).rows["persons"]] == pinfls
