@@ -72,11 +72,6 @@ class Who:
 Op = Callable[[UnitOfWork, Who, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def without_controls(text: str) -> str:
-    """Drop control characters (NUL and friends) a gateway may pass on: PostgreSQL refuses NUL."""
-    return clean_text(text)
-
-
 def telegram_chat(who: Who) -> int | None:
     """The Telegram chat behind a ``tg:<chat>`` conversation, so answers go back to that chat."""
     if who.channel == "telegram" and who.key.startswith("tg:"):
@@ -106,8 +101,8 @@ async def hop(
     ttl_seconds: float | None = None,
 ) -> Reply:
     """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored)."""
-    text = without_controls(text)
-    hop_id = without_controls(hop_id) if hop_id is not None else None
+    text = clean_text(text)
+    hop_id = clean_text(hop_id) if hop_id is not None else None
     for attempt in range(2):
         try:
             return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds)
@@ -249,19 +244,25 @@ def _idempotency(who: Who, op: str) -> str:
     return f"{who.key}:{who.hop}:{op}"[:80]
 
 
-async def set_phone_language(uow: UnitOfWork, phone: str, language: str) -> None:
+async def set_phone_preference(
+    uow: UnitOfWork, phone: str, *, language: str | None = None, sms_stopped: bool | None = None
+) -> None:
+    """Remember what a phone chose (its language, STOP for SMS), registered or not."""
     pref = await uow.session.get(PhonePreference, phone)
     if pref is None:
-        uow.session.add(PhonePreference(phone=phone, language=language, sms_stopped=False, updated_at=uow.now()))
-    else:
+        pref = PhonePreference(phone=phone, language=None, sms_stopped=False)
+        uow.session.add(pref)
+    if language is not None:
         pref.language = language
-        pref.updated_at = uow.now()
+    if sms_stopped is not None:
+        pref.sms_stopped = sms_stopped
+    pref.updated_at = uow.now()
 
 
 async def _set_language(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
     language = str(args["language"])
     if who.phone is not None and language in SUPPORTED:
-        await set_phone_language(uow, who.phone, language)
+        await set_phone_preference(uow, who.phone, language=language)
     return {"language": language}
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.eligibility import (
+    DISABILITIES,
+    SERVICE_BODIES,
     HouseholdFacts,
     IncomeFacts,
     MemberFacts,
@@ -33,8 +35,6 @@ from core.storage.schema import (
 from core.storage.uow import Actor, UnitOfWork
 
 RELATIONS = ("head", "spouse", "child", "grandchild", "parent", "sibling", "other")
-DISABILITIES = ("group1", "group2", "group3", "child")
-SERVICE_BODIES = ("defence", "interior", "emergency", "state_security", "national_guard", "customs")
 INCOME_SOURCES = ("wage", "pension", "self_employment", "agriculture", "benefit", "other")
 LANGUAGES = ("uz", "kaa", "ru")
 CHANNELS = ("sms", "telegram", "ussd")

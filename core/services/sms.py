@@ -26,7 +26,7 @@ from core.services.conversations import (
     application_data,
     my_application_data,
     next_payment_data,
-    without_controls,
+    set_phone_preference,
 )
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
@@ -113,21 +113,11 @@ async def _language(uow: UnitOfWork, phone: str, implied: str | None) -> str:
     return str(lang) if lang in SUPPORTED else "uz"
 
 
-async def _set_stopped(uow: UnitOfWork, phone: str, stopped: bool) -> None:
-    pref = await uow.session.get(PhonePreference, phone)
-    if pref is None:
-        uow.session.add(PhonePreference(phone=phone, language=None, sms_stopped=stopped, updated_at=uow.now()))
-    else:
-        pref.sms_stopped = stopped
-        pref.updated_at = uow.now()
-
-
 async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | None = None) -> InboundReply:
     """Record one inbound SMS and queue its reply, once per gateway message id."""
     phone = Msisdn.parse(sender).e164
-    text = without_controls(text)
-    gateway_id = without_controls(gateway_id)[:64] if gateway_id else None
     text = clean_text(text)
+    gateway_id = clean_text(gateway_id)[:64] if gateway_id else None
     async with core.uow() as uow:
         s = uow.session
         if gateway_id:
@@ -163,10 +153,10 @@ async def _answer(uow: UnitOfWork, who: Who, command: str | None, rest: str, raw
     if not raw.strip():
         return _(EMPTY_TEXT)
     if command == "stop":  # honoured before anything else
-        await _set_stopped(uow, who.phone, True)
+        await set_phone_preference(uow, who.phone, sms_stopped=True)
         return _(STOPPED_TEXT)
     if command == "start":
-        await _set_stopped(uow, who.phone, False)
+        await set_phone_preference(uow, who.phone, sms_stopped=False)
         return _(STARTED_TEXT)
     try:
         async with uow.session.begin_nested():
