@@ -9,13 +9,12 @@ it cannot pass on (stickers, old buttons, text where a button is expected).
 from __future__ import annotations
 
 import logging
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 from telegram import (
     BotCommand,
     BotCommandScopeDefault,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     Message,
@@ -27,20 +26,23 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     ExtBot,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bots import conversation, sessions
-from bots.linking import link_chat, set_contact_language
-from bots.render import BACK_KEY, HOME_KEY, layout, parse_callback, split_text
+from bots.linking import Household, describe, households_for_contact, link_chat, set_contact_language, unblock
+from bots.render import BACK_KEY, HOME_KEY, callback_data, layout, parse_callback, split_text
 from core.errors import DomainError
 from core.i18n import N_, SUPPORTED, Words, _, normalise_locale, use_locale
+from core.identity import Msisdn
 from core.services import outbox
 from core.services.messages import error_text
 from core.storage.uow import Core
@@ -50,6 +52,7 @@ log = logging.getLogger("spsr.bot")
 CORE_KEY = "core"
 FLOOD_WINDOW = 10.0  # seconds
 FLOOD_LIMIT = 12  # updates per window from one chat before the bot asks it to slow down
+HOUSEHOLD_KEY = "h"  # button keys "h0", "h1", …: the household picked among a phone's several
 # Home-menu choices that need a linked phone (codes from core.flows.citizen.HOME_OPTIONS).
 LINKED_ONLY = ("status", "payment", "grievance")
 ENGINE_RESERVED = ("0", "00", "99")
@@ -64,6 +67,9 @@ USE_BUTTONS = N_("Please choose with the buttons.")
 ONLY_TEXT = N_("I can read only text and buttons. Please choose with the buttons.")
 OLD_BUTTON = N_("This button is from an earlier message. Please use the latest one.")
 SLOW_DOWN = N_("You are sending messages too quickly. Please wait a moment.")
+PICK_HOUSEHOLD = N_("This phone number is registered for several families. Which family is this chat for? "
+                    "Notices about the other families will keep coming by SMS; to switch, share your "
+                    "number again.")
 CANCELLED = N_("Cancelled. Back to the main menu.")
 HELP_TEXT = N_("This bot of the Social Protection Single Registry lets you apply for assistance, check "
                "your application, see your next payment and raise a grievance.\n\n"
@@ -98,7 +104,8 @@ def build_application(core: Core, token: str, *, base_url: str | None = None, we
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data[CORE_KEY] = core
-    application.bot_data["flood"] = defaultdict(deque)
+    # Before every other handler: a chat over its flood limit goes no further.
+    application.add_handler(TypeHandler(Update, on_any_update), group=-1)
     application.add_handler(CommandHandler("start", on_start))
     application.add_handler(CommandHandler("language", on_language))
     application.add_handler(CommandHandler("help", on_help))
@@ -206,6 +213,9 @@ class _Turn:
         async with self.context.core.uow() as uow:
             await sessions.load(uow, self.chat_id)
             await sessions.save(uow, self.chat)
+            if self.chat.linked:
+                # Writing to the bot again undoes a block: Telegram takes notices back from SMS.
+                await unblock(uow, self.chat_id)
             await uow.commit()
 
     def relocale(self) -> None:
@@ -234,6 +244,39 @@ class _Turn:
             self.chat.stage = "asked_phone"
             await self.say(_(ASK_PHONE), _phone_keyboard())
 
+    async def linked(self, phone: Msisdn, household_id: int) -> None:
+        """The chat is linked: thank the person and show the main menu."""
+        self.chat.phone = phone.e164
+        self.chat.household_id = household_id
+        self.chat.pending = None
+        self.chat.stage = "linked"
+        await self.say(_(LINKED), ReplyKeyboardRemove())
+        await self.hop(HOME_KEY)
+
+    async def ask_household(self, phone: Msisdn, choices: list[Household]) -> None:
+        """Several families share the phone: ask which one this chat is for (buttons carry an index)."""
+        self.chat.version += 1
+        self.chat.pending = {"phone": phone.e164, "households": [c.id for c in choices]}
+        self.chat.stage = "pick_household"
+        keyboard = InlineKeyboardMarkup([
+            [InlineKeyboardButton(c.label, callback_data=callback_data(self.chat.version, f"{HOUSEHOLD_KEY}{i}"))]
+            for i, c in enumerate(choices)])
+        # The share-phone keyboard was one-time: it is gone, and this message can carry the choice.
+        await send(self.context, self.chat_id, _(PICK_HOUSEHOLD), keyboard)
+
+    async def pick_household(self, index: str, message: Any) -> None:
+        pending = self.chat.pending or {}
+        households = pending.get("households") or []
+        if not index.isdigit() or int(index) >= len(households):
+            return
+        phone, household_id = Msisdn.parse(str(pending["phone"])), int(households[int(index)])
+        async with self.context.core.uow() as uow:
+            await link_chat(uow, self.chat_id, phone, household_id, self.chat.language)
+            await uow.commit()
+        if isinstance(message, Message):
+            await _strip_keyboard(self.context, self.chat_id, message.message_id)
+        await self.linked(phone, household_id)
+
     async def gated(self, key: str) -> bool:
         """True (and the person told why) when ``key`` picks a home choice that needs the phone."""
         if self.chat.linked or key in ENGINE_RESERVED:
@@ -248,23 +291,38 @@ class _Turn:
             return True
         return False
 
-    def flooding(self) -> bool:
-        """Whether this chat sent more than the flood limit in the window (in this process)."""
-        stamps: deque[float] = self.context.application.bot_data["flood"][self.chat_id]
-        now = time.monotonic()
-        stamps.append(now)
-        while stamps and stamps[0] < now - FLOOD_WINDOW:
-            stamps.popleft()
-        return len(stamps) > FLOOD_LIMIT
-
 
 # --- handlers ------------------------------------------------------------------------------------
+
+
+async def on_any_update(update: Update, context: BotContext) -> None:
+    """The flood limit, counted in the database so it holds across processes: a chat over it is
+    told once to slow down (a pressed button always gets its answer) and its update goes no further."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    core = context.core
+    async with core.uow() as uow:
+        pace = await sessions.count_update(uow, chat.id, core.clock.now().timestamp(),
+                                           window=FLOOD_WINDOW, limit=FLOOD_LIMIT)
+        await uow.commit()
+    if pace.allowed:
+        return
+    user = update.effective_user
+    with use_locale(pace.language or normalise_locale(user.language_code if user else None)):
+        if update.callback_query is not None:
+            await update.callback_query.answer(_(SLOW_DOWN))
+        elif pace.tell:
+            await send(context, chat.id, _(SLOW_DOWN))
+    log.info("chat %s over its flood limit: update %s refused", chat.id, update.update_id)
+    raise ApplicationHandlerStop
 
 
 async def on_start(update: Update, context: BotContext) -> None:
     """/start: the language menu (the flow's own), then the phone."""
     async with _Turn(update, context) as turn:
         turn.chat.stage = "language"
+        turn.chat.pending = None
         await turn.hop(None)
 
 
@@ -288,15 +346,20 @@ async def on_cancel(update: Update, context: BotContext) -> None:
 
 
 async def on_contact(update: Update, context: BotContext) -> None:
-    """A shared contact: linked only when it is the sender's own and registered for a family."""
+    """A shared contact: accepted only when it is the sender's own and registered for a family;
+    a phone registered for several families asks which one this chat is for."""
     assert update.message is not None and update.message.contact is not None
     contact = update.message.contact
     sender = update.effective_user
     async with _Turn(update, context) as turn:
         try:
             async with context.core.uow() as uow:
-                phone, households = await link_chat(uow, turn.chat_id, sender.id if sender else 0,
-                                                    contact.user_id, contact.phone_number, turn.chat.language)
+                phone, households = await households_for_contact(uow, sender.id if sender else 0,
+                                                                 contact.user_id, contact.phone_number)
+                if len(households) > 1:
+                    choices = await describe(uow, households, turn.chat.language or "uz")
+                else:
+                    await link_chat(uow, turn.chat_id, phone, households[0], turn.chat.language)
                 await uow.commit()
         except DomainError as exc:
             if exc.code == "telegram.contact_not_own":
@@ -304,10 +367,10 @@ async def on_contact(update: Update, context: BotContext) -> None:
             else:
                 await turn.say(error_text(exc.code, exc.params), ReplyKeyboardRemove())
             return
-        turn.chat.phone = phone.e164
-        turn.chat.household_id = households[0]
-        await turn.say(_(LINKED), ReplyKeyboardRemove())
-        await turn.hop(HOME_KEY)
+        if len(households) > 1:
+            await turn.ask_household(phone, choices)
+            return
+        await turn.linked(phone, households[0])
 
 
 async def on_button(update: Update, context: BotContext) -> None:
@@ -320,9 +383,10 @@ async def on_button(update: Update, context: BotContext) -> None:
             await query.answer(_(OLD_BUTTON))
             return
         await query.answer()
-        if turn.flooding():
-            return
         key = parsed[1]
+        if key.startswith(HOUSEHOLD_KEY):
+            await turn.pick_household(key.removeprefix(HOUSEHOLD_KEY), query.message)
+            return
         if await turn.gated(key):
             return
         message = query.message if isinstance(query.message, Message) else None
@@ -334,10 +398,6 @@ async def on_text(update: Update, context: BotContext) -> None:
     assert update.message is not None and update.message.text is not None
     text = update.message.text.strip()
     async with _Turn(update, context) as turn:
-        if turn.flooding():
-            if len(context.application.bot_data["flood"][turn.chat_id]) == FLOOD_LIMIT + 1:
-                await turn.say(_(SLOW_DOWN))
-            return
         screen = turn.chat.screen
         if screen is None:
             await turn.hop(None)
@@ -357,8 +417,6 @@ async def on_other(update: Update, context: BotContext) -> None:
     if update.effective_chat is None:
         return
     async with _Turn(update, context) as turn:
-        if turn.flooding():
-            return
         screen = turn.chat.screen
         markup: InlineKeyboardMarkup | None = layout(screen, turn.chat.version).keyboard if screen else None
         await turn.say(_(ONLY_TEXT), markup)

@@ -4,6 +4,9 @@ Two rows per chat: ``tg:<chat_id>`` is the flow's conversation, owned by the run
 (``core.services.conversations``); ``tgbot:<chat_id>`` is the bot's own: the chat's language, its
 verified phone, the screen last shown and its ``version``. The version grows with every screen;
 buttons carry it, so a button from an older screen is recognised and answered politely.
+
+The same row counts the chat's updates for the flood limit (``count_update``), so the limit holds
+across every process serving the webhook, not per process.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from core.storage.schema import ChannelSession
 from core.storage.uow import UnitOfWork
+
+FLOOD_KEY = "flood"
 
 
 def flow_key(chat_id: int) -> str:
@@ -35,10 +40,12 @@ class ChatSession:
     phone: str | None = None
     household_id: int | None = None
     version: int = 0
-    stage: str = "new"  # new | language | flow
+    stage: str = "new"  # new | language | asked_phone | pick_household
     screen: dict[str, Any] | None = None  # the last screen shown, for re-showing it
     screen_message_id: int | None = None
     at: str | None = None  # the flow's node on the screen last shown
+    # A verified phone registered for several households, waiting for the person to pick one.
+    pending: dict[str, Any] | None = None
 
     @property
     def linked(self) -> bool:
@@ -46,7 +53,7 @@ class ChatSession:
 
     def to_state(self) -> dict[str, Any]:
         return {"v": self.version, "stage": self.stage, "screen": self.screen,
-                "msg": self.screen_message_id, "household_id": self.household_id, "at": self.at}
+                "msg": self.screen_message_id, "household_id": self.household_id, "at": self.at, "pending": self.pending}
 
     @classmethod
     def from_row(cls, row: ChannelSession, chat_id: int) -> ChatSession:
@@ -54,11 +61,12 @@ class ChatSession:
         return cls(chat_id=chat_id, language=row.language, phone=row.phone,
                    household_id=s.get("household_id"), version=int(s.get("v", 0)),
                    stage=str(s.get("stage", "new")),
-                   screen=s.get("screen"), screen_message_id=s.get("msg"), at=s.get("at"))
+                   screen=s.get("screen"), screen_message_id=s.get("msg"), at=s.get("at"),
+                   pending=s.get("pending"))
 
 
-async def load(uow: UnitOfWork, chat_id: int) -> ChatSession:
-    """The chat's session, locked for this transaction where the database can (PostgreSQL)."""
+async def _locked_row(uow: UnitOfWork, chat_id: int) -> ChannelSession:
+    """The chat's ``tgbot:`` row, created when missing, locked for this transaction (PostgreSQL)."""
     key = session_key(chat_id)
     row = await uow.session.scalar(
         select(ChannelSession).where(ChannelSession.key == key).with_for_update()
@@ -74,13 +82,47 @@ async def load(uow: UnitOfWork, chat_id: int) -> ChatSession:
                 select(ChannelSession).where(ChannelSession.key == key).with_for_update()
             )
             assert row is not None
-    return ChatSession.from_row(row, chat_id)
+    return row
+
+
+async def load(uow: UnitOfWork, chat_id: int) -> ChatSession:
+    """The chat's session, locked for this transaction where the database can (PostgreSQL)."""
+    return ChatSession.from_row(await _locked_row(uow, chat_id), chat_id)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Whether one more update from a chat is within its flood limit."""
+
+    allowed: bool
+    tell: bool  # the first update over the limit in this window: say "slow down" once
+    language: str | None
+
+
+async def count_update(uow: UnitOfWork, chat_id: int, now: float, *, window: float, limit: int) -> Pace:
+    """Count one update from ``chat_id`` in a fixed window of ``window`` seconds starting at its first.
+
+    Kept in the chat's row under the row lock, so every process serving the webhook counts the
+    same updates and the limit holds across them.
+    """
+    row = await _locked_row(uow, chat_id)
+    state = dict(row.state or {})
+    flood = state.get(FLOOD_KEY) or {}
+    start, count = float(flood.get("t", 0.0)), int(flood.get("n", 0))
+    if not start <= now < start + window:
+        start, count = now, 0
+    count += 1
+    state[FLOOD_KEY] = {"t": start, "n": count}
+    row.state = state
+    return Pace(count <= limit, count == limit + 1, row.language)
 
 
 async def save(uow: UnitOfWork, chat: ChatSession, *, last_input: str | None = None) -> None:
     row = await uow.session.get(ChannelSession, session_key(chat.chat_id))
     assert row is not None, "load() creates the row"
-    row.state = chat.to_state()
+    # The flood count moves under its own lock (count_update): keep the latest, not this turn's copy.
+    flood = (row.state or {}).get(FLOOD_KEY)
+    row.state = {**chat.to_state(), **({FLOOD_KEY: flood} if flood else {})}
     row.language = chat.language
     row.phone = chat.phone
     row.hops = (row.hops or 0) + 1

@@ -72,6 +72,10 @@ TEMPLATES: Final[dict[str, str]] = {
     "grievance.extended": N_("The answer to grievance {number} needs a check; it will come by {due_on}."),
     "grievance.reopened": N_("Grievance {number} is being looked at again."),
     "payment.scheduled": N_("Your {amount} payment will arrive {window}."),
+    # The bank's result of a payroll line (core.services.payments.reconcile_payroll).
+    "payment.paid": N_("Your assistance payment of {amount} has been paid into your account."),
+    "payment.failed": N_("Your assistance payment of {amount} could not be paid into your account. Please "
+                         "call 1140 or visit your Inson centre."),
 }
 
 # Plain-word explanations of a decision's reasons (core.eligibility.REASON_CODES).
