@@ -9,7 +9,7 @@ from sqlalchemy import case, func, select
 from core import grievances as grievance_rules
 from core.storage.schema import AuditEntry, Enrolment, Grievance, Household, PayrollLine, Person
 from registry_api import clients as clients_service
-from registry_api.http import Call, Op, Param, Result, decode_cursor, page
+from registry_api.http import KEY_CACHE, Call, Op, Param, Result, decode_cursor, page
 from registry_api.schema import DATETIME, MONEY, MONTH, NULLABLE_STR, component, iso_datetime, obj, page_of
 
 
@@ -48,33 +48,33 @@ NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": 80,
 async def statistics(call: Call) -> Result:
     """Families and persons by region and programme, payments by month, grievances by category and
     state, overdue grievances by region."""
-    async with call.core.uow() as uow:
-        s = uow.session
-        today = uow.today()
-        this_month = today.replace(day=1)
-        persons = select(Person.household_id, func.count().label("n")).group_by(Person.household_id).subquery()
-        families = (await s.execute(
-            select(Household.region_soato, Enrolment.programme, func.count(func.distinct(Enrolment.household_id)),
-                   func.coalesce(func.sum(persons.c.n), 0))
-            .join(Household, Household.id == Enrolment.household_id)
-            .join(persons, persons.c.household_id == Enrolment.household_id)
-            .where(Enrolment.state == "active", Enrolment.first_month <= this_month,
-                   Enrolment.last_month >= this_month)
-            .group_by(Household.region_soato, Enrolment.programme)
-            .order_by(Household.region_soato, Enrolment.programme))).all()
-        payments = (await s.execute(
-            select(PayrollLine.cycle_month, func.count(), func.coalesce(func.sum(PayrollLine.amount), 0),
-                   func.sum(case((PayrollLine.status == "paid", 1), else_=0)),
-                   func.sum(case((PayrollLine.status == "failed", 1), else_=0)))
-            .group_by(PayrollLine.cycle_month).order_by(PayrollLine.cycle_month.desc()).limit(24))).all()
-        grievances = (await s.execute(
-            select(Grievance.category, Grievance.state, func.count())
-            .group_by(Grievance.category, Grievance.state).order_by(Grievance.category, Grievance.state))).all()
-        overdue = (await s.execute(
-            select(Grievance.region_soato, func.count())
-            .where(Grievance.state.not_in((grievance_rules.ANSWERED, grievance_rules.CLOSED)),
-                   Grievance.due_on < today)
-            .group_by(Grievance.region_soato).order_by(Grievance.region_soato))).all()
+    uow = call.uow
+    s = uow.session
+    today = uow.today()
+    this_month = today.replace(day=1)
+    persons = select(Person.household_id, func.count().label("n")).group_by(Person.household_id).subquery()
+    families = (await s.execute(
+        select(Household.region_soato, Enrolment.programme, func.count(func.distinct(Enrolment.household_id)),
+               func.coalesce(func.sum(persons.c.n), 0))
+        .join(Household, Household.id == Enrolment.household_id)
+        .join(persons, persons.c.household_id == Enrolment.household_id)
+        .where(Enrolment.state == "active", Enrolment.first_month <= this_month,
+               Enrolment.last_month >= this_month)
+        .group_by(Household.region_soato, Enrolment.programme)
+        .order_by(Household.region_soato, Enrolment.programme))).all()
+    payments = (await s.execute(
+        select(PayrollLine.cycle_month, func.count(), func.coalesce(func.sum(PayrollLine.amount), 0),
+               func.sum(case((PayrollLine.status == "paid", 1), else_=0)),
+               func.sum(case((PayrollLine.status == "failed", 1), else_=0)))
+        .group_by(PayrollLine.cycle_month).order_by(PayrollLine.cycle_month.desc()).limit(24))).all()
+    grievances = (await s.execute(
+        select(Grievance.category, Grievance.state, func.count())
+        .group_by(Grievance.category, Grievance.state).order_by(Grievance.category, Grievance.state))).all()
+    overdue = (await s.execute(
+        select(Grievance.region_soato, func.count())
+        .where(Grievance.state.not_in((grievance_rules.ANSWERED, grievance_rules.CLOSED)),
+               Grievance.due_on < today)
+        .group_by(Grievance.region_soato).order_by(Grievance.region_soato))).all()
     return Result({
         "as_of": today.isoformat(),
         "families": [{"region_soato": r, "programme": p, "families": int(f), "persons": int(n)}
@@ -90,19 +90,19 @@ async def audit_log(call: Call) -> Result:
     """The audit log, newest first, filtered by entity and actor."""
     q = call.query
     before = decode_cursor(q["cursor"])
-    async with call.core.uow() as uow:
-        stmt = select(AuditEntry)
-        if q["entity"]:
-            stmt = stmt.where(AuditEntry.entity == q["entity"])
-        if q["actor"]:
-            stmt = stmt.where(AuditEntry.actor_id == q["actor"])
-        if before is not None:
-            stmt = stmt.where(AuditEntry.id < before)
-        rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(q["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.id, lambda r: {
-            "id": r.id, "at": iso_datetime(r.at), "actor_kind": r.actor_kind, "actor_id": r.actor_id,
-            "channel": r.channel, "action": r.action, "entity": r.entity, "entity_id": r.entity_id,
-            "details": r.details or {}})
+    uow = call.uow
+    stmt = select(AuditEntry)
+    if q["entity"]:
+        stmt = stmt.where(AuditEntry.entity == q["entity"])
+    if q["actor"]:
+        stmt = stmt.where(AuditEntry.actor_id == q["actor"])
+    if before is not None:
+        stmt = stmt.where(AuditEntry.id < before)
+    rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(q["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.id, lambda r: {
+        "id": r.id, "at": iso_datetime(r.at), "actor_kind": r.actor_kind, "actor_id": r.actor_id,
+        "channel": r.channel, "action": r.action, "entity": r.entity, "entity_id": r.entity_id,
+        "details": r.details or {}})
 
 
 def _client(c: clients_service.ClientView, now: Any) -> dict[str, Any]:
@@ -114,30 +114,29 @@ def _client(c: clients_service.ClientView, now: Any) -> dict[str, Any]:
 
 async def list_clients(call: Call) -> Result:
     after = decode_cursor(call.query["cursor"])
-    async with call.core.uow() as uow:
-        rows = await clients_service.list_clients(uow, after_id=after or 0, limit=call.query["limit"] + 1)
-        now = uow.now()
-        return page(call, rows, lambda c: c.id, lambda c: _client(c, now))
+    uow = call.uow
+    rows = await clients_service.list_clients(uow, after_id=after or 0, limit=call.query["limit"] + 1)
+    now = uow.now()
+    return page(call, rows, lambda c: c.id, lambda c: _client(c, now))
 
 
 async def create_client(call: Call) -> Result:
     """Create a client; its key is in this answer and never again."""
     b = call.body
-    async with call.core.uow() as uow:
-        view, key = await clients_service.add_client(uow, b["name"], b["role"], call.actor,
-                                                     expires_days=b.get("expires_days"),
-                                                     rate_per_minute=b.get("rate_per_minute", 600))
-        await uow.commit()
-        now = uow.now()
+    uow = call.uow
+    view, key = await clients_service.add_client(uow, b["name"], b["role"], call.actor,
+                                                 expires_days=b.get("expires_days"),
+                                                 rate_per_minute=b.get("rate_per_minute", 600))
+    now = uow.now()
     return Result({**_client(view, now), "key": key}, 201)
 
 
 async def revoke_client(call: Call) -> Result:
-    async with call.core.uow() as uow:
-        view = await clients_service.revoke_client(uow, call.path("name"), call.actor)
-        await uow.commit()
-        now = uow.now()
-    return Result(_client(view, now))
+    """Revoke a client: its key stops here at once, and in other server processes within seconds."""
+    view = await clients_service.revoke_client(call.uow, call.path("name"), call.actor)
+    cache = call.request.app[KEY_CACHE]
+    call.uow.after_commit(lambda: cache.forget_client(view.id))
+    return Result(_client(view, call.uow.now()))
 
 
 OPS = (

@@ -12,8 +12,9 @@ from aiohttp import web
 
 from core.errors import DomainError
 from core.i18n import SUPPORTED, normalise_locale, use_locale
-from registry_api import admin, casework, exchange, payments, registry
-from registry_api.http import API_PREFIX, CLIENT_NAME, RATE_LIMITER, Op, RateLimiter, wrap
+from registry_api import admin, audit, casework, exchange, payments, registry
+from registry_api.clients import KeyCache
+from registry_api.http import API_PREFIX, CLIENT_NAME, KEY_CACHE, RATE_LIMITER, Op, RateLimiter, wrap
 from registry_api.metrics import METRICS, Metrics, metrics_view
 from registry_api.openapi import document, reference_page
 from registry_api.problems import ApiError, from_domain, from_http, problem
@@ -116,6 +117,8 @@ def mount(app: web.Application) -> None:
     """Mount the registry API on ``spsr serve``'s app."""
     app[METRICS] = Metrics()
     app[RATE_LIMITER] = RateLimiter()
+    app[KEY_CACHE] = KeyCache()
+    audit.mount(app)
     app[OPENAPI] = document(OPS)
     app.middlewares.append(observe)
     app.middlewares.append(problems)

@@ -113,35 +113,33 @@ async def create_application(call: Call) -> Result:
     cmd = SubmitApplication(pinfl=b["pinfl"], channel="api", language=b.get("language", "uz"),
                             declared_changes=tuple(b.get("declared_changes") or ("nothing",)),
                             note=b.get("note"), idempotency_key=call.scoped_key())
-    async with call.core.uow() as uow:
-        view = await applications_service.submit_application(uow, cmd, call.actor)
-        await uow.commit()
+    uow = call.uow
+    view = await applications_service.submit_application(uow, cmd, call.actor)
     return Result(application_json(view), 201, view.version,
                   {"Location": f"/v1/applications/{view.number}"})
 
 
 async def get_application(call: Call) -> Result:
-    async with call.core.uow() as uow:
-        view = await applications_service.find_application(uow, call.path("number"))
+    uow = call.uow
+    view = await applications_service.find_application(uow, call.path("number"))
     return Result(application_json(view), version=view.version)
 
 
 async def decide_application(call: Call) -> Result:
     """Verify the application against agency data and decide it now, with the reasons."""
     number = parse_tracking_number(call.path("number")).digits
-    async with call.core.uow() as uow:
-        app = await uow.session.scalar(select(Application).where(Application.number == number).with_for_update())
-        if app is None:
-            raise NotFound("application.not_found", number=number)
-        if call.expected_version is not None and app.version != call.expected_version:
-            raise Conflict("application.stale", current_version=app.version,
-                           expected_version=call.expected_version)
-        if app.verified_at is None and not await applications_service.verify_application(uow, app, call.actor):
-            raise Conflict("application.awaiting_data", number=number)
-        await applications_service.decide_application(uow, app, call.actor)
-        await uow.session.flush()
-        view = await applications_service.find_application(uow, number)
-        await uow.commit()
+    uow = call.uow
+    app = await uow.session.scalar(select(Application).where(Application.number == number).with_for_update())
+    if app is None:
+        raise NotFound("application.not_found", number=number)
+    if call.expected_version is not None and app.version != call.expected_version:
+        raise Conflict("application.stale", current_version=app.version,
+                       expected_version=call.expected_version)
+    if app.verified_at is None and not await applications_service.verify_application(uow, app, call.actor):
+        raise Conflict("application.awaiting_data", number=number)
+    await applications_service.decide_application(uow, app, call.actor)
+    await uow.session.flush()
+    view = await applications_service.find_application(uow, number)
     return Result(application_json(view), version=view.version)
 
 
@@ -155,15 +153,15 @@ async def list_decisions(call: Call) -> Result:
     """A household's eligibility decisions with every input, newest first."""
     hid = household_id_of(call)
     before = decode_cursor(call.query["cursor"])
-    async with call.core.uow() as uow:
-        if await uow.session.get(Household, hid) is None:
-            raise NotFound("household.not_found", household_id=hid)
-        stmt = (select(Decision, Application.number).outerjoin(Application, Application.id == Decision.application_id)
-                .where(Decision.household_id == hid))
-        if before is not None:
-            stmt = stmt.where(Decision.id < before)
-        rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1]))
+    uow = call.uow
+    if await uow.session.get(Household, hid) is None:
+        raise NotFound("household.not_found", household_id=hid)
+    stmt = (select(Decision, Application.number).outerjoin(Application, Application.id == Decision.application_id)
+            .where(Decision.household_id == hid))
+    if before is not None:
+        stmt = stmt.where(Decision.id < before)
+    rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1]))
 
 
 # --- grievances ----------------------------------------------------------------------------------
@@ -176,15 +174,14 @@ async def create_grievance(call: Call) -> Result:
                          language=b.get("language", "uz"), phone=b.get("phone"),
                          household_id=b.get("household_id"), needs_check=b.get("needs_check", False),
                          appeal_of=b.get("appeal_of"), idempotency_key=call.scoped_key())
-    async with call.core.uow() as uow:
-        view = await grievances_service.raise_grievance(uow, cmd, call.actor)
-        await uow.commit()
+    uow = call.uow
+    view = await grievances_service.raise_grievance(uow, cmd, call.actor)
     return Result(grievance_json(view), 201, view.version, {"Location": f"/v1/grievances/{view.number}"})
 
 
 async def get_grievance(call: Call) -> Result:
-    async with call.core.uow() as uow:
-        view = await grievances_service.find_grievance(uow, call.path("number"))
+    uow = call.uow
+    view = await grievances_service.find_grievance(uow, call.path("number"))
     return Result(grievance_json(view), version=view.version)
 
 
@@ -192,34 +189,33 @@ async def list_grievances(call: Call) -> Result:
     """Grievances filtered by state, category, region, due date and overdue, oldest first."""
     q = call.query
     after = decode_cursor(q["cursor"])
-    async with call.core.uow() as uow:
-        today = uow.today()
-        stmt = select(Grievance)
-        if q["state"]:
-            stmt = stmt.where(Grievance.state == q["state"])
-        if q["category"]:
-            stmt = stmt.where(Grievance.category == q["category"])
-        if q["region"]:
-            stmt = stmt.where(Grievance.region_soato == q["region"])
-        if q["due_before"]:
-            stmt = stmt.where(Grievance.due_on <= dt.date.fromisoformat(q["due_before"]))
-        open_states = (grievance_rules.ANSWERED, grievance_rules.CLOSED)
-        if q["overdue"] is True:
-            stmt = stmt.where(Grievance.state.not_in(open_states), Grievance.due_on < today)
-        elif q["overdue"] is False:
-            stmt = stmt.where((Grievance.state.in_(open_states)) | (Grievance.due_on >= today))
-        if after is not None:
-            stmt = stmt.where(Grievance.id > after)
-        rows = list((await uow.session.scalars(stmt.order_by(Grievance.id).limit(q["limit"] + 1))).all())
-        views = {g.id: grievance_json(await grievances_service._view(uow, g)) for g in rows}
-        return page(call, rows, lambda g: g.id, lambda g: views[g.id])
+    uow = call.uow
+    today = uow.today()
+    stmt = select(Grievance)
+    if q["state"]:
+        stmt = stmt.where(Grievance.state == q["state"])
+    if q["category"]:
+        stmt = stmt.where(Grievance.category == q["category"])
+    if q["region"]:
+        stmt = stmt.where(Grievance.region_soato == q["region"])
+    if q["due_before"]:
+        stmt = stmt.where(Grievance.due_on <= dt.date.fromisoformat(q["due_before"]))
+    open_states = (grievance_rules.ANSWERED, grievance_rules.CLOSED)
+    if q["overdue"] is True:
+        stmt = stmt.where(Grievance.state.not_in(open_states), Grievance.due_on < today)
+    elif q["overdue"] is False:
+        stmt = stmt.where((Grievance.state.in_(open_states)) | (Grievance.due_on >= today))
+    if after is not None:
+        stmt = stmt.where(Grievance.id > after)
+    rows = list((await uow.session.scalars(stmt.order_by(Grievance.id).limit(q["limit"] + 1))).all())
+    views = {g.id: grievance_json(await grievances_service._view(uow, g)) for g in rows}
+    return page(call, rows, lambda g: g.id, lambda g: views[g.id])
 
 
 def _step(name: str, run: Any, doc: str) -> Any:
     async def handler(call: Call) -> Result:
-        async with call.core.uow() as uow:
-            view = await run(uow, call)
-            await uow.commit()
+        uow = call.uow
+        view = await run(uow, call)
         return Result(grievance_json(view), version=view.version)
 
     handler.__name__ = name

@@ -11,6 +11,9 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -119,3 +122,65 @@ async def authenticate(uow: UnitOfWork, key: str) -> ClientView | None:
         return None
     view = _view(client)
     return view if view.active(uow.now()) else None
+
+
+class KeyCache:
+    """Recently seen keys and the client each belongs to (or None for a refused key), for ``ttl``
+    seconds, so a request is authenticated without a database round trip.
+
+    Entries are keyed by the SHA-256 of the whole key: the cache never holds a key in clear. A key
+    revoked through this process's API is forgotten at once (:meth:`forget_client`); one revoked
+    elsewhere (``spsr clients revoke``, another server process) stops working within ``ttl`` seconds.
+    Expiry is checked on every hit, so a key stops at its ``expires_at`` to the second.
+    """
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, ClientView | None]] = OrderedDict()
+
+    @staticmethod
+    def digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, digest: str) -> tuple[bool, ClientView | None]:
+        """(found, client): ``found`` is False when the database must be asked."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return False, None
+        if self.clock() >= entry[0]:
+            del self._entries[digest]
+            return False, None
+        return True, entry[1]
+
+    def put(self, digest: str, client: ClientView | None) -> None:
+        self._entries[digest] = (self.clock() + self.ttl, client)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)  # the oldest: a flood of made-up keys cannot grow memory
+
+    def forget_client(self, client_id: int) -> None:
+        for digest in [d for d, (_, c) in self._entries.items() if c is not None and c.id == client_id]:
+            del self._entries[digest]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+async def authenticate_cached(uow: UnitOfWork, cache: KeyCache, key: str) -> ClientView | None:
+    """:func:`authenticate` through ``cache``: the database is read at most once per key per ``ttl``."""
+    digest = cache.digest(key)
+    found, client = cache.get(digest)
+    if not found:
+        client = await authenticate(uow, key)
+        if client is None:
+            # Cache the refusal without its reason: an unknown key stays unknown, and a revoked or
+            # expired one is not coming back within a few seconds.
+            cache.put(digest, None)
+        else:
+            cache.put(digest, client)
+    if client is not None and not client.active(uow.now()):
+        return None
+    return client

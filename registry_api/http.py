@@ -1,6 +1,12 @@
 """The API's request pipeline: an operation table, and one wrapper that authenticates, limits,
 checks the role, parses and validates the body and query, honours Idempotency-Key and If-Match,
-then hands a :class:`Call` to a handler of about fifteen lines."""
+then hands a :class:`Call` to a handler of about fifteen lines.
+
+One request, one unit of work: the wrapper opens it, the handler works in ``call.uow`` and never
+commits, the wrapper commits a state change together with its idempotency record. API keys are
+checked through an in-process :class:`~registry_api.clients.KeyCache`, so a request reads no key
+row; reads of a person's data go to the audit log by group commit (``registry_api.audit``).
+GETs answer 304 when If-None-Match names the current ETag."""
 
 from __future__ import annotations
 
@@ -15,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from core.storage.schema import IdempotencyRecord
-from core.storage.uow import Actor, Core
-from registry_api.clients import ClientView, authenticate
+from core.storage.schema import AuditEntry, IdempotencyRecord
+from core.storage.uow import Actor, Core, UnitOfWork, audit_row
+from registry_api.audit import READ_AUDIT
+from registry_api.clients import ClientView, KeyCache, authenticate_cached
 from registry_api.problems import ApiError
 from registry_api.schema import Schema, validate
 from spsr.server import CORE
@@ -65,10 +72,16 @@ class Call:
     query: dict[str, Any]
     expected_version: int | None
     idempotency_key: str | None
+    uow: UnitOfWork  # the request's one transaction; the pipeline commits it, a handler never does
+    reads: list[dict[str, Any]] = field(default_factory=list)  # audit rows of reads, see audit_read
 
     @property
     def actor(self) -> Actor:
         return Actor("agency" if self.client.role == "agency" else "staff", self.client.name, "api")
+
+    def audit_read(self, action: str, entity: str, entity_id: object, **details: Any) -> None:
+        """Put a read on record: the answer leaves only once the entry is committed."""
+        self.reads.append(audit_row(self.uow.now(), self.actor, action, entity, entity_id, **details))
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -144,6 +157,7 @@ class RateLimiter:
 
 
 RATE_LIMITER = web.AppKey("api_rate_limiter", RateLimiter)
+KEY_CACHE = web.AppKey("api_key_cache", KeyCache)
 CLIENT_NAME = web.RequestKey("api_client", str)
 
 
@@ -261,21 +275,36 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _json_response(result: Result) -> web.Response:
+def _json_response(result: Result, request: web.Request | None = None) -> web.Response:
     headers = dict(result.headers)
     if result.version is not None:
         headers["ETag"] = etag(result.version)
     text = json.dumps(result.body, ensure_ascii=False, default=str)
     if result.version is None and result.status == 200:
         headers["ETag"] = 'W/"' + hashlib.sha256(text.encode()).hexdigest()[:27] + '"'
+    if (request is not None and request.method in ("GET", "HEAD") and result.status == 200
+            and not_modified(request.headers.get("If-None-Match"), headers.get("ETag"))):
+        return web.Response(status=304, headers=headers)
     return web.Response(status=result.status, text=text, content_type="application/json", headers=headers)
+
+
+def not_modified(if_none_match: str | None, current: str | None) -> bool:
+    """RFC 9110 §13.1.2: the weak comparison of If-None-Match's tags (or ``*``) with the current ETag."""
+    if not if_none_match or not current:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    opaque = current.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
 async def _authorise(op: Op, request: web.Request) -> ClientView:
     core = request.app[CORE]
     key = _bearer(request)
+    cache = request.app[KEY_CACHE]
+    # A cached key costs no transaction; a key not seen for ``ttl`` seconds costs one short read.
     async with core.uow() as uow:
-        client = await authenticate(uow, key)
+        client = await authenticate_cached(uow, cache, key)
     if client is None:
         raise ApiError(401, "auth.invalid_key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request[CLIENT_NAME] = client.name
@@ -285,6 +314,24 @@ async def _authorise(op: Op, request: web.Request) -> ClientView:
     if op.permission not in PERMISSIONS.get(client.role, frozenset()):
         raise ApiError(403, "auth.role", role=client.role, needs=op.permission)
     return client
+
+
+def _request_digest(op: Op, request: web.Request, body: Any) -> str:
+    return hashlib.sha256(
+        json.dumps([op.method, request.path, body], sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def _stored(uow: UnitOfWork, client_id: int, key: str, digest: str) -> Result | None:
+    """The answer remembered under ``key``, or None; a different request under the same key is refused."""
+    stored = (await uow.session.execute(select(
+        IdempotencyRecord.body_hash, IdempotencyRecord.status, IdempotencyRecord.response).where(
+        IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key))).first()
+    if stored is None:
+        return None
+    stored_hash, status, response = stored
+    if stored_hash != digest:
+        raise ApiError(422, "idempotency.key_reused")
+    return Result(response.get("body"), status, response.get("version"), {"Idempotency-Replayed": "true"})
 
 
 def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -301,40 +348,41 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         if op.body is not None:
             body = await read_json(request, op.body)
         expected = parse_if_match(request) if op.if_match else None
-        if raw_key is not None:
-            digest = hashlib.sha256(
-                json.dumps([op.method, request.path, body], sort_keys=True, default=str).encode()).hexdigest()
-            async with core.uow() as uow:
-                stored = (await uow.session.execute(select(
-                    IdempotencyRecord.body_hash, IdempotencyRecord.status, IdempotencyRecord.response).where(
-                    IdempotencyRecord.client_id == client.id, IdempotencyRecord.key == raw_key))).first()
-            if stored is not None:
-                stored_hash, status, response = stored
-                if stored_hash != digest:
-                    raise ApiError(422, "idempotency.key_reused")
-                replay = Result(response.get("body"), status, response.get("version"),
-                                {"Idempotency-Replayed": "true"})
+        digest = _request_digest(op, request, body) if raw_key is not None else ""
+        async with core.uow() as uow:
+            if raw_key is not None and (replay := await _stored(uow, client.id, raw_key, digest)) is not None:
                 return _json_response(replay)
-        call = Call(request, core, client, body, query, expected, raw_key)
-        result = await op.handler(call)
-        if raw_key is not None and result.status < 300:
-            await _remember(core, client.id, raw_key, op.method, request.path, digest, result)
-        return _json_response(result)
+            call = Call(request, core, client, body, query, expected, raw_key, uow)
+            result = await op.handler(call)
+            if op.method != "GET":
+                # The use case's own changes first, so their errors stay theirs; then the record.
+                await uow.session.flush()
+                if raw_key is not None and result.status < 300:
+                    uow.session.add(_record(uow, client.id, raw_key, op.method, request.path, digest, result))
+                    try:
+                        await uow.session.flush()
+                    except IntegrityError:
+                        # A concurrent request with the same key committed first: this one's changes
+                        # roll back, and its answer is the one stored.
+                        await uow.rollback()
+                        replay = await _stored(uow, client.id, raw_key, digest)
+                        if replay is None:
+                            raise
+                        return _json_response(replay)
+                if call.reads:  # a state change puts its reads on record in its own transaction
+                    await uow.session.execute(insert(AuditEntry), call.reads)
+                await uow.commit()
+        if op.method == "GET" and call.reads:
+            await request.app[READ_AUDIT].write(call.reads)
+        return _json_response(result, request)
 
     handle.__name__ = op.operation_id
     return handle
 
 
-async def _remember(core: Core, client_id: int, key: str, method: str, path: str, digest: str,
-                    result: Result) -> None:
-    try:
-        async with core.uow() as uow:
-            uow.session.add(IdempotencyRecord(
-                client_id=client_id, key=key, method=method, path=path[:300], body_hash=digest,
-                status=result.status,
-                response=json.loads(json.dumps({"body": result.body, "version": result.version}, default=str)),
-                created_at=uow.now()))
-            await uow.commit()
-    except IntegrityError:
-        pass  # a concurrent request with the same key stored it first; both answers are the same use case
-
+def _record(uow: UnitOfWork, client_id: int, key: str, method: str, path: str, digest: str,
+            result: Result) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        client_id=client_id, key=key, method=method, path=path[:300], body_hash=digest, status=result.status,
+        response=json.loads(json.dumps({"body": result.body, "version": result.version}, default=str)),
+        created_at=uow.now())

@@ -40,51 +40,51 @@ def _line(line: PayrollLine) -> dict[str, Any]:
 async def list_cycles(call: Call) -> Result:
     """Payment cycles, newest month first."""
     before = decode_cursor(call.query["cursor"], str)
-    async with call.core.uow() as uow:
-        stmt = select(PaymentCycle)
-        if before is not None:
-            stmt = stmt.where(PaymentCycle.month < parse_month(before))
-        rows = list((await uow.session.scalars(
-            stmt.order_by(PaymentCycle.month.desc()).limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda c: c.month.isoformat()[:7], _cycle)
+    uow = call.uow
+    stmt = select(PaymentCycle)
+    if before is not None:
+        stmt = stmt.where(PaymentCycle.month < parse_month(before))
+    rows = list((await uow.session.scalars(
+        stmt.order_by(PaymentCycle.month.desc()).limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda c: c.month.isoformat()[:7], _cycle)
 
 
 async def get_cycle(call: Call) -> Result:
     month = parse_month(call.path("month"))
-    async with call.core.uow() as uow:
-        c = await uow.session.get(PaymentCycle, month)
-        if c is None:
-            raise NotFound("payroll.not_found", month=month.isoformat())
-        return Result(_cycle(c))
+    uow = call.uow
+    c = await uow.session.get(PaymentCycle, month)
+    if c is None:
+        raise NotFound("payroll.not_found", month=month.isoformat())
+    return Result(_cycle(c))
 
 
 async def list_payroll_lines(call: Call) -> Result:
     """The frozen payroll lines of one month."""
     month = parse_month(call.path("month"))
     after = decode_cursor(call.query["cursor"])
-    async with call.core.uow() as uow:
-        if await uow.session.get(PaymentCycle, month) is None:
-            raise NotFound("payroll.not_found", month=month.isoformat())
-        stmt = select(PayrollLine).where(PayrollLine.cycle_month == month)
-        if after is not None:
-            stmt = stmt.where(PayrollLine.id > after)
-        rows = list((await uow.session.scalars(stmt.order_by(PayrollLine.id).limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.id, _line)
+    uow = call.uow
+    if await uow.session.get(PaymentCycle, month) is None:
+        raise NotFound("payroll.not_found", month=month.isoformat())
+    stmt = select(PayrollLine).where(PayrollLine.cycle_month == month)
+    if after is not None:
+        stmt = stmt.where(PayrollLine.id > after)
+    rows = list((await uow.session.scalars(stmt.order_by(PayrollLine.id).limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.id, _line)
 
 
 async def household_payments(call: Call) -> Result:
     """A family's payment history from frozen payrolls, newest first."""
     hid = household_id_of(call)
     before = decode_cursor(call.query["cursor"])
-    async with call.core.uow() as uow:
-        if await uow.session.get(Household, hid) is None:
-            raise NotFound("household.not_found", household_id=hid)
-        stmt = select(PayrollLine).where(PayrollLine.household_id == hid)
-        if before is not None:
-            stmt = stmt.where(PayrollLine.id < before)
-        rows = list((await uow.session.scalars(
-            stmt.order_by(PayrollLine.id.desc()).limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.id, _line)
+    uow = call.uow
+    if await uow.session.get(Household, hid) is None:
+        raise NotFound("household.not_found", household_id=hid)
+    stmt = select(PayrollLine).where(PayrollLine.household_id == hid)
+    if before is not None:
+        stmt = stmt.where(PayrollLine.id < before)
+    rows = list((await uow.session.scalars(
+        stmt.order_by(PayrollLine.id.desc()).limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.id, _line)
 
 
 OPS = (

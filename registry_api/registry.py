@@ -22,7 +22,6 @@ from core.storage.schema import (
     Person,
     Region,
 )
-from core.storage.uow import UnitOfWork
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
 from registry_api.schema import (
     DATE,
@@ -109,11 +108,11 @@ async def contributions(s: AsyncSession, persons: Sequence[Person]) -> dict[str,
     }
 
 
-def audit_reads(uow: UnitOfWork, call: Call, persons: Sequence[Person], action: str = "person.read") -> None:
+def audit_reads(call: Call, persons: Sequence[Person], action: str = "person.read") -> None:
     """The entity id is the internal person id: a PINFL never goes into the audit log in clear."""
     route = call.request.match_info.route.resource.canonical if call.request.match_info.route.resource else None
     for p in persons:
-        uow.audit(call.actor, action, "person", p.id, route=route, role=call.client.role)
+        call.audit_read(action, "person", p.id, route=route, role=call.client.role)
 
 
 async def person_by_pinfl(s: AsyncSession, raw: str) -> Person:
@@ -126,51 +125,48 @@ async def person_by_pinfl(s: AsyncSession, raw: str) -> Person:
 
 async def get_person(call: Call) -> Result:
     """A person with what each agency contributed."""
-    async with call.core.uow() as uow:
-        person = await person_by_pinfl(uow.session, call.path("pinfl"))
-        body = {**_member(person), "contributions": await contributions(uow.session, [person])}
-        audit_reads(uow, call, [person])
-        await uow.commit()
+    uow = call.uow
+    person = await person_by_pinfl(uow.session, call.path("pinfl"))
+    body = {**_member(person), "contributions": await contributions(uow.session, [person])}
+    audit_reads(call, [person])
     return Result(body)
 
 
 async def get_household(call: Call) -> Result:
     """A household, its members and contact, with what each agency contributed."""
     hid = household_id_of(call)
-    async with call.core.uow() as uow:
-        s = uow.session
-        household = await s.get(Household, hid)
-        if household is None:
-            raise NotFound("household.not_found", household_id=hid)
-        members = (await s.scalars(select(Person).where(Person.household_id == hid).order_by(Person.id))).all()
-        contact = await s.get(Contact, hid)
-        body = {
-            "id": household.id, "region_soato": household.region_soato,
-            "district_soato": household.district_soato, "mahalla_id": household.mahalla_id,
-            "address": household.address, "created_at": _iso(household.created_at),
-            "phone": contact.phone if contact else None, "language": contact.language if contact else "uz",
-            "channel": contact.channel if contact else "sms",
-            "members": [_member(p) for p in members], "contributions": await contributions(s, members),
-        }
-        audit_reads(uow, call, members)
-        await uow.commit()
+    uow = call.uow
+    s = uow.session
+    household = await s.get(Household, hid)
+    if household is None:
+        raise NotFound("household.not_found", household_id=hid)
+    members = (await s.scalars(select(Person).where(Person.household_id == hid).order_by(Person.id))).all()
+    contact = await s.get(Contact, hid)
+    body = {
+        "id": household.id, "region_soato": household.region_soato,
+        "district_soato": household.district_soato, "mahalla_id": household.mahalla_id,
+        "address": household.address, "created_at": _iso(household.created_at),
+        "phone": contact.phone if contact else None, "language": contact.language if contact else "uz",
+        "channel": contact.channel if contact else "sms",
+        "members": [_member(p) for p in members], "contributions": await contributions(s, members),
+    }
+    audit_reads(call, members)
     return Result(body)
 
 
 async def person_access_log(call: Call) -> Result:
     """Who looked at this person's data, newest first."""
     before = decode_cursor(call.query["cursor"])
-    async with call.core.uow() as uow:
-        person = await person_by_pinfl(uow.session, call.path("pinfl"))
-        stmt = select(AuditEntry).where(AuditEntry.entity == "person", AuditEntry.entity_id == str(person.id))
-        if before is not None:
-            stmt = stmt.where(AuditEntry.id < before)
-        rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(call.query["limit"] + 1))).all())
-        audit_reads(uow, call, [person], "person.access_log_read")
-        await uow.commit()
-        return page(call, rows, lambda r: r.id, lambda r: {
-            "at": _iso(r.at), "client": r.actor_id, "actor_kind": r.actor_kind, "channel": r.channel,
-            "action": r.action, "route": (r.details or {}).get("route")})
+    uow = call.uow
+    person = await person_by_pinfl(uow.session, call.path("pinfl"))
+    stmt = select(AuditEntry).where(AuditEntry.entity == "person", AuditEntry.entity_id == str(person.id))
+    if before is not None:
+        stmt = stmt.where(AuditEntry.id < before)
+    rows = list((await uow.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(call.query["limit"] + 1))).all())
+    audit_reads(call, [person], "person.access_log_read")
+    return page(call, rows, lambda r: r.id, lambda r: {
+        "at": _iso(r.at), "client": r.actor_id, "actor_kind": r.actor_kind, "channel": r.channel,
+        "action": r.action, "route": (r.details or {}).get("route")})
 
 
 # --- territory -----------------------------------------------------------------------------------
@@ -183,42 +179,42 @@ def _names(row: Any, *extra: str) -> dict[str, Any]:
 async def list_regions(call: Call) -> Result:
     """The 14 regions."""
     after = decode_cursor(call.query["cursor"], str)
-    async with call.core.uow() as uow:
-        stmt = select(Region).order_by(Region.soato)
-        if after is not None:
-            stmt = stmt.where(Region.soato > after)
-        rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.soato,
-                    lambda r: {**_names(r, "soato", "iso"), "name_en": r.name_en})
+    uow = call.uow
+    stmt = select(Region).order_by(Region.soato)
+    if after is not None:
+        stmt = stmt.where(Region.soato > after)
+    rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.soato,
+                lambda r: {**_names(r, "soato", "iso"), "name_en": r.name_en})
 
 
 async def list_districts(call: Call) -> Result:
     """The districts and cities of a region."""
     after = decode_cursor(call.query["cursor"], str)
     soato = call.path("region")
-    async with call.core.uow() as uow:
-        if await uow.session.get(Region, soato) is None:
-            raise NotFound("territory.unknown_region", soato=soato[:10])
-        stmt = select(District).where(District.region_soato == soato).order_by(District.soato)
-        if after is not None:
-            stmt = stmt.where(District.soato > after)
-        rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.soato,
-                    lambda r: {**_names(r, "soato", "region_soato", "kind"), "name_en": r.name_en})
+    uow = call.uow
+    if await uow.session.get(Region, soato) is None:
+        raise NotFound("territory.unknown_region", soato=soato[:10])
+    stmt = select(District).where(District.region_soato == soato).order_by(District.soato)
+    if after is not None:
+        stmt = stmt.where(District.soato > after)
+    rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.soato,
+                lambda r: {**_names(r, "soato", "region_soato", "kind"), "name_en": r.name_en})
 
 
 async def list_mahallas(call: Call) -> Result:
     """The mahallas of a district."""
     after = decode_cursor(call.query["cursor"])
     soato = call.path("district")
-    async with call.core.uow() as uow:
-        if await uow.session.get(District, soato) is None:
-            raise NotFound("territory.unknown_district", soato=soato[:12])
-        stmt = select(Mahalla).where(Mahalla.district_soato == soato).order_by(Mahalla.id)
-        if after is not None:
-            stmt = stmt.where(Mahalla.id > after)
-        rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
-        return page(call, rows, lambda r: r.id, lambda r: _names(r, "id", "district_soato"))
+    uow = call.uow
+    if await uow.session.get(District, soato) is None:
+        raise NotFound("territory.unknown_district", soato=soato[:12])
+    stmt = select(Mahalla).where(Mahalla.district_soato == soato).order_by(Mahalla.id)
+    if after is not None:
+        stmt = stmt.where(Mahalla.id > after)
+    rows = list((await uow.session.scalars(stmt.limit(call.query["limit"] + 1))).all())
+    return page(call, rows, lambda r: r.id, lambda r: _names(r, "id", "district_soato"))
 
 
 REGION_PARAM = Param("region", {"type": "string", "maxLength": 10}, True, "region SOATO code")

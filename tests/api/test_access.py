@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from core.storage.schema import ApiClient, AuditEntry
-from registry_api.clients import revoke_client
-from registry_api.http import RateLimiter
+from registry_api.clients import ClientView, KeyCache, revoke_client
+from registry_api.http import KEY_CACHE, RateLimiter
 from tests.api.conftest import ADMIN, Api, add_key
 
 pytestmark = pytest.mark.postgres
@@ -37,24 +37,80 @@ async def test_an_unknown_key_is_refused(api: Api) -> None:
     await problem(resp, 401, "auth.invalid_key")
 
 
-async def test_a_revoked_key_is_refused_at_once(api: Api) -> None:
+async def test_a_key_revoked_through_the_api_is_refused_at_once(api: Api) -> None:
+    assert (await api.get("/v1/regions", "agency")).status == 200
+    assert (await api.post("/v1/clients/soliq/revoke", None, "admin")).status == 200
+    await problem(await api.get("/v1/regions", "agency"), 401, "auth.invalid_key")
+
+
+async def test_a_key_revoked_elsewhere_stops_within_the_cache_ttl(api: Api) -> None:
+    """``spsr clients revoke`` or another server process: this process learns it when the entry ages out."""
+    now = [0.0]
+    cache = api.http.app[KEY_CACHE]
+    cache.clock = lambda: now[0]
     assert (await api.get("/v1/regions", "agency")).status == 200
     async with api.core.uow() as uow:
         await revoke_client(uow, "soliq", ADMIN)
         await uow.commit()
+    now[0] += cache.ttl - 0.1
+    assert (await api.get("/v1/regions", "agency")).status == 200
+    now[0] += 0.2
     await problem(await api.get("/v1/regions", "agency"), 401, "auth.invalid_key")
+    assert cache.ttl <= 10
 
 
 async def test_an_expired_key_is_refused(api: Api) -> None:
     key = await add_key(api.core, "old-agency", "agency", expires_days=1)
     ok = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
     assert ok.status == 200
+    # The expiry a cached entry carries is checked on every call, to the second.
+    api.core.clock.advance(dt.timedelta(days=1, seconds=1))  # type: ignore[attr-defined]
+    resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
+    await problem(resp, 401, "auth.invalid_key")
+
+
+async def test_a_shortened_expiry_is_read_again_within_the_cache_ttl(api: Api) -> None:
+    now = [0.0]
+    api.http.app[KEY_CACHE].clock = lambda: now[0]
+    key = await add_key(api.core, "old-agency", "agency", expires_days=1)
+    assert (await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})).status == 200
     async with api.core.uow() as uow:
         await uow.session.execute(update(ApiClient).where(ApiClient.name == "old-agency").values(
             expires_at=uow.now() - dt.timedelta(minutes=1)))
         await uow.commit()
+    now[0] += api.http.app[KEY_CACHE].ttl
     resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
     await problem(resp, 401, "auth.invalid_key")
+
+
+async def test_a_cached_key_costs_no_query_and_the_cache_holds_no_key_in_clear(api: Api) -> None:
+    assert (await api.get("/v1/regions", "agency")).status == 200
+    statements: list[str] = []
+    listen = event.listens_for(api.core.engine.sync_engine, "before_cursor_execute")
+
+    @listen
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    try:
+        assert (await api.get("/v1/regions", "agency")).status == 200
+    finally:
+        event.remove(api.core.engine.sync_engine, "before_cursor_execute", record)
+    assert statements and not any("api_clients" in s for s in statements), statements
+    cache = api.http.app[KEY_CACHE]
+    assert api.keys["agency"] not in repr(cache._entries)
+    assert KeyCache.digest(api.keys["agency"]) in cache._entries
+
+
+def test_the_key_cache_is_bounded_and_forgets_a_client() -> None:
+    cache = KeyCache(ttl=5, max_entries=3, clock=lambda: 0.0)
+    for i in range(5):
+        cache.put(f"d{i}", None)
+    assert [cache.get(f"d{i}")[0] for i in range(5)] == [False, False, True, True, True]
+    view = ClientView(7, "soliq", "agency", "abc", dt.datetime(2026, 1, 1), None, None, 600)
+    cache.put("k", view)
+    cache.forget_client(7)
+    assert cache.get("k") == (False, None)
 
 
 @pytest.mark.parametrize(("role", "method", "path"), [
