@@ -110,7 +110,7 @@ class FakeBotApi:
             message = self._messages[(chat_id, with_buttons[-1])]
             for row in message["reply_markup"]["inline_keyboard"]:
                 for button in row:
-                    if label in button["text"]:
+                    if label.casefold() in button["text"].casefold():
                         status = await self.deliver(callback_update(chat_id, message, button["callback_data"]))
                         return web.json_response({"delivered": status})
         return web.json_response({"error": "no such button"}, status=404)
@@ -286,11 +286,14 @@ class FakeBotApi:
         ids = [mid for (cid, mid) in self._messages if cid == chat_id]
         return self._messages[(chat_id, max(ids))]
 
-    async def deliver(self, update: dict[str, Any], *, secret: str | None = ...) -> int:  # type: ignore[assignment]
+    async def deliver(self, update: dict[str, Any], *, secret: str | None = ...,  # type: ignore[assignment]
+                      url: str | None = None) -> int:
         """Hand an update to the bot: POST it to the webhook (returns the HTTP status) or queue it
-        for getUpdates (returns 200). ``secret`` overrides the header (None leaves it out)."""
+        for getUpdates (returns 200). ``secret`` overrides the header (None leaves it out); ``url``
+        posts to another webhook (a second process serving the same bot)."""
         update.setdefault("update_id", next(self._update_ids))
-        if self.webhook_url is None:
+        url = url or self.webhook_url
+        if url is None:
             self._updates.append(update)
             self._event().set()
             return 200
@@ -300,7 +303,7 @@ class FakeBotApi:
             headers["X-Telegram-Bot-Api-Secret-Token"] = token
         session = self._session or aiohttp.ClientSession()
         try:
-            async with session.post(self.webhook_url, json=update, headers=headers) as resp:
+            async with session.post(url, json=update, headers=headers) as resp:
                 return resp.status
         finally:
             if session is not self._session:

@@ -47,7 +47,7 @@ async def households_for_contact(uow: UnitOfWork, sender_id: int, contact_user_i
 
 async def describe(uow: UnitOfWork, household_ids: list[int], language: str) -> list[Household]:
     """Button labels for a choice between households: the head's masked name and the mahalla."""
-    out = []
+    labels: list[tuple[int, str, str]] = []
     for hid in household_ids:
         view = await household_view(uow.session, hid)
         head = view.head or view.members[0]
@@ -55,9 +55,14 @@ async def describe(uow: UnitOfWork, household_ids: list[int], language: str) -> 
         place = ""
         if mahalla is not None:
             place = {"kaa": mahalla.name_kaa, "ru": mahalla.name_ru}.get(language) or mahalla.name_uz
-        label = mask_name(head.given_name, head.surname) + (f", {place}" if place else "")
-        out.append(Household(hid, label[:60]))
-    return out
+        labels.append((hid, mask_name(head.given_name, head.surname) + (f", {place}" if place else ""),
+                       view.address or ""))
+    names = [label for _hid, label, _address in labels]
+    if len(set(names)) < len(names):  # two families alike by head and mahalla: the street tells them apart
+        names = [f"{label}, {address}" if address else label for _hid, label, address in labels]
+    if len(set(names)) < len(names):
+        names = [f"{i}. {label}" for i, label in enumerate(names, 1)]
+    return [Household(hid, name[:60]) for (hid, _label, _address), name in zip(labels, names, strict=True)]
 
 
 async def link_chat(uow: UnitOfWork, chat_id: int, phone: Msisdn, household_id: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,32 +27,48 @@ class Harness:
     fake: FakeBotApi
     api: TestServer
     server: TestServer | None = None
+    others: list[TestServer] = field(default_factory=list)
 
     @property
     def app(self) -> web.Application:
         assert self.server is not None
         return self.server.app
 
-    async def start(self) -> None:
-        """Start (or restart) spsr serve's app: a new Application over the same database."""
+    async def _serve(self) -> TestServer:
         settings = Settings(database_url="unused", telegram_token=self.fake.token,
                             telegram_base_url=str(self.api.make_url("/bot")),
                             telegram_webhook_url="http://127.0.0.1/placeholder", telegram_secret=SECRET)
-        app = build_app(self.core, settings, mounts=[mount])
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
+        server = TestServer(build_app(self.core, settings, mounts=[mount]), host="127.0.0.1")
+        await server.start_server()
         # Tests run the sender's passes themselves.
-        self.server.app[SENDER_TASK].cancel()
+        server.app[SENDER_TASK].cancel()
+        return server
+
+    async def start(self) -> None:
+        """Start (or restart) spsr serve's app: a new Application over the same database."""
+        self.server = await self._serve()
         # The real Telegram posts to the URL the bot registered; point it at this test server.
         self.fake.webhook_url = str(self.server.make_url("/telegram/webhook"))
 
+    async def second_process(self) -> TestServer:
+        """Another ``spsr serve`` over the same database, as a second process behind the webhook."""
+        url = self.fake.webhook_url
+        server = await self._serve()
+        self.fake.webhook_url = url  # its setWebhook registered the placeholder
+        self.others.append(server)
+        return server
+
     async def stop(self) -> None:
+        for other in self.others:
+            await other.close()
+        self.others.clear()
         if self.server is not None:
             await self.server.close()
             self.server = None
 
     async def settle(self) -> None:
-        await asyncio.wait_for(self.app[BOT].update_queue.join(), 10)
+        for app in [self.app, *(o.app for o in self.others)]:
+            await asyncio.wait_for(app[BOT].update_queue.join(), 10)
 
     async def send(self, update: dict[str, Any], **kw: Any) -> int:
         status = await self.fake.deliver(update, **kw)
