@@ -217,7 +217,9 @@ class Words:
     YES: Final = N_("Yes")
     NO: Final = N_("No")
     CHOOSE_LANGUAGE: Final = N_("Choose your language")
-    INVALID_CHOICE: Final = N_("Invalid choice. Please try again.")
+    INVALID_CHOICE: Final = N_("There is no such option. Please send one of the numbers shown.")
+    #: "Home" where every character counts (a USSD screen): the controls line "0 Back 00 Menu".
+    MENU: Final = N_("Menu")
     UNAVAILABLE: Final = N_("The service is temporarily unavailable. Please try again later.")
 
 

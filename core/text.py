@@ -24,6 +24,7 @@ __all__ = [
     "fold",
     "gsm_spelling",
     "normalise_input",
+    "tidy_sentences",
 ]
 
 #: U+02BB MODIFIER LETTER TURNED COMMA, the mark of Uzbek oʻ and gʻ.
@@ -247,3 +248,13 @@ def gsm_spelling(text: str, locale: str) -> str:
     if locale == "kaa":
         return unicodedata.normalize("NFC", text).translate(_KARAKALPAK_GSM).translate(_TYPOGRAPHY)
     return text
+
+
+# A sentence that ends in an abbreviation already has its full stop: "… 8 декабря 2026 г." + "."
+_DOUBLED_STOP: Final = re.compile(r"(?<=[^.\s])\.\.(?!\.)")
+
+
+def tidy_sentences(text: str) -> str:
+    """Fix what filling placeholders into whole sentences leaves: a doubled full stop after an
+    abbreviation (``2026 г..``), and doubled spaces. An ellipsis (``...``) is left alone."""
+    return re.sub(r"(?<=\S)  +(?=\S)", " ", _DOUBLED_STOP.sub(".", text))

@@ -101,7 +101,8 @@ def _money(value: int) -> str:
 # --- language -------------------------------------------------------------------------------------
 
 
-@node("language")
+@node("language", help=N_("Send 1 for Uzbek, 2 for Karakalpak, 3 for Russian. This phone keeps the choice; "
+                          "you can change it later in the main menu."))
 def language(ctx: Ctx) -> Screen:
     return Screen(_(Words.CHOOSE_LANGUAGE),
                   options=tuple(Option(str(i), LANGUAGE_NAMES[code]) for i, code in enumerate(SUPPORTED, 1)),
@@ -136,8 +137,9 @@ HOME_OPTIONS: Final = (
 )
 
 
-@node("home", help=N_("Send the number of your choice. 0 goes back, 00 to the main menu, 99 shows help. "
-                      "Hotline of the Inson centres: 1140."))
+@node("home", help=N_("1: apply for child benefit or material assistance. 2: your family's applications and "
+                      "decisions. 3: the amount and dates of the next payment. 4: raise a grievance or follow "
+                      "one up. 5: language. On any screen 0 goes back, 00 to this menu. Hotline: 1140."))
 def home(ctx: Ctx) -> Screen:
     return Screen(_("Social protection"), options=_options(HOME_OPTIONS), back=False, home=False)
 
@@ -170,8 +172,12 @@ def home_result(ctx: Ctx, result: Result) -> Outcome:
     if not result.ok:
         return _refusal(result)
     if result.op == "my_application":
+        found = list(result.data.get("applications") or [])
+        if len(found) > 1:
+            ctx.data["applications"] = found
+            return Go("applications")
         return Show(_("My application"), application_text(result.data))
-    return Show(_("Next payment"), payment_text(result.data))
+    return Show(_("Payment"), payment_text(result.data))
 
 
 def application_text(data: dict[str, Any] | Any) -> str:
@@ -190,13 +196,49 @@ def application_text(data: dict[str, Any] | Any) -> str:
         first=_date(app["first_month"]) if app.get("first_month") else "",
     )]
     if app["state"] == "rejected":
-        for reason in decision.get("reasons", []):
+        # The income against the MCE first (even when within it: then an exclusion rule decided).
+        reasons = sorted(decision.get("reasons", []), key=lambda r: not str(r.get("code", "")).startswith("income."))
+        for reason in reasons:
             code = reason.get("code", "")
-            if code.startswith(("exclusion.", "income.above")):
+            if code.startswith(("exclusion.", "income.")):
                 text = reason_text(code, reason.get("params", {}))
                 if text:
                     lines.append(text)
     return "\n".join(lines)
+
+
+def _grouped(number: str) -> str:
+    return f"{number[:3]}-{number[3:6]}-{number[6:]}"
+
+
+# An application in a list: its number and state in a word or two.
+APPLICATION_LABELS: Final[dict[str, str]] = {
+    "submitted": N_("{number} received"),
+    "verifying": N_("{number} being checked"),
+    "approved": N_("{number} approved"),
+    "enrolled": N_("{number} approved"),
+    "rejected": N_("{number} not approved"),
+    "expired": N_("{number} ended"),
+}
+
+
+@node("applications", help=N_("Your family's applications, the newest first. Send the number in front of one "
+                              "to see its state and the reasons of its decision."))
+def applications(ctx: Ctx) -> Screen:
+    found = ctx.data.get("applications") or []
+    return Screen(_("Your applications"), options=tuple(
+        Option(str(i), _(APPLICATION_LABELS.get(str(a.get("state")), APPLICATION_LABELS["submitted"])).format(
+            number=_grouped(str(a.get("number", "")))))
+        for i, a in enumerate(found, 1)))
+
+
+@on_input("applications")
+def applications_input(ctx: Ctx, text: str) -> Outcome:
+    key = choose(applications(ctx).options, text)
+    if key is None:
+        return Retry(_(Words.INVALID_CHOICE))
+    chosen = (ctx.data.get("applications") or [])[int(key) - 1]
+    return Show(_("My application"), application_text({"application": chosen}))
 
 
 def payment_text(data: dict[str, Any] | Any) -> str:
@@ -212,7 +254,8 @@ def payment_text(data: dict[str, Any] | Any) -> str:
 # --- apply ----------------------------------------------------------------------------------------
 
 
-@node("apply_pinfl", help=N_("The PINFL (JShShIR) is the 14-digit number on your ID card or passport."))
+@node("apply_pinfl", help=N_("Type the PINFL (JShShIR) of any member of your family: the 14 digits on the ID "
+                             "card or passport. We then show the family the registry holds."))
 def apply_pinfl(ctx: Ctx) -> Screen:
     return Screen(_("Apply for assistance"), _("Send the PINFL of a family member (14 digits)."), free_text=True)
 
@@ -240,7 +283,8 @@ def apply_pinfl_result(ctx: Ctx, result: Result) -> Outcome:
     return Go("apply_household")
 
 
-@node("apply_household")
+@node("apply_household", help=N_("Send 1 if this is your family, 2 if it is not. If the registry holds wrong "
+                                 "data about your family, your mahalla or Inson centre (1140) can correct it."))
 def apply_household(ctx: Ctx) -> Screen:
     h = ctx.data.get("household", {})
     members = int(h.get("members", 0))
@@ -262,24 +306,80 @@ def apply_household_input(ctx: Ctx, text: str) -> Outcome:
     return Go("apply_change")
 
 
-@node("apply_change")
+DONE_KEY: Final = str(len(CHANGES) + 1)
+CHOSEN_MARK: Final = "+"
+
+
+def _chosen(ctx: Ctx) -> list[str]:
+    return [c for c in ctx.data.get("changes") or [] if c != "nothing"]
+
+
+@node("apply_change", help=N_("Send the number of each change of the last 3 months, one at a time: a chosen one "
+                              "is marked + (send it again to unmark it). Then send 7 to go on. If nothing "
+                              "changed, send 1."))
 def apply_change(ctx: Ctx) -> Screen:
-    return Screen(_("What changed in the last 3 months?"), options=_options(CHANGES))
+    chosen = _chosen(ctx)
+    options = [Option("1", _(CHANGES[0][1]))]
+    for i, (code, label) in enumerate(CHANGES[1:], 2):
+        options.append(Option(str(i), f"{CHOSEN_MARK}{_(label)}" if code in chosen else _(label)))
+    if chosen:
+        options.append(Option(DONE_KEY, _("Done, go on")))
+        text = _("Chosen: {count}. Add another or send {done}.").format(count=len(chosen), done=DONE_KEY)
+    else:
+        text = _("You may choose several, one at a time.")
+    return Screen(_("What changed in the last 3 months?"), text, options=tuple(options))
+
+
+def _picks(text: str) -> list[str] | None:
+    """Several option numbers in one message ("2 3", "2,3"), or None when it is not such a list."""
+    import re
+
+    parts = [p for p in re.split(r"[\s,;.+]+", text.strip()) if p]
+    if len(parts) < 2:
+        return None
+    digits = [digits_only(p) for p in parts]
+    return [d for d in digits if d] if all(digits) else None
 
 
 @on_input("apply_change")
 def apply_change_input(ctx: Ctx, text: str) -> Outcome:
-    key = choose(apply_change(ctx).options, text)
-    if key is None:
+    options = apply_change(ctx).options
+    keys = _picks(text) or [choose(options, text)]
+    if any(k not in {o.key for o in options} for k in keys) or not keys:
         return Retry(_(Words.INVALID_CHOICE))
-    ctx.data["change"] = CHANGES[int(key) - 1][0]
-    return Go("apply_confirm")
+    if keys == ["1"]:
+        ctx.data["changes"] = ["nothing"]
+        return Go("apply_confirm")
+    if keys == [DONE_KEY]:
+        ctx.data["changes"] = _chosen(ctx)
+        return Go("apply_confirm")
+    if "1" in keys or DONE_KEY in keys:
+        return Retry(_(Words.INVALID_CHOICE))
+    chosen = _chosen(ctx)
+    for key in keys:
+        code = CHANGES[int(key) - 1][0]
+        if code in chosen:
+            chosen.remove(code)
+        else:
+            chosen.append(code)
+    # Keep the listed order, whatever order they were picked in.
+    ctx.data["changes"] = [code for code, _label in CHANGES if code in chosen]
+    return Go("apply_change", remember=False)
 
 
-@node("apply_confirm")
+def _declared(ctx: Ctx) -> list[str]:
+    labels = dict(CHANGES)
+    return [c for c in ctx.data.get("changes") or ["nothing"] if c in labels] or ["nothing"]
+
+
+@node("apply_confirm", help=N_("Send 1 to submit the application, 2 to cancel it. A family may apply once a "
+                               "month; the decision comes by SMS."))
 def apply_confirm(ctx: Ctx) -> Screen:
-    change = dict(CHANGES).get(ctx.data.get("change", "nothing"), CHANGES[0][1])
-    return Screen(_("Submit the application?"), _("Change: {change}").format(change=_(change)),
+    labels = dict(CHANGES)
+    declared = _declared(ctx)
+    changes = "; ".join(_(labels[c]) for c in declared)
+    return Screen(_("Submit the application?"),
+                  ngettext("Change: {changes}", "Changes: {changes}", len(declared)).format(changes=changes),
                   options=(Option("1", _("Submit")), Option("2", _("Cancel"))))
 
 
@@ -290,8 +390,7 @@ def apply_confirm_input(ctx: Ctx, text: str) -> Outcome:
         return Retry(_(Words.INVALID_CHOICE))
     if key == "2":
         return Show(_("Apply for assistance"), _("The application was not submitted."), end=True)
-    return Ask(Request("submit_application", {"pinfl": ctx.data.get("pinfl", ""),
-                                              "change": ctx.data.get("change", "nothing")}))
+    return Ask(Request("submit_application", {"pinfl": ctx.data.get("pinfl", ""), "changes": _declared(ctx)}))
 
 
 @on_result("apply_confirm")
@@ -310,7 +409,8 @@ def apply_confirm_result(ctx: Ctx, result: Result) -> Outcome:
 # --- grievances -----------------------------------------------------------------------------------
 
 
-@node("grievance")
+@node("grievance", help=N_("Send 1 to raise a new grievance, 2 to learn the state of one you raised, by its "
+                           "number."))
 def grievance(ctx: Ctx) -> Screen:
     return Screen(_("Grievances"), options=(Option("1", _("New grievance")), Option("2", _("Follow up by number"))))
 
@@ -323,7 +423,8 @@ def grievance_input(ctx: Ctx, text: str) -> Outcome:
     return Go("grievance_category" if key == "1" else "grievance_number")
 
 
-@node("grievance_category")
+@node("grievance_category", help=N_("Send the number of the topic closest to your problem; if none fits, "
+                                    "send 6. Next you describe the problem in a few words."))
 def grievance_category(ctx: Ctx) -> Screen:
     return Screen(_("What is it about?"), options=_options(CATEGORIES))
 
@@ -337,7 +438,8 @@ def grievance_category_input(ctx: Ctx, text: str) -> Outcome:
     return Go("grievance_text")
 
 
-@node("grievance_text", help=N_("Write in a few words what happened. The answer comes by SMS within 15 days."))
+@node("grievance_text", help=N_("Write in a few words what happened, in any language (at most 500 "
+                                "characters). The answer comes by SMS within 15 days."))
 def grievance_text(ctx: Ctx) -> Screen:
     return Screen(_("New grievance"), _("Describe the problem in a few words."), free_text=True)
 

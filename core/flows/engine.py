@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.i18n import Words, _, use_locale
+from core.text import tidy_sentences
 
 State = dict[str, Any]
 
@@ -218,9 +219,10 @@ def _render(ctx: Ctx, error: str | None = None) -> Screen:
         screen = Screen(_(Words.HELP), ctx.data.get("help_text", ""))
     else:
         screen = NODES[ctx.at].render(ctx)
-    if error is not None:
-        screen = Screen(screen.title, screen.text, screen.options, screen.free_text, screen.end, error,
-                        screen.back, screen.home)
+    # Placeholders filled into whole sentences can leave "2026 г.." behind: tidy every string shown.
+    screen = Screen(tidy_sentences(screen.title), tidy_sentences(screen.text),
+                    tuple(Option(o.key, tidy_sentences(o.label)) for o in screen.options), screen.free_text,
+                    screen.end, tidy_sentences(error) if error is not None else None, screen.back, screen.home)
     ctx.state["ended"] = screen.end
     return screen
 
@@ -299,9 +301,9 @@ def _on_text(ctx: Ctx, raw: str) -> Step:
             ctx.state["at"] = "home"
         return Step(ctx.state, _render(ctx))
     if text == HELP and ctx.at != "help":
-        node_help = NODES[ctx.at].help if ctx.at in NODES else None
-        from core.flows.words import GENERAL_HELP
+        from core.flows.words import GENERAL_HELP, INFO_HELP
 
+        node_help = NODES[ctx.at].help if ctx.at in NODES else (INFO_HELP if ctx.at == "info" else None)
         ctx.data["help_text"] = _(node_help) if node_help else _(GENERAL_HELP)
         ctx.data["return_to"] = ctx.at
         ctx.state["at"] = "help"

@@ -12,3 +12,5 @@ ONLY_REGISTERED_PHONE: Final = N_("We answer only to the phone registered for th
                                   "Call 1140 or visit your Inson centre.")
 DIGITS_ONLY: Final = N_("Please send digits only.")
 SESSION_EXPIRED: Final = N_("Your session has ended. Please dial *1140# again.")
+INFO_HELP: Final = N_("This screen answers your request. Send 0 to go back or 00 for the main menu. "
+                     "Questions: the Inson centres' hotline 1140.")

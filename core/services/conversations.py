@@ -32,7 +32,7 @@ from core.services.registry import (
     household_view,
     phone_owns_household,
 )
-from core.storage.schema import ChannelSession, Mahalla, PhonePreference
+from core.storage.schema import Application, ChannelSession, Contact, Mahalla, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork, _jsonable
 from core.text import clean_text
 
@@ -187,10 +187,11 @@ def _page_move(saved: dict[str, Any], text: str, pager: Pager | None) -> tuple[i
     lang = str(saved.get("flow", {}).get("lang") or "uz")
     with use_locale(lang):
         pages = pager.pages(Screen.from_dict(saved["screen"]), lang)
-    if len(pages) < 2:
-        return None
     page = int(saved.get("page", 0))
     typed = text.strip()
+    if len(pages) < 2:
+        # "98 More" on a screen that has no more: show it again rather than refuse the input.
+        return (0, pages) if typed == MORE and not saved.get("flow", {}).get("ended") else None
     if typed == MORE and page < len(pages) - 1:
         return page + 1, pages
     if typed == PAGE_BACK and page > 0:
@@ -215,10 +216,16 @@ def _stored(raw: str) -> Reply:
 
 
 async def _preferred_language(uow: UnitOfWork, phone: str | None) -> str | None:
+    """The phone's own choice; failing that, the language the registry holds for its family (the
+    person can still change it in the main menu); None for a phone the registry does not know."""
     if phone is None:
         return None
     lang = await uow.session.scalar(select(PhonePreference.language).where(PhonePreference.phone == phone))
-    return lang if lang in SUPPORTED else None
+    if lang in SUPPORTED:
+        return str(lang)
+    lang = await uow.session.scalar(select(Contact.language).where(Contact.phone == phone)
+                                    .order_by(Contact.household_id).limit(1))
+    return str(lang) if lang in SUPPORTED else None
 
 
 async def _fulfil(uow: UnitOfWork, who: Who, request: Request) -> Result:
@@ -293,7 +300,7 @@ async def _household_by_pinfl(uow: UnitOfWork, who: Who, args: dict[str, Any]) -
 async def _submit_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
     view = await applications.submit_application(uow, applications.SubmitApplication(
         pinfl=str(args["pinfl"]), channel=who.channel, language=who.language,
-        declared_changes=(str(args.get("change") or "nothing"),),
+        declared_changes=tuple(str(c) for c in args.get("changes") or [args.get("change") or "nothing"]),
         idempotency_key=_idempotency(who, "apply"), phone=who.phone or ""), _actor(who))
     return {"number": view.number, "notice_by": view.notice_by}
 
@@ -305,9 +312,17 @@ async def own_household(uow: UnitOfWork, who: Who) -> int:
     return ids[0]
 
 
+MAX_LISTED_APPLICATIONS = 5
+
+
 async def _my_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
+    """The family's latest application and, newest first, the last few (a family applies monthly)."""
     hid = await own_household(uow, who)
-    return application_data(await applications.latest_application(uow, hid))
+    numbers = (await uow.session.scalars(
+        select(Application.number).where(Application.household_id == hid)
+        .order_by(Application.submitted_at.desc(), Application.id.desc()).limit(MAX_LISTED_APPLICATIONS))).all()
+    listed = [application_data(await applications.find_application(uow, n))["application"] for n in numbers]
+    return {"application": listed[0] if listed else None, "applications": listed}
 
 
 def application_data(view: applications.ApplicationView | None) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def test_screen_words(locale: str, words: list[str]) -> None:
 def test_uzbek_translations_use_the_uzbek_letters() -> None:
     with use_locale("uz"):
         text = _(Words.INVALID_CHOICE)
-    assert text == "Notoʻgʻri tanlov. Iltimos, qaytadan urinib koʻring."
+    assert text == "Bunday tanlov yoʻq. Iltimos, koʻrsatilgan raqamlardan birini yuboring."
     assert "\u02bb" in text and "'" not in text and "\u2018" not in text
 
 

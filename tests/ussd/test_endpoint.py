@@ -42,7 +42,7 @@ async def test_a_repeated_hop_is_answered_the_same_and_applies_once(core: Core, 
 
 
 async def test_status_and_payment_only_for_the_registered_phone(demo, ussd_client) -> None:
-    own = await play(session_for(ussd_client, PAID_PHONE), ["1", "3"])
+    own = await play(session_for(ussd_client, PAID_PHONE), ["3"])  # registered: starts in its language
     assert "360 000" in own
     stranger = await play(session_for(ussd_client, STRANGER), ["1", "3"])
     assert "360 000" not in stranger and "1140" in stranger
@@ -52,9 +52,21 @@ async def test_status_and_payment_only_for_the_registered_phone(demo, ussd_clien
 
 
 async def test_language_is_remembered_per_phone(demo, ussd_client) -> None:
-    await play(session_for(ussd_client, PHONE), ["3"])
-    again = await play(session_for(ussd_client, PHONE), [])
-    assert "Подать заявление" in again
+    await play(session_for(ussd_client, STRANGER), ["3"])
+    again = await play(session_for(ussd_client, STRANGER), [])
+    assert "Подать заявку" in again
+
+
+async def test_a_registered_phone_starts_in_its_contacts_language_and_may_change_it(core: Core, ussd_client) -> None:
+    from tests.storage.factories import make_family
+
+    await make_family(core, phone="+998935550077", language="kaa")
+    first = await play(session_for(ussd_client, "+998935550077"), [])
+    assert "Tilni tanlang" not in first and "Ja'rdem ushi'n arza" in first
+    changed = await play(session_for(ussd_client, "+998935550077"), ["5", "3"])
+    assert "Подать заявку" in changed
+    # The phone's own choice now wins over the registry's.
+    assert "Подать заявку" in await play(session_for(ussd_client, "+998935550077"), [])
 
 
 async def test_expired_session_gets_a_short_end(core: Core, demo, ussd_client, clock: FixedClock) -> None:

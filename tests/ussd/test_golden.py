@@ -21,7 +21,9 @@ LANGS = {"uz": "1", "kaa": "2", "ru": "3"}
 
 def _scenarios(demo: dict[str, str], grievance_number: str) -> dict[str, tuple[str, list[str]]]:
     return {
-        "apply": (PHONE, ["1", "x1", "31210632040245", demo["applicant"], "1", "7", "2", "1"]),
+        # several changes: 2 and 3 chosen, 3 unchosen, 5 chosen, 7 goes on
+        "apply": (PHONE, ["1", "x1", "31210632040245", demo["applicant"], "99", "0", "1", "8", "2", "3", "3", "5",
+                          "7", "1"]),
         "apply_declined": (PHONE, ["1", demo["applicant"], "2"]),
         "status": (demo["refused_phone"], ["2", "98", "0", "98", "00"]),
         "payment": (PAID_PHONE, ["3", "99", "0", "0"]),
@@ -46,7 +48,8 @@ async def test_golden_transcript(core: Core, demo: dict[str, str], ussd_client, 
                                  flow: str, lang: str) -> None:
     number = await _grievance(core)
     phone, inputs = _scenarios(demo, number)[flow]
-    transcript = await play(session_for(ussd_client, phone), [LANGS[lang], *inputs])
+    # The demo phones are registered in Uzbek: the session opens there; "5" switches the language.
+    transcript = await play(session_for(ussd_client, phone), ["5", LANGS[lang], *inputs])
     for name, value in demo.items():
         transcript = transcript.replace(value, f"<{name}>")
     assert "[GATEWAY]" not in transcript, transcript
