@@ -37,7 +37,7 @@ from core import amounts
 from core.applications import add_months, first_of_month
 from core.errors import InvalidInput
 from core.identity import age_on
-from core.rates import NearPovertyBracket, RateBook, Row, WorkingAge
+from core.rates import ChildBenefitRates, NearPovertyBracket, RateBook, Row, WorkingAge
 
 ELIGIBILITY_ERROR_CODES: tuple[str, ...] = (
     "eligibility.no_members",
@@ -374,4 +374,102 @@ def assess(facts: HouseholdFacts, on: dt.date, book: RateBook) -> Decision:
         monthly_amount=monthly, duration_months=duration, mce=mce, income_total=income_total,
         months_counted=MONTHS_COUNTED, members=n, income_per_member=income_per_member,
         reasons=tuple(reasons), inputs=inputs,
+    )
+
+
+# --- the same rules as figures, for the set-based form in core/storage/assessment_sql.py --------
+
+
+def age_cutoff(on: dt.date, years: int) -> dt.date:
+    """The latest birth date of someone at least ``years`` old on ``on``: ``age_on(b, on) >= years``
+    exactly when ``b <= age_cutoff(on, years)`` (29 February falls back to the 28th)."""
+    year = on.year - years
+    day = on.day
+    if on.month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        day = 28
+    return dt.date(year, on.month, day)
+
+
+def _ceil(f: Fraction) -> int:
+    return -((-f.numerator) // f.denominator)
+
+
+@dataclass(frozen=True, slots=True)
+class BracketBounds:
+    """A near-poverty bracket as whole so'm: ``low <= income per member < high``."""
+
+    low: int
+    high: int
+    share_percent: int
+    from_ratio: str
+    below_ratio: str
+
+
+@dataclass(frozen=True)
+class RulesInForce:
+    """Every figure :func:`assess` reads on ``on``, resolved to plain values and birth-date cut-offs,
+    so that a set-based query can apply the same rules without date arithmetic of its own."""
+
+    on: dt.date
+    scheme: str
+    months: tuple[dt.date, ...]
+    mce: int
+    mce_from: dt.date
+    minimum_wage: int
+    minimum_wage_from: dt.date
+    max_residential_properties: int
+    non_residential_allowed: bool
+    new_car_from_year: int
+    vehicle_age_limit_years: int
+    many_vehicles_from: int
+    bank_balance_limit: int
+    bank_balance_multiple: int
+    service_bodies: tuple[str, ...]
+    child_born_after: dt.date
+    infant_born_after: dt.date
+    working_born_on_or_before: dt.date
+    male_working_born_after: dt.date
+    female_working_born_after: dt.date
+    unable_disabilities: tuple[str, ...]
+    brackets: tuple[BracketBounds, ...]
+    child_benefit: ChildBenefitRates
+    child_benefit_from: dt.date
+    material_assistance: int
+    material_assistance_from: dt.date
+    durations: Mapping[str, int]
+
+
+def rules_in_force(on: dt.date, book: RateBook) -> RulesInForce:
+    mce_row = book.mce.row_in_force(on)
+    wage_row = book.minimum_wage.row_in_force(on)
+    filters = book.exclusion_filters.in_force(on)
+    working = book.working_age.in_force(on)
+    cb_row = book.child_benefit.row_in_force(on)
+    ma_row = book.material_assistance.row_in_force(on)
+    mce = mce_row.value
+    return RulesInForce(
+        on=on, scheme=book.eligibility_scheme.in_force(on), months=income_months(on),
+        mce=mce, mce_from=mce_row.effective_from,
+        minimum_wage=wage_row.value, minimum_wage_from=wage_row.effective_from,
+        max_residential_properties=filters.max_residential_properties,
+        non_residential_allowed=filters.non_residential_allowed,
+        new_car_from_year=on.year - filters.vehicle_age_limit_years,
+        vehicle_age_limit_years=filters.vehicle_age_limit_years,
+        many_vehicles_from=filters.many_vehicles_from,
+        bank_balance_limit=filters.bank_balance_min_wage_multiple * wage_row.value,
+        bank_balance_multiple=filters.bank_balance_min_wage_multiple,
+        service_bodies=tuple(sorted(filters.service_bodies)),
+        child_born_after=age_cutoff(on, cb_row.value.child_age_below),
+        infant_born_after=age_cutoff(on, cb_row.value.infant_age_below),
+        working_born_on_or_before=age_cutoff(on, working.min_age),
+        male_working_born_after=age_cutoff(on, working.male_max_age + 1),
+        female_working_born_after=age_cutoff(on, working.female_max_age + 1),
+        unable_disabilities=tuple(sorted(working.unable_disabilities)),
+        brackets=tuple(
+            BracketBounds(_ceil(b.from_ratio * mce), _ceil(b.below_ratio * mce), b.share_percent,
+                          _decimal(b.from_ratio), _decimal(b.below_ratio))
+            for b in book.near_poverty_brackets.in_force(on)),
+        child_benefit=cb_row.value, child_benefit_from=cb_row.effective_from,
+        material_assistance=ma_row.value, material_assistance_from=ma_row.effective_from,
+        durations=book.durations.in_force(on),
     )

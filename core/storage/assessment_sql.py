@@ -1,0 +1,339 @@
+"""The single criterion as set-based SQL, for assessing the whole registry at once.
+
+:func:`core.eligibility.assess` is the rule of record (applications are decided by it, one family
+at a time). Assessing two million households one by one through Python would take an hour, so
+bulk assessment renders the same rules into SQL: one ``INSERT … SELECT`` per range of household
+ids computes every family's figures (members, counted income, income per member, properties,
+vehicles, bank balances, able members, children), its category, amount, duration and reasons,
+and writes the decisions; enrolments, reinstatements, endings and notices follow as further
+set-based statements over the decisions just written. Nothing is loaded into Python.
+
+The figures come from :func:`core.eligibility.rules_in_force` (the rate tables in force on the
+day, with ages turned into birth-date cut-offs), so no threshold is written here. Both forms are
+pinned together by ``tests/storage/test_assessment_sql.py``, which decides random families both
+ways and compares every figure and reason.
+
+Everything interpolated into the statements is a number, a date or a code checked against
+``_WORD``; household ranges and timestamps are bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.applications import add_months
+from core.eligibility import MONTHS_COUNTED, RulesInForce
+
+_WORD = re.compile(r"^[a-z0-9_.]+$")
+
+
+def _word(value: str) -> str:
+    if not _WORD.match(value):
+        raise ValueError(f"not a plain code: {value!r}")
+    return f"'{value}'"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few places where PostgreSQL and SQLite spell JSON and dates differently."""
+
+    name: str
+
+    @property
+    def pg(self) -> bool:
+        return self.name == "postgresql"
+
+    def date(self, d: dt.date) -> str:
+        return f"DATE '{d.isoformat()}'" if self.pg else f"'{d.isoformat()}'"
+
+    def obj(self, *pairs: tuple[str, str]) -> str:
+        """A JSON object from (key, SQL expression) pairs, as a JSON value."""
+        args = ", ".join(f"{_word(k)}, {v}" for k, v in pairs)
+        return f"jsonb_build_object({args})" if self.pg else f"json_object({args})"
+
+    def text(self, json_value: str) -> str:
+        return f"({json_value})::text" if self.pg else json_value
+
+    def parse(self, json_text: str) -> str:
+        return f"CAST({json_text} AS jsonb)" if self.pg else f"json({json_text})"
+
+    def nested(self, json_value: str) -> str:
+        """A JSON value read back from a subquery or column, to nest inside another object."""
+        return json_value if self.pg else f"json({json_value})"
+
+    def boolean(self, expr: str) -> str:
+        return f"({expr})" if self.pg else f"json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)"
+
+    def array(self, *values: str) -> str:
+        args = ", ".join(values)
+        return f"jsonb_build_array({args})" if self.pg else f"json_array({args})"
+
+    def object_agg(self, key: str, value: str) -> str:
+        return f"jsonb_object_agg({key}, {value})" if self.pg else f"json_group_object({key}, {value})"
+
+    def empty_object(self) -> str:
+        return "'{}'::jsonb" if self.pg else "'{}'"
+
+    def last_day_of_month(self, month: str) -> str:
+        if self.pg:
+            return f"CAST({month} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)"
+        return f"date({month}, '+1 month', '-1 day')"
+
+    def reason_codes(self, reasons: str) -> str:
+        """The codes of a decision's reasons that explain an ending (exclusions and income)."""
+        if self.pg:
+            return ("COALESCE((SELECT jsonb_agg(r->>'code') FROM jsonb_array_elements(" + reasons + ") r"
+                    " WHERE r->>'code' LIKE 'exclusion.%' OR r->>'code' LIKE 'income.%'), '[]'::jsonb)")
+        return ("json((SELECT json_group_array(json_extract(r.value, '$.code')) FROM json_each(" + reasons + ") r"
+                " WHERE json_extract(r.value, '$.code') LIKE 'exclusion.%'"
+                " OR json_extract(r.value, '$.code') LIKE 'income.%'))")
+
+
+DUE = "(h.assessed_at IS NULL OR h.data_changed_at > h.assessed_at)"
+NEW_DECISIONS = ("d.id > :before AND d.application_id IS NULL AND d.household_id BETWEEN :lo AND :hi")
+
+
+def _reason(d: Dialect, code: str, *params: tuple[str, str]) -> str:
+    return d.text(d.obj(("code", _word(code)), ("params", d.obj(*params))))
+
+
+def _pieces(pieces: Sequence[tuple[str, str]]) -> str:
+    """A JSON array text of the reasons whose conditions hold, in order (no concat_ws in SQLite 3.40)."""
+    parts = " || ".join(f"COALESCE(CASE WHEN {cond} THEN ',' || {reason} END, '')" for cond, reason in pieces)
+    return f"('[' || substr({parts}, 2) || ']')"
+
+
+def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
+    """``INSERT INTO decisions … SELECT``: one decision per due household with ids in [:lo, :hi]."""
+    on = d.date(r.on)
+    child, infant = d.date(r.child_born_after), d.date(r.infant_born_after)
+    unable = ", ".join(_word(x) for x in r.unable_disabilities) or "''"
+    able = (f"p.birth_date <= {d.date(r.working_born_on_or_before)}"
+            f" AND ((p.sex = 'm' AND p.birth_date > {d.date(r.male_working_born_after)})"
+            f" OR (p.sex <> 'm' AND p.birth_date > {d.date(r.female_working_born_after)}))"
+            f" AND (p.disability IS NULL OR p.disability NOT IN ({unable}))")
+    bodies = [(f"body_{i}", body) for i, body in enumerate(r.service_bodies)]
+    body_sums = "".join(f", SUM(CASE WHEN p.service_body = {_word(b)} THEN 1 ELSE 0 END) AS {c}" for c, b in bodies)
+    body_cols = "".join(f", m.{c}" for c, _ in bodies)
+    months = ", ".join(d.date(m) for m in r.months)
+
+    exclusions: list[tuple[str, str]] = [
+        (f"res > {r.max_residential_properties}", _reason(
+            d, "exclusion.second_residence", ("residential_properties", "res"),
+            ("limit", str(r.max_residential_properties)))),
+    ]
+    if not r.non_residential_allowed:
+        exclusions.append(("nonres > 0", _reason(
+            d, "exclusion.non_residential_property", ("non_residential_properties", "nonres"))))
+    exclusions += [
+        ("newest IS NOT NULL", _reason(
+            d, "exclusion.new_car", ("year", "newest"), ("age", f"{r.on.year} - newest"),
+            ("limit_years", str(r.vehicle_age_limit_years)))),
+        (f"rw >= {r.many_vehicles_from}", _reason(
+            d, "exclusion.many_vehicles", ("roadworthy_vehicles", "rw"), ("limit", str(r.many_vehicles_from)))),
+        (f"bank >= {r.bank_balance_limit}", _reason(
+            d, "exclusion.bank_balance", ("bank_balance_total", "bank"), ("limit", str(r.bank_balance_limit)),
+            ("minimum_wage", str(r.minimum_wage)), ("multiple", str(r.bank_balance_multiple)))),
+    ]
+    exclusions += [(f"{c} > 0", _reason(d, "exclusion.security_service", ("body", _word(b)))) for c, b in bodies]
+    excluded = " OR ".join(f"({cond})" for cond, _ in exclusions) or "FALSE"
+
+    mce = r.mce
+    income = [("income_per_member", "ipm"), ("mce", str(mce))]
+    categories = r.scheme == "categories"
+    income_reason = f"CASE WHEN ipm < {mce} THEN {_reason(d, 'income.below_threshold', *income)}"
+    category = f"CASE WHEN ipm < {mce} THEN "
+    category += "(CASE WHEN able > 0 THEN 'poor' ELSE 'state_supported' END)" if categories else "'low_income'"
+    share = f"CASE WHEN ipm < {mce} THEN 100"
+    if categories:
+        for b in r.brackets:
+            inside = f"ipm >= {b.low} AND ipm < {b.high}"
+            income_reason += f" WHEN {inside} THEN " + _reason(
+                d, "income.near_poverty", *income, ("from_ratio", _word(b.from_ratio)),
+                ("below_ratio", _word(b.below_ratio)), ("share_percent", str(b.share_percent)))
+            category += f" WHEN {inside} THEN 'near_poor'"
+            share += f" WHEN {inside} THEN {b.share_percent}"
+    income_reason += f" ELSE {_reason(d, 'income.above_threshold', *income)} END"
+    category += " END"
+    share += " ELSE 0 END"
+    pieces = exclusions + [("TRUE", income_reason)]
+    if categories:
+        pieces.append((f"ipm < {mce} AND NOT excluded", f"CASE WHEN able > 0 THEN "
+                       f"{_reason(d, 'category.poor', ('able_members', 'able'))} ELSE "
+                       f"{_reason(d, 'category.state_supported', ('able_members', '0'))} END"))
+
+    cb = r.child_benefit
+    full = (f"CASE WHEN children > 0 THEN (CASE WHEN youngest > {infant} THEN {cb.first_under_3}"
+            f" ELSE {cb.first_3_to_18} END) + (CASE WHEN children >= 2 THEN {cb.second} ELSE 0 END)"
+            f" + (CASE WHEN children > 2 THEN children - 2 ELSE 0 END) * {cb.third_and_further}"
+            f" ELSE {r.material_assistance} END")
+    # A category with its own duration wins over the programme's (as in ``assess``).
+    duration = "CASE" + "".join(
+        f" WHEN category = {_word(k)} THEN {int(v)}" for k, v in sorted(r.durations.items())
+        if k not in ("child_benefit", "material_assistance")) + "".join(
+        f" WHEN programme = {_word(k)} THEN {int(v)}" for k, v in sorted(r.durations.items())
+        if k in ("child_benefit", "material_assistance")) + " ELSE 0 END"
+
+    figures = d.obj(
+        ("members", "n"), ("income_total", "total"), ("able_members", "able"), ("children", "children"),
+        ("youngest_child_birth_date", "youngest"), ("residential_properties", "res"),
+        ("non_residential_properties", "nonres"), ("roadworthy_vehicles", "rw"),
+        ("newest_roadworthy_year", "newest"), ("bank_balance_total", "bank"),
+        ("amount_total", "CASE WHEN eligible THEN full_amount END"))
+    inputs = d.obj(("trigger", "'assessment'"), ("form", "'set-based'"), ("scheme", _word(r.scheme)),
+                   ("figures", figures), ("provenance", f"COALESCE({d.nested('prov')}, {d.empty_object()})"))
+    due = f" AND {DUE}" if not everything else ""
+    cast = "BIGINT"
+    return f"""
+INSERT INTO decisions (household_id, application_id, decided_on, eligible, category, programme, amount,
+                       share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at)
+WITH m AS (
+  SELECT p.household_id AS hid, COUNT(*) AS n,
+         SUM(CASE WHEN p.birth_date > {on} THEN 1 ELSE 0 END) AS unborn,
+         SUM(CASE WHEN {able} THEN 1 ELSE 0 END) AS able,
+         SUM(CASE WHEN p.birth_date > {child} THEN 1 ELSE 0 END) AS children,
+         MAX(CASE WHEN p.birth_date > {child} THEN p.birth_date END) AS youngest{body_sums}
+  FROM persons p WHERE p.household_id BETWEEN :lo AND :hi GROUP BY p.household_id
+), i AS (
+  SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS total FROM incomes
+  WHERE household_id BETWEEN :lo AND :hi AND month IN ({months}) GROUP BY household_id
+), pr AS (
+  SELECT household_id AS hid, SUM(CASE WHEN kind = 'residential' THEN 1 ELSE 0 END) AS res,
+         SUM(CASE WHEN kind = 'non_residential' THEN 1 ELSE 0 END) AS nonres
+  FROM properties WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
+), v AS (
+  SELECT household_id AS hid, SUM(CASE WHEN roadworthy THEN 1 ELSE 0 END) AS rw,
+         MAX(CASE WHEN roadworthy AND year >= {r.new_car_from_year} THEN year END) AS newest
+  FROM vehicles WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
+), b AS (
+  SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS bank FROM bank_balances
+  WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
+), f AS (
+  SELECT household_id AS hid, {d.object_agg("pinfl || ':' || item", d.obj(
+        ("agency", "agency"), ("record_id", "agency_record_id"), ("as_of", "as_of"),
+        ("received_at", "received_at")))} AS prov
+  FROM facts WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
+), base AS (
+  SELECT h.id AS hid, m.n, m.able, m.children, m.youngest{body_cols},
+         COALESCE(i.total, 0) AS total, COALESCE(pr.res, 0) AS res, COALESCE(pr.nonres, 0) AS nonres,
+         COALESCE(v.rw, 0) AS rw, v.newest, COALESCE(b.bank, 0) AS bank, f.prov,
+         COALESCE(i.total, 0) / (m.n * {MONTHS_COUNTED}) AS ipm
+  FROM households h JOIN m ON m.hid = h.id
+  LEFT JOIN i ON i.hid = h.id LEFT JOIN pr ON pr.hid = h.id LEFT JOIN v ON v.hid = h.id
+  LEFT JOIN b ON b.hid = h.id LEFT JOIN f ON f.hid = h.id
+  WHERE h.id BETWEEN :lo AND :hi AND m.unborn = 0{due}
+), x AS MATERIALIZED (
+  SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
+         CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
+         {full} AS full_amount
+  FROM base
+), y AS MATERIALIZED (
+  SELECT x.*, (cat0 IS NOT NULL AND NOT excluded) AS eligible FROM x
+), z AS MATERIALIZED (
+  SELECT y.*, CASE WHEN eligible THEN cat0 END AS category, CASE WHEN eligible THEN share0 ELSE 0 END AS share,
+         {_pieces(pieces)} AS reasons_text
+  FROM y
+)
+SELECT hid, NULL, {on}, eligible, category, programme, CASE WHEN eligible THEN full_amount * share / 100 ELSE 0 END,
+       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {inputs}, :now
+FROM z
+"""
+
+
+def due_in_range(*, everything: bool) -> str:
+    """How many households in [:lo, :hi] are due; those without a decision after the pass were refused
+    by the rules (no members, or a member born after the day)."""
+    due = f" AND {DUE}" if not everything else ""
+    return f"SELECT COUNT(*) FROM households h WHERE h.id BETWEEN :lo AND :hi{due}"
+
+
+def new_enrolments(r: RulesInForce, d: Dialect) -> str:
+    """Eligible families with no active enrolment covering next month start one from next month."""
+    next_month = add_months(r.on.replace(day=1), 1)
+    last = "CASE d.duration_months" + "".join(
+        f" WHEN {n} THEN {d.date(add_months(next_month, n - 1))}" for n in sorted({int(v) for v in r.durations.values()})
+    ) + " END"
+    return f"""
+INSERT INTO enrolments (household_id, programme, category, decision_id, first_month, last_month, amount, state)
+SELECT d.household_id, d.programme, d.category, d.id, {d.date(next_month)}, {last}, d.amount, 'active'
+FROM decisions d
+WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
+  SELECT 1 FROM enrolments e WHERE e.household_id = d.household_id AND e.state = 'active'
+  AND e.last_month >= {d.date(next_month)})
+"""
+
+
+def reinstate(r: RulesInForce, d: Dialect) -> str:
+    """An eligible family whose enrolment was due to end keeps it."""
+    next_month = add_months(r.on.replace(day=1), 1)
+    return f"""
+UPDATE enrolments SET ended_on = NULL
+WHERE state = 'active' AND ended_on IS NOT NULL AND last_month >= {d.date(next_month)}
+AND household_id BETWEEN :lo AND :hi
+AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS} AND d.eligible)
+"""
+
+
+def _ending_enrolments(r: RulesInForce, d: Dialect) -> str:
+    return (f"e.state = 'active' AND e.ended_on IS NULL AND e.last_month >= {d.date(r.on.replace(day=1))}"
+            " AND e.household_id BETWEEN :lo AND :hi")
+
+
+def end_enrolments(r: RulesInForce, d: Dialect) -> str:
+    """A family no longer eligible is paid to the end of its period, never cut mid-period."""
+    return f"""
+UPDATE enrolments SET ended_on = {d.last_day_of_month("last_month")}
+WHERE state = 'active' AND ended_on IS NULL AND last_month >= {d.date(r.on.replace(day=1))}
+AND household_id BETWEEN :lo AND :hi
+AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS} AND NOT d.eligible)
+"""
+
+
+_OUTBOX = ("INSERT INTO outbox (created_at, household_id, phone, telegram_chat_id, channel, priority, language,"
+           " template, params, state, attempts, next_attempt_at, dedupe_key)")
+_TELEGRAM = "(c.telegram_chat_id IS NOT NULL AND NOT c.telegram_blocked)"
+
+
+def _route(priority: int) -> str:
+    return (f":now, e.household_id, c.phone, CASE WHEN {_TELEGRAM} THEN c.telegram_chat_id END,"
+            f" CASE WHEN {_TELEGRAM} THEN 'telegram' ELSE 'sms' END, {int(priority)}, c.language")
+
+
+_REACHABLE = f"({_TELEGRAM} OR NOT COALESCE(pp.sms_stopped, FALSE))"
+_CONTACT = ("JOIN contacts c ON c.household_id = e.household_id"
+            " LEFT JOIN phone_preferences pp ON pp.phone = c.phone")
+
+
+def ending_notices(r: RulesInForce, d: Dialect, priority: int) -> str:
+    """Tell each family whose enrolment is about to be ended (run before :func:`end_enrolments`)."""
+    params = d.obj(("last_month", "e.last_month"), ("reasons", d.reason_codes("d.reasons")))
+    return f"""
+{_OUTBOX}
+SELECT {_route(priority)}, 'enrolment.ending', {params}, 'pending', 0, :now, 'enrolment.ending:' || e.id
+FROM enrolments e JOIN decisions d ON d.household_id = e.household_id AND {NEW_DECISIONS} AND NOT d.eligible
+{_CONTACT}
+WHERE {_ending_enrolments(r, d)} AND {_REACHABLE}
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+
+def started_notices(d: Dialect, priority: int) -> str:
+    """Tell each family enrolled by this pass (enrolments with ids above :enrolled_before)."""
+    params = d.obj(("programme", "e.programme"), ("amount", "e.amount"), ("first_month", "e.first_month"),
+                   ("last_month", "e.last_month"), ("months", "d.duration_months"))
+    return f"""
+{_OUTBOX}
+SELECT {_route(priority)}, 'enrolment.started', {params}, 'pending', 0, :now, 'enrolment.started:' || e.id
+FROM enrolments e JOIN decisions d ON d.id = e.decision_id
+{_CONTACT}
+WHERE e.id > :enrolled_before AND e.household_id BETWEEN :lo AND :hi AND {_REACHABLE}
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+
+def mark_assessed(d: Dialect, *, everything: bool) -> str:
+    due = f" AND {DUE.replace('h.', '')}" if not everything else ""
+    return f"UPDATE households SET assessed_at = :now WHERE id BETWEEN :lo AND :hi{due}"
