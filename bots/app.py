@@ -8,12 +8,14 @@ it cannot pass on (stickers, old buttons, text where a button is expected).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from telegram import (
     BotCommand,
     BotCommandScopeDefault,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -41,7 +43,7 @@ from bots import conversation, sessions
 from bots.linking import Household, describe, households_for_contact, link_chat, set_contact_language, unblock
 from bots.render import BACK_KEY, HOME_KEY, callback_data, layout, parse_callback, split_text
 from core.errors import DomainError
-from core.i18n import N_, SUPPORTED, Words, _, normalise_locale, use_locale
+from core.i18n import N_, SUPPORTED, Words, _, current_locale, normalise_locale, use_locale
 from core.identity import Msisdn
 from core.services import outbox
 from core.services.messages import error_text
@@ -50,6 +52,7 @@ from core.storage.uow import Core
 log = logging.getLogger("spsr.bot")
 
 CORE_KEY = "core"
+REPLY_TEMPLATE = "telegram.reply"  # a reply Telegram asked to hold back: its text (and buttons) kept as sent
 FLOOD_WINDOW = 10.0  # seconds
 FLOOD_LIMIT = 12  # updates per window from one chat before the bot asks it to slow down
 HOUSEHOLD_KEY = "h"  # button keys "h0", "h1", …: the household picked among a phone's several
@@ -130,23 +133,38 @@ async def set_commands(application: Application) -> None:
 
 
 async def send(context: BotContext, chat_id: int, text: str, markup: Any = None) -> Message | None:
-    """Send one message; when Telegram says slow down, the outbox delivers it later instead."""
+    """Send one message; when Telegram says slow down, the outbox delivers it (and its buttons)
+    after ``retry_after`` instead, ahead of notices."""
     try:
         return await context.bot.send_message(chat_id, text, reply_markup=markup)
-    except RetryAfter:
-        await _queue_reply(context.core, chat_id, text)
+    except RetryAfter as exc:
+        await _queue_reply(context.core, chat_id, text, markup, _seconds(exc.retry_after))
     except Forbidden:
         log.info("chat %s blocked the bot", chat_id)
     return None
 
 
-async def _queue_reply(core: Core, chat_id: int, text: str) -> None:
+async def _queue_reply(core: Core, chat_id: int, text: str, markup: Any, wait: float) -> None:
     async with core.uow() as uow:
-        route = outbox.Route("telegram", None, chat_id, "uz")
-        message = await outbox.enqueue(uow, "telegram.reply", {}, route=route, priority=outbox.PRIORITY_REPLY)
+        route = outbox.Route("telegram", None, chat_id, current_locale())
+        params = {"markup": markup.to_dict()} if markup is not None else {}
+        message = await outbox.enqueue(uow, REPLY_TEMPLATE, params, route=route, priority=outbox.PRIORITY_REPLY)
         assert message is not None
         message.text = text
+        message.next_attempt_at = uow.now() + dt.timedelta(seconds=wait)
         await uow.commit()
+
+
+def _seconds(retry_after: dt.timedelta | float) -> float:
+    return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else float(retry_after)
+
+
+async def _answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a pressed button (stops its spinner); a nicety that must not stop the turn."""
+    try:
+        await query.answer(text)
+    except TelegramError as exc:
+        log.info("could not answer a button: %s", exc)
 
 
 async def show_screen(context: BotContext, chat: sessions.ChatSession, screen: dict[str, Any],
@@ -161,8 +179,8 @@ async def show_screen(context: BotContext, chat: sessions.ChatSession, screen: d
             result = await context.bot.edit_message_text(plan.parts[0], chat_id=chat.chat_id,
                                                          message_id=edit.message_id, reply_markup=plan.keyboard)
             sent = result if isinstance(result, Message) else edit
-        except BadRequest:
-            sent = None
+        except (BadRequest, RetryAfter):
+            sent = None  # not editable (or Telegram says wait): a new message, queued if need be
     if sent is None:
         if edit is not None:
             await _strip_keyboard(context, chat.chat_id, edit.message_id)
@@ -311,7 +329,7 @@ async def on_any_update(update: Update, context: BotContext) -> None:
     user = update.effective_user
     with use_locale(pace.language or normalise_locale(user.language_code if user else None)):
         if update.callback_query is not None:
-            await update.callback_query.answer(_(SLOW_DOWN))
+            await _answer(update.callback_query, _(SLOW_DOWN))
         elif pace.tell:
             await send(context, chat.id, _(SLOW_DOWN))
     log.info("chat %s over its flood limit: update %s refused", chat.id, update.update_id)
@@ -380,9 +398,9 @@ async def on_button(update: Update, context: BotContext) -> None:
     async with _Turn(update, context) as turn:
         parsed = parse_callback(query.data)
         if parsed is None or parsed[0] != turn.chat.version:
-            await query.answer(_(OLD_BUTTON))
+            await _answer(query, _(OLD_BUTTON))
             return
-        await query.answer()
+        await _answer(query)
         key = parsed[1]
         if key.startswith(HOUSEHOLD_KEY):
             await turn.pick_household(key.removeprefix(HOUSEHOLD_KEY), query.message)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from core.i18n import use_locale
@@ -136,7 +136,7 @@ class TelegramSender:
         assert chat_id is not None
         text = row.text or _word(row)
         try:
-            message = await self.bot.send_message(chat_id, text)
+            message = await self.bot.send_message(chat_id, text, reply_markup=_markup(self.bot, row))
         except RetryAfter as exc:
             seconds = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             bucket.hold(float(seconds))
@@ -230,6 +230,20 @@ class TelegramSender:
                 await asyncio.wait_for(self.wake.wait(), idle_seconds)
             except TimeoutError:
                 pass
+
+
+def _markup(bot: Bot, row: OutboxMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    """The buttons of a held-back reply (``telegram.reply``), as the bot first meant to send them."""
+    data = (row.params or {}).get("markup")
+    if not isinstance(data, dict):
+        return None
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.de_json(data, bot)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.de_json(data, bot)
+    if data.get("remove_keyboard"):
+        return ReplyKeyboardRemove()
+    return None
 
 
 def _word(row: OutboxMessage) -> str:

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from core.services.applications import decide_due
 from core.storage.schema import Application, Grievance, OutboxMessage
 from tests.storage.factories import make_family
 from tests.telegram.conftest import CHAT, Harness
@@ -94,13 +93,3 @@ async def test_a_restart_in_the_middle_of_a_conversation(bot: Harness) -> None:
     await bot.say(head)
     assert "Karimov" in bot.last_text() or "Anvar" in bot.last_text() or "К" in bot.last_text()
     assert bot.buttons()  # the family confirmation buttons, in Russian
-
-
-async def test_decision_notice_reaches_telegram(bot: Harness) -> None:
-    household_id, head = await linked(bot, "Oʻzbekcha")
-    await apply(bot, head)
-    await bot.deliver_outbox()
-    bot.core.clock.set(dt.date(2027, 1, 2))  # type: ignore[attr-defined]
-    await decide_due(bot.core)
-    report = await bot.deliver_outbox()
-    assert report.sent >= 1

@@ -12,7 +12,7 @@ from bots.webhook import BOT
 from core.services import outbox
 from core.storage.schema import Contact, OutboxMessage
 from tests.storage.factories import make_family
-from tests.telegram.conftest import Harness
+from tests.telegram.conftest import CHAT, Harness
 
 pytestmark = pytest.mark.postgres
 
@@ -99,3 +99,48 @@ async def test_a_blocked_user_falls_back_to_sms(bot: Harness) -> None:
     # New notices now route to SMS.
     await queue(bot, hid, outbox.PRIORITY_NOTICE, "123456789")
     assert (await rows(bot))[-1].channel == "sms"
+
+
+LANGS = [("Oʻzbekcha", "uz"), ("Qaraqalpaqsha", "kaa"), ("Русский", "ru")]
+
+
+@pytest.mark.parametrize(("language", "code"), LANGS)
+async def test_a_429_storm_in_the_middle_of_a_conversation(bot: Harness, language: str, code: str) -> None:
+    """Telegram says wait while the bot answers: the answer, buttons and all, comes after retry_after."""
+    await bot.say("/start")
+    await bot.press(language)
+    home = bot.buttons()
+    bot.fake.rate_limit("editMessageText", times=1, retry_after=3)
+    bot.fake.rate_limit("sendMessage", times=1, retry_after=3)
+    await bot.press(home[0])  # Apply: both the edit and the new message get 429
+    (held,) = [r for r in await rows(bot) if r.template == "telegram.reply"]
+    assert (held.state, held.priority, held.language) == ("pending", outbox.PRIORITY_REPLY, code)
+    # Other chats are not frozen meanwhile.
+    await bot.say("/start", chat=CHAT + 1)
+    assert bot.buttons(CHAT + 1)[:3] == ["Oʻzbekcha", "Qaraqalpaqsha", "Русский"]
+    # Not before retry_after; then the held answer arrives with its buttons, and they work.
+    assert (await bot.deliver_outbox()).sent == 0
+    bot.core.clock.advance(dt.timedelta(seconds=4))  # type: ignore[attr-defined]
+    assert (await bot.deliver_outbox()).sent == 1
+    assert bot.last_text() == held.text and bot.buttons() != home
+    await bot.press(bot.buttons()[-1])  # 🏠 Main menu, from the held answer
+    assert bot.buttons() == home
+
+
+async def test_a_person_who_blocked_the_bot_gets_sms_until_they_come_back(bot: Harness) -> None:
+    hid, _ = await make_family(bot.core, phone="+998901234567")
+    await bot.say("/start")
+    await bot.press("Qaraqalpaqsha")
+    await bot.share("+998901234567")
+    bot.fake.blocked.add(CHAT)
+    await queue(bot, hid, outbox.PRIORITY_NOTICE, "700800900")
+    assert (await bot.deliver_outbox()).to_sms == 1
+    notice = (await rows(bot))[-1]
+    assert (notice.channel, notice.phone, notice.language) == ("sms", "+998901234567", "kaa")
+    # They unblock the bot and write again: notices come to Telegram again.
+    bot.fake.blocked.discard(CHAT)
+    await bot.say("/help")
+    await queue(bot, hid, outbox.PRIORITY_NOTICE, "123456789")
+    assert (await rows(bot))[-1].channel == "telegram"
+    assert (await bot.deliver_outbox()).sent == 1
+    assert "123-456-789" in bot.last_text()
