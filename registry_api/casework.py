@@ -14,6 +14,7 @@ from core.grievances import parse_tracking_number
 from core.services import applications as applications_service
 from core.services import grievances as grievances_service
 from core.services.applications import ApplicationView, SubmitApplication
+from core.services.decisions import decision_document, decision_provenance
 from core.services.grievances import GrievanceView, RaiseGrievance
 from core.storage.schema import Application, Decision, Grievance, Household
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
@@ -46,7 +47,11 @@ DECISION_BODY = obj({
 }, ("eligible", "programme", "reasons", "inputs"))
 component("Decision", obj({"id": {"type": "integer"}, "household_id": {"type": "integer"},
                            "application_number": NULLABLE_STR, "decided_on": DATE, "created_at": DATETIME,
-                           "decision": DECISION_BODY}, ("id", "household_id", "decision")))
+                           "trigger": {"enum": ["application", "assessment"]}, "decision": DECISION_BODY,
+                           "provenance": {"type": "object", "description": (
+                               "For each agency value the decision rested on (key '<pinfl>:<item>'): "
+                               "agency, record_id, as_of, received_at")}},
+                          ("id", "household_id", "decision")))
 APPLICATION = component("Application", obj({
     "number": TRACKING, "household_id": {"type": "integer"}, "programme": {"type": "string"},
     "state": {"type": "string"}, "submitted_on": DATE, "decision_month": MONTH, "notice_by": DATE,
@@ -146,7 +151,8 @@ async def decide_application(call: Call) -> Result:
 def _decision_json(d: Decision, number: str | None) -> dict[str, Any]:
     return {"id": d.id, "household_id": d.household_id, "application_number": number,
             "decided_on": d.decided_on.isoformat(), "created_at": iso_datetime(d.created_at),
-            "decision": d.inputs.get("decision", {})}
+            "trigger": (d.inputs or {}).get("trigger", "application"),
+            "decision": decision_document(d), "provenance": decision_provenance(d)}
 
 
 async def list_decisions(call: Call) -> Result:

@@ -22,6 +22,7 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.grievances import new_tracking_number, parse_tracking_number
 from core.identity import Pinfl
 from core.services import outbox
+from core.services.exchange import provenance
 from core.services.registry import household_facts, household_id_for_pinfl, phone_owns_household
 from core.storage.schema import Application, Decision, Enrolment, Person
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
@@ -256,6 +257,7 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
     submitted_on = app.submitted_at.date()
     facts = await household_facts(s, app.household_id, submitted_on)
     outcome = assess(facts, submitted_on, uow.book)
+    sources = (await provenance(uow, [app.household_id])).get(app.household_id, {})
     row = Decision(
         household_id=app.household_id,
         application_id=app.id,
@@ -269,7 +271,7 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
         mce=outcome.mce,
         income_per_member=outcome.income_per_member,
         reasons=[{"code": r.code, "params": dict(r.params)} for r in outcome.reasons],
-        inputs={"decision": outcome.to_dict()},
+        inputs={"trigger": "application", "decision": outcome.to_dict(), "provenance": sources},
         created_at=uow.now(),
     )
     s.add(row)

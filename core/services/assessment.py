@@ -1,66 +1,45 @@
 """Automatic assignment: re-assess households whose data changed, enrol and end, tell the family.
 
-Streaming and set-based: households are read in key order, a chunk at a time (one transaction
-per chunk, so a failure loses at most one chunk and a re-run resumes); a chunk's members,
-incomes (summed per household and month by SQL over the three counted months), assets, bank
-balances, provenance, enrolments and contacts come in one query each; the pure ``assess``
-decides; decisions, enrolments and notices are written with bulk inserts.
+Set-based and streaming: the registry is walked in ranges of household ids, one transaction per
+range (a failure loses at most one range and a re-run resumes, since only households whose data
+changed since their last assessment are due). For each range a handful of ``INSERT … SELECT`` and
+``UPDATE`` statements (``core/storage/assessment_sql.py``) do all the work inside the database:
 
-Enrolment rules:
-
+- every due household gets a decision with its reasons, its figures and a ``provenance`` map
+  naming the agency, record id and as-of date of each agency value the registry holds for it;
 - eligible and no active enrolment covering next month → a new enrolment from next month for
   the decided duration, at the decided amount; a family that was due to end is reinstated;
 - not eligible with an active enrolment → it ends at the end of its period: ``ended_on`` is set
   to the last day of its ``last_month`` (never cut mid-period); ``advance_enrolments`` moves it
   to ``ended`` once that month is over;
-- every assessed household gets a decision with its reasons, its inputs and a ``provenance``
-  map naming the agency, record id and as-of date of each agency value the registry holds.
+- each family enrolled or ending gets a notice through the outbox (Telegram where linked, SMS
+  otherwise, nothing after STOP), once: notices are keyed by enrolment.
+
+Python holds one range's counters, never its rows, so memory does not grow with the registry.
 """
 
 from __future__ import annotations
 
-import calendar
+import asyncio
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, func, insert, or_, select, text
 
-from core.applications import add_months
-from core.eligibility import (
-    HouseholdFacts,
-    IncomeFacts,
-    MemberFacts,
-    PropertyFacts,
-    VehicleFacts,
-    assess,
-    income_months,
-)
-from core.errors import DomainError
-from core.services.exchange import provenance
+from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
-from core.storage.schema import (
-    BankBalance,
-    Contact,
-    Decision,
-    Enrolment,
-    Household,
-    Income,
-    OutboxMessage,
-    Person,
-    PhonePreference,
-    Property,
-    Vehicle,
-)
+from core.storage import assessment_sql as q
+from core.storage.schema import Contact, Decision, Enrolment, Household, OutboxMessage, PhonePreference
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ASSESSMENT_ERROR_CODES: tuple[str, ...] = ()  # a household the rules refuse is counted, not raised
-CHUNK = 1000
+# Households per transaction: big enough that each statement amortises its planning, small
+# enough that one transaction stays short and a lock is not held for long.
+CHUNK = 20_000
 
 
 @dataclass
@@ -91,6 +70,41 @@ async def households_due(core: Core, *, everything: bool = False) -> int:
                    or 0)
 
 
+@dataclass(frozen=True)
+class _Statements:
+    decisions: Any
+    due: Any
+    counts: Any
+    enrol: Any
+    reinstate: Any
+    ending_notices: Any
+    end: Any
+    started_notices: Any
+    mark: Any
+
+
+def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
+    rules = rules_in_force(uow.today(), uow.book)
+    d = q.Dialect(uow.session.bind.dialect.name)
+
+    def stmt(sql: str) -> Any:
+        t = text(sql)
+        return t.bindparams(bindparam("now", type_=DateTime(timezone=True))) if ":now" in sql else t
+
+    return _Statements(
+        decisions=stmt(q.decisions_insert(rules, d, everything=everything)),
+        due=stmt(q.due_in_range(everything=everything)),
+        counts=stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.eligible THEN 1 ELSE 0 END), 0) "
+                    f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
+        enrol=stmt(q.new_enrolments(rules, d)),
+        reinstate=stmt(q.reinstate(rules, d)),
+        ending_notices=stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
+        end=stmt(q.end_enrolments(rules, d)),
+        started_notices=stmt(q.started_notices(d, PRIORITY_NOTICE)),
+        mark=stmt(q.mark_assessed(d, everything=everything)),
+    )
+
+
 async def assess_households(
     core: Core,
     *,
@@ -98,27 +112,63 @@ async def assess_households(
     actor: Actor = SYSTEM,
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    workers: int = 2,
 ) -> AssessSummary:
     """Re-assess every household whose data changed since its last assessment (all with ``everything``)."""
     summary = AssessSummary()
-    last_id = 0
-    while True:
-        async with core.uow() as uow:
-            ids = list((await uow.session.scalars(
-                select(Household.id).where(_due(everything), Household.id > last_id)
-                .order_by(Household.id).limit(chunk))).all())
-            if not ids:
-                break
-            await _assess_chunk(uow, ids, summary)
-            await uow.commit()
-        last_id = ids[-1]
-        if progress is not None:
-            progress(len(ids))
+    async with core.uow() as uow:
+        low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
+        statements = _statements(uow, everything)
+        dialect = uow.session.bind.dialect.name
+    ranges = iter(range(int(low), int(high) + 1, chunk)) if low is not None else iter(())
+
+    async def worker() -> None:
+        for lo in ranges:  # one shared iterator: each range is taken by exactly one worker
+            async with core.uow() as uow:
+                await _assess_range(uow, statements, lo, lo + chunk - 1, summary, progress)
+                await uow.commit()
+
+    # PostgreSQL works each range on one core; two ranges at once keep both cores of a small
+    # server busy. SQLite has one writer, so one range at a time.
+    await asyncio.gather(*(worker() for _ in range(workers if dialect == "postgresql" else 1)))
     async with core.uow() as uow:
         uow.audit(actor, "assessment.run", "assessment", uow.today().isoformat(), everything=everything,
-                  assessed=summary.assessed, enrolled=summary.enrolled, ending=summary.ending)
+                  assessed=summary.assessed, enrolled=summary.enrolled, ending=summary.ending,
+                  errors=summary.errors)
         await uow.commit()
     return summary
+
+
+async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int, summary: AssessSummary,
+                        progress: Callable[[int], None] | None) -> None:
+    s = uow.session
+    now = uow.now()
+    ids = {"lo": lo, "hi": hi}
+    due = int(await s.scalar(st.due, ids) or 0)
+    if not due:
+        return
+    before = int(await s.scalar(select(func.coalesce(func.max(Decision.id), 0))) or 0)
+    enrolled_before = int(await s.scalar(select(func.coalesce(func.max(Enrolment.id), 0))) or 0)
+    await s.execute(st.decisions, {**ids, "now": now})
+    assessed, eligible = (await s.execute(st.counts, {**ids, "before": before})).one()
+    refused = due - int(assessed)
+    if refused:
+        log.warning("%d households in ids %d..%d cannot be assessed (no members, or a birth date after today)",
+                    refused, lo, hi)
+        summary.errors += refused
+    summary.assessed += int(assessed)
+    summary.eligible += int(eligible or 0)
+    if assessed:
+        marks = {**ids, "before": before, "now": now}
+        summary.enrolled += (await s.execute(st.enrol, {**ids, "before": before})).rowcount
+        summary.reinstated += (await s.execute(st.reinstate, {**ids, "before": before})).rowcount
+        summary.notices += (await s.execute(st.ending_notices, marks)).rowcount
+        summary.ending += (await s.execute(st.end, {**ids, "before": before})).rowcount
+        summary.notices += (await s.execute(
+            st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before})).rowcount
+    await s.execute(st.mark, {**ids, "now": now})
+    if progress is not None and (assessed or refused):
+        progress(int(assessed) + refused)
 
 
 Route = tuple[str, str | None, int | None, str]  # channel, phone, telegram chat, language
@@ -161,127 +211,3 @@ async def insert_notices(uow: UnitOfWork, notices: list[dict[str, Any]]) -> int:
     if fresh:
         await uow.session.execute(insert(OutboxMessage), fresh)
     return len(fresh)
-
-
-def _last_day(month: dt.date) -> dt.date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
-
-
-async def _assess_chunk(uow: UnitOfWork, ids: Sequence[int], summary: AssessSummary) -> None:
-    s = uow.session
-    today, now = uow.today(), uow.now()
-    this_month = today.replace(day=1)
-    next_month = add_months(this_month, 1)
-    months = income_months(today)
-
-    members: dict[int, list[MemberFacts]] = defaultdict(list)
-    for hid, pinfl, birth, sex, relation, disability, body in await s.execute(
-            select(Person.household_id, Person.pinfl, Person.birth_date, Person.sex, Person.relation,
-                   Person.disability, Person.service_body)
-            .where(Person.household_id.in_(ids)).order_by(Person.household_id, Person.id)):
-        members[hid].append(MemberFacts(pinfl, birth, sex, relation, disability, body))
-    incomes: dict[int, list[IncomeFacts]] = defaultdict(list)
-    for hid, month, source, total in await s.execute(
-            select(Income.household_id, Income.month, Income.source, func.sum(Income.amount))
-            .where(Income.household_id.in_(ids), Income.month.in_(months))
-            .group_by(Income.household_id, Income.month, Income.source)):
-        incomes[hid].append(IncomeFacts(month, source, int(total)))
-    vehicles: dict[int, list[VehicleFacts]] = defaultdict(list)
-    for hid, year, roadworthy in await s.execute(
-            select(Vehicle.household_id, Vehicle.year, Vehicle.roadworthy).where(Vehicle.household_id.in_(ids))):
-        vehicles[hid].append(VehicleFacts(year, bool(roadworthy)))
-    properties: dict[int, list[PropertyFacts]] = defaultdict(list)
-    for hid, kind in await s.execute(
-            select(Property.household_id, Property.kind).where(Property.household_id.in_(ids))):
-        properties[hid].append(PropertyFacts(kind))
-    balances: dict[int, int] = {hid: int(total) for hid, total in await s.execute(
-        select(BankBalance.household_id, func.sum(BankBalance.amount))
-        .where(BankBalance.household_id.in_(ids)).group_by(BankBalance.household_id))}
-    sources = await provenance(uow, ids)
-    active: dict[int, list[tuple[int, dt.date, dt.date | None]]] = defaultdict(list)
-    for eid, hid, last, ended_on in await s.execute(
-            select(Enrolment.id, Enrolment.household_id, Enrolment.last_month, Enrolment.ended_on)
-            .where(Enrolment.household_id.in_(ids), Enrolment.state == "active")):
-        active[hid].append((eid, last, ended_on))
-    routes = await notice_routes(uow, ids)
-
-    decisions: list[dict[str, Any]] = []
-    outcomes = {}
-    for hid in ids:
-        facts = HouseholdFacts(tuple(members.get(hid, ())), tuple(incomes.get(hid, ())),
-                               tuple(vehicles.get(hid, ())), tuple(properties.get(hid, ())), balances.get(hid, 0))
-        try:
-            outcome = assess(facts, today, uow.book)
-        except DomainError as exc:
-            log.warning("household %s cannot be assessed: %s", hid, exc)
-            summary.errors += 1
-            continue
-        outcomes[hid] = outcome
-        decisions.append({
-            "household_id": hid, "application_id": None, "decided_on": today, "eligible": outcome.eligible,
-            "category": outcome.category, "programme": outcome.programme, "amount": outcome.monthly_amount,
-            "share_percent": outcome.share_percent, "duration_months": outcome.duration_months,
-            "mce": outcome.mce, "income_per_member": outcome.income_per_member,
-            "reasons": [r.to_dict() for r in outcome.reasons],
-            "inputs": {"decision": outcome.to_dict(), "trigger": "assessment",
-                       "provenance": sources.get(hid, {})},
-            "created_at": now,
-        })
-    if not decisions:
-        return
-    decision_ids = {hid: did for did, hid in await s.execute(
-        insert(Decision).returning(Decision.id, Decision.household_id, sort_by_parameter_order=True), decisions)}
-
-    new_enrolments: list[dict[str, Any]] = []
-    ending: list[tuple[int, int, dt.date]] = []
-    reinstate: list[int] = []
-    for hid, outcome in outcomes.items():
-        summary.assessed += 1
-        running = active.get(hid, [])
-        if outcome.eligible:
-            summary.eligible += 1
-            covering = [e for e in running if e[1] >= next_month]
-            if covering:
-                reinstate.extend(eid for eid, _, ended_on in covering if ended_on is not None)
-                continue
-            new_enrolments.append({
-                "household_id": hid, "programme": outcome.programme, "category": outcome.category,
-                "decision_id": decision_ids[hid], "first_month": next_month,
-                "last_month": add_months(next_month, outcome.duration_months - 1),
-                "amount": outcome.monthly_amount, "state": "active", "ended_on": None})
-        else:
-            ending.extend((eid, hid, last) for eid, last, ended_on in running
-                          if ended_on is None and last >= this_month)
-
-    notices: list[dict[str, Any]] = []
-
-    def notice(hid: int, template: str, params: dict[str, Any], key: str) -> None:
-        route = routes.get(hid)
-        if route is not None:
-            notices.append(notice_row(now, hid, route, template, params, key))
-
-    if new_enrolments:
-        rows = await s.execute(
-            insert(Enrolment).returning(Enrolment.id, Enrolment.household_id, sort_by_parameter_order=True),
-            new_enrolments)
-        for (eid, hid), row in zip(rows, new_enrolments, strict=True):
-            notice(hid, "enrolment.started", {
-                "programme": row["programme"], "amount": row["amount"],
-                "first_month": row["first_month"].isoformat(), "last_month": row["last_month"].isoformat(),
-                "months": outcomes[hid].duration_months}, f"enrolment.started:{eid}")
-        summary.enrolled += len(new_enrolments)
-    if ending:
-        t = Enrolment.__table__
-        await s.execute(update(t).where(t.c.id == bindparam("eid")).values(ended_on=bindparam("end")),
-                        [{"eid": eid, "end": _last_day(last)} for eid, _, last in ending])
-        for eid, hid, last in ending:
-            notice(hid, "enrolment.ending", {
-                "last_month": last.isoformat(),
-                "reasons": [r.code for r in outcomes[hid].reasons if r.code.startswith(("exclusion.", "income."))]},
-                f"enrolment.ending:{eid}")
-        summary.ending += len(ending)
-    if reinstate:
-        await s.execute(update(Enrolment).where(and_(Enrolment.id.in_(reinstate))).values(ended_on=None))
-        summary.reinstated += len(reinstate)
-    summary.notices += await insert_notices(uow, notices)
-    await s.execute(update(Household).where(Household.id.in_(ids)).values(assessed_at=now))

@@ -152,3 +152,21 @@ async def test_bad_input_is_refused_with_reason_codes(core: Core) -> None:
 async def _templates(core: Core) -> list[str]:
     async with core.uow() as uow:
         return list((await uow.session.scalars(select(OutboxMessage.template))).all())
+
+
+async def test_an_application_decision_names_the_agency_whose_data_decided_it(core: Core) -> None:
+    from core.services.exchange import ingest
+
+    _, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, [{"agency": "soliq", "item": "soliq.wage", "pinfl": head, "key": f"2026-{m}/301234567",
+                         "value": 400_000, "unit": "UZS", "as_of": "2026-12-05", "record_id": f"W-{m}"}
+                        for m in ("09", "10", "11")])
+    view = await submit(core, head)
+    await decide_due(core)
+    async with core.uow() as uow:
+        app = await uow.session.scalar(select(Application).where(Application.number == view.number))
+        assert app is not None and app.decision_id is not None
+        decision = await uow.session.get(Decision, app.decision_id)
+        assert decision is not None and decision.inputs["trigger"] == "application"
+        source = decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]
+    assert (source["agency"], source["record_id"], source["as_of"]) == ("soliq", "W-11", "2026-12-05")

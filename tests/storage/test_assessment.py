@@ -8,7 +8,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from core.eligibility import Decision as EligibilityDecision
 from core.services.assessment import assess_households
+from core.services.decisions import decision_document
 from core.services.exchange import ingest
 from core.storage.schema import Decision, Enrolment, OutboxMessage
 from core.storage.uow import Core
@@ -52,6 +54,11 @@ async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_
             "agency": "soliq", "record_id": "W-11", "as_of": "2026-12-05",
             "received_at": decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]["received_at"]}
         assert [r["code"] for r in decision.reasons] == ["income.below_threshold", "category.poor"]
+        # Readers get the same document as for an application's decision.
+        document = EligibilityDecision.from_dict(decision_document(decision))
+        assert (document.eligible, document.category, document.monthly_amount, document.members) == (
+            True, "poor", 360_000, 3)
+        assert [r.code for r in document.reasons] == ["income.below_threshold", "category.poor"]
     assert await templates(core, household_id) == ["enrolment.started"]
 
     # Nothing changed: nothing to do; --all re-assesses but does not enrol twice.
