@@ -9,6 +9,7 @@ import time
 
 from core.config import Settings
 from core.services.assessment import assess_households, households_due
+from core.services.exchange import expire_facts
 from core.storage.uow import Actor
 from spsr.bootstrap import build_core
 
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     async def go() -> int:
         core = await build_core(Settings.from_env())
         try:
+            # Data past its validity must not decide anything: retire it first.
+            lapsed = await expire_facts(core)
+            if lapsed and not args.quiet:
+                print(f"{lapsed} agency values past their validity retired", file=sys.stderr)
             progress = None if args.quiet else Progress(await households_due(core, everything=args.all))
             summary = await assess_households(core, everything=args.all, chunk=args.chunk, progress=progress,
                                               actor=Actor("system", "spsr assess", "cli"))

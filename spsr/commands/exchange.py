@@ -13,7 +13,7 @@ from typing import Any
 from core.config import Settings
 from core.errors import InvalidInput
 from core.exchange import MAX_BATCH, ParsedLine, parse_csv, parse_jsonl
-from core.services.exchange import IngestResult, generate_records, ingest
+from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor
 from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
@@ -32,6 +32,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen.add_argument("--seed", type=int, default=1140)
     gen.add_argument("--share", type=float, default=1.0, help="fraction of households to cover")
     gen.set_defaults(func=run_generate)
+    exp = actions.add_parser("expire", help="retire agency values past their validity (also run by spsr assess)")
+    exp.set_defaults(func=run_expire)
+
+
+def run_expire(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        core = await build_core(Settings.from_env())
+        try:
+            lapsed = await expire_facts(core)
+        finally:
+            await core.engine.dispose()
+        print(f"{core.clock.today()}: {lapsed} values past their validity retired")
+        return 0
+
+    return asyncio.run(go())
 
 
 def read_batches(path: Path, size: int) -> Iterator[list[ParsedLine]]:

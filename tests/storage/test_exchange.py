@@ -146,3 +146,42 @@ async def test_assets_disability_and_service_reach_the_tables_eligibility_reads(
     async with core.uow() as uow:
         assert (await uow.session.scalars(select(Vehicle.id))).all() == []
         assert await uow.session.scalar(select(Person.service_body).where(Person.pinfl == head)) is None
+
+
+async def test_values_past_their_validity_stop_counting_and_the_family_is_reassessed(core: Core, clock) -> None:
+    from core.services.assessment import assess_households
+    from core.services.exchange import expire_facts
+
+    household_id, head = await make_family(core)
+    base = {"pinfl": head, "as_of": "2026-12-01"}
+    await ingest(core, [
+        {**base, "agency": "bank", "item": "bank.balance", "key": "ACC1", "record_id": "B1", "value": 9_000_000},
+        {**base, "agency": "bank", "item": "bank.deposit", "key": "DEP1", "record_id": "B2", "value": 1_000_000,
+         "as_of": "2026-12-09"},
+        {**base, "agency": "vtek", "item": "vtek.disability_group", "record_id": "D1", "value": "group2"},
+        {**base, "agency": "mudofaa", "item": "mudofaa.service", "record_id": "M1", "value": True},
+    ])
+    await assess_households(core)
+    assert await expire_facts(core) == 0  # nothing has lapsed yet
+
+    # 61 days on, the balance (valid 60 days) has lapsed; the deposit, 8 days younger, has not.
+    clock.set(dt.date(2027, 1, 31))
+    assert await expire_facts(core) == 1
+    async with core.uow() as uow:
+        s = uow.session
+        assert (await s.scalars(select(BankBalance.amount))).all() == [1_000_000]
+        assert (await s.scalars(select(Fact.item).where(Fact.item.like("bank.%")))).all() == ["bank.deposit|DEP1"]
+        assert await s.scalar(select(ExchangeRecord.status).where(ExchangeRecord.agency_record_id == "B1")) == "expired"
+        household = await s.get(Household, household_id)
+        assert household is not None and household.assessed_at is not None
+        assert household.data_changed_at > household.assessed_at  # due for the next assessment
+    assert (await assess_households(core)).assessed == 1
+
+    # Two years on, the disability group and the service record have lapsed too.
+    clock.set(dt.date(2028, 12, 5))
+    assert await expire_facts(core, batch=1) == 3  # in batches of one: every batch commits
+    async with core.uow() as uow:
+        person = await uow.session.scalar(select(Person).where(Person.pinfl == head))
+        assert person is not None and (person.disability, person.service_body) == (None, None)
+        assert (await uow.session.scalars(select(BankBalance.amount))).all() == []
+    assert await expire_facts(core) == 0
