@@ -55,5 +55,5 @@ async def post_records(call: Call) -> Result:
 
 OPS = (
     Op("POST", "/exchange/records", post_records, "exchange.write", "Send agency records", "exchange",
-       INGEST_RESULT, body={"oneOf": [RECORD, BATCH]}),
+       INGEST_RESULT, body={"oneOf": [RECORD, BATCH]}, own_transactions=True),
 )

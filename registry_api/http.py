@@ -118,6 +118,9 @@ class Op:
     if_match: bool = False
     paginated: bool = False
     description: str = ""
+    # The core service runs its own transactions (exchange ingest commits in chunks): the request's
+    # unit of work then holds only the idempotency record, and must not hold SQLite's write lock.
+    own_transactions: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -349,7 +352,7 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
             body = await read_json(request, op.body)
         expected = parse_if_match(request) if op.if_match else None
         digest = _request_digest(op, request, body) if raw_key is not None else ""
-        async with core.uow() as uow:
+        async with core.uow(write=op.method != "GET" and not op.own_transactions) as uow:
             if raw_key is not None and (replay := await _stored(uow, client.id, raw_key, digest)) is not None:
                 return _json_response(replay)
             call = Call(request, core, client, body, query, expected, raw_key, uow)

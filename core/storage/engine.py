@@ -15,28 +15,60 @@ def is_sqlite(engine_or_url: AsyncEngine | str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# SQLite waits this long for another connection's write lock before answering "database is locked".
+# Long enough for a payroll or seed batch to commit, short enough that a stuck request still ends.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# PostgreSQL pool per process. The web server runs every request's unit of work on one connection
+# and keeps it no longer than the transaction; 20 covers its concurrency with the outbox sender and
+# jobs beside it, 20 more absorb bursts. Four processes stay inside the server's default of 100
+# connections. A request that cannot get a connection within POOL_TIMEOUT fails instead of queueing.
+PG_POOL_SIZE = 20
+PG_MAX_OVERFLOW = 20
+POOL_TIMEOUT = 10
+# SQLite: each aiosqlite connection is a thread; WAL lets readers run beside the one writer, and
+# more threads than that only contend for the GIL.
+SQLITE_POOL_SIZE = 8
+SQLITE_MAX_OVERFLOW = 8
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the web server read while a bulk job writes; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
+                  max_overflow: int | None = None) -> AsyncEngine:
     """An engine with the settings each backend needs; the caller owns and disposes it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, Any] = {}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+            pool = {"pool_size": SQLITE_POOL_SIZE if pool_size is None else pool_size,
+                    "max_overflow": SQLITE_MAX_OVERFLOW if max_overflow is None else max_overflow,
+                    "pool_timeout": POOL_TIMEOUT}
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                                     **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo,
+        pool_size=PG_POOL_SIZE if pool_size is None else pool_size,
+        max_overflow=PG_MAX_OVERFLOW if max_overflow is None else max_overflow,
+        pool_timeout=POOL_TIMEOUT,
+        # The most recently used connection first: under light load a few stay warm (their
+        # prepared statements cached) and the rest are recycled.
+        pool_use_lifo=True, pool_recycle=1800,
+        # One cheap round trip per checkout so a restarted server costs no failed request.
+        pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.clock import Clock
@@ -42,17 +43,25 @@ class Core:
     book: RateBook
     rng: random.Random = field(default_factory=random.SystemRandom)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def uow(self, *, write: bool = False) -> UnitOfWork:
+        """A unit of work; ``write=True`` for a use case that reads, then writes (see UnitOfWork)."""
+        return UnitOfWork(self, write=write)
 
 
 class UnitOfWork:
-    """``async with core.uow() as uow: ...; await uow.commit()`` — anything uncommitted rolls back."""
+    """``async with core.uow() as uow: ...; await uow.commit()`` — anything uncommitted rolls back.
+
+    ``write=True`` takes SQLite's write lock when the unit of work starts (``BEGIN IMMEDIATE``),
+    waiting for it as long as the busy timeout allows. SQLite's default transaction reads from a
+    snapshot and cannot turn into a writer once another connection has committed since; it fails
+    at once with "database is locked" instead of waiting. PostgreSQL needs nothing: its rows lock.
+    """
 
     session: AsyncSession
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, *, write: bool = False) -> None:
         self.core = core
+        self.write = write
         self.clock = core.clock
         self.book = core.book
         self.rng = core.rng
@@ -61,6 +70,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self.session = self.core.sessions()
         await self.session.begin()
+        if self.write and self.core.engine.dialect.name == "sqlite":
+            await self.session.execute(text("BEGIN IMMEDIATE"))
         return self
 
     async def __aexit__(
