@@ -46,9 +46,12 @@ SMS_PART: Final[dict[Encoding, int]] = {"gsm7": 153, "ucs2": 67}
 USSD_LIMIT: Final[dict[Encoding, int]] = {"gsm7": 182, "ucs2": 80}
 
 
+_GSM7_ALL: Final = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character is in the GSM 7-bit default alphabet or its extension table."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def encoding(text: str) -> Encoding:
@@ -70,7 +73,11 @@ def septets(text: str) -> int:
 
 
 def _length(text: str, enc: Encoding) -> int:
-    return sum(_units(ch, enc) for ch in text)
+    # Counted in C (the pager measures every candidate page): extension characters and astral
+    # characters are the only ones that take two units.
+    if enc == "gsm7":
+        return len(text) + sum(text.count(ch) for ch in GSM7_EXTENSION)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def sms_segments(text: str) -> int:

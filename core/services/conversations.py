@@ -10,14 +10,18 @@ nothing twice. A channel that pages long screens (USSD) passes a :class:`Pager`;
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy import text as text_sql
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import DomainError, NotFound
@@ -105,7 +109,8 @@ async def hop(
     hop_id = clean_text(hop_id) if hop_id is not None else None
     for attempt in range(2):
         try:
-            return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds)
+            async with sqlite_writer(core):
+                return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds)
         except IntegrityError:
             # Two first hops of one session raced to create it: the second reads the first's.
             if attempt:
@@ -113,10 +118,43 @@ async def hop(
     raise AssertionError("unreachable")
 
 
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def sqlite_writer(core: Core) -> AsyncIterator[None]:
+    """On SQLite, one writing use case at a time in this process, queued in order on the event loop.
+
+    SQLite has one writer; left to ``busy_timeout``, 50 waiting hops poll for the lock with growing
+    sleeps and the unlucky ones miss the gateway's deadline. An asyncio lock hands it over in turn
+    the moment it is free (``BEGIN IMMEDIATE`` still guards against other processes).
+    """
+    if core.engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _SQLITE_WRITERS.setdefault(core.engine.sync_engine, asyncio.Lock())
+    async with lock:
+        yield
+
+
+async def begin_write(uow: UnitOfWork) -> None:
+    """Take SQLite's write lock now, when a use case reads and then writes (every hop does).
+
+    SQLite's default deferred transaction reads from a snapshot and asks for the write lock only at
+    the first write; if another hop committed in between, that upgrade fails at once with
+    "database is locked" (SQLITE_BUSY_SNAPSHOT), which busy_timeout cannot wait out. ``BEGIN
+    IMMEDIATE`` queues hops at their start instead (busy_timeout waits), and the hop stays short.
+    PostgreSQL needs nothing: its row lock (``with_for_update``) serialises one session's hops.
+    """
+    if uow.session.bind.dialect.name == "sqlite":
+        await uow.session.execute(text_sql("BEGIN IMMEDIATE"))
+
+
 async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str, hop_id: str | None,
                pager: Pager | None, ttl: float | None) -> Reply:
     async with core.uow() as uow:
         s = uow.session
+        await begin_write(uow)
         now = uow.now()
         row = await s.get(ChannelSession, key, with_for_update=True)
         if row is not None and hop_id is not None and row.last_input == hop_id and row.last_reply:
@@ -137,7 +175,6 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
             row = ChannelSession(key=key, phone=phone, language=language, state={}, hops=0,
                                  created_at=now, updated_at=now, ended=False)
             s.add(row)
-            await s.flush()
         else:
             saved: dict[str, Any] = dict(row.state or {})
             paged = _page_move(saved, text, pager)
@@ -169,6 +206,7 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
         if pager is not None:
             with use_locale(lang):
                 pages = pager.pages(screen, lang)
+            state["pages"] = pages  # so "98" and "0" between pages need no layout
             page_text = pages[0]
             end = screen.end and len(pages) == 1
         row.state = state
@@ -184,9 +222,11 @@ def _page_move(saved: dict[str, Any], text: str, pager: Pager | None) -> tuple[i
     """The page to show when ``text`` is a page control of a multi-page screen, else None."""
     if pager is None or "screen" not in saved:
         return None
-    lang = str(saved.get("flow", {}).get("lang") or "uz")
-    with use_locale(lang):
-        pages = pager.pages(Screen.from_dict(saved["screen"]), lang)
+    pages = saved.get("pages")
+    if not isinstance(pages, list) or not pages:  # a session stored before pages were kept
+        lang = str(saved.get("flow", {}).get("lang") or "uz")
+        with use_locale(lang):
+            pages = pager.pages(Screen.from_dict(saved["screen"]), lang)
     page = int(saved.get("page", 0))
     typed = text.strip()
     if len(pages) < 2:

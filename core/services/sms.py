@@ -24,9 +24,11 @@ from core.services import applications, grievances, outbox
 from core.services.conversations import (
     Who,
     application_data,
+    begin_write,
     my_application_data,
     next_payment_data,
     set_phone_preference,
+    sqlite_writer,
 )
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
@@ -118,8 +120,9 @@ async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | N
     phone = Msisdn.parse(sender).e164
     text = clean_text(text)
     gateway_id = clean_text(gateway_id)[:64] if gateway_id else None
-    async with core.uow() as uow:
+    async with sqlite_writer(core), core.uow() as uow:
         s = uow.session
+        await begin_write(uow)
         if gateway_id:
             seen = await s.scalar(select(InboundSms).where(InboundSms.gateway_message_id == gateway_id))
             if seen is not None:
