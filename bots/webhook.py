@@ -64,6 +64,8 @@ async def webhook(request: web.Request) -> web.Response:
 async def start_bot(core: Core, settings: Settings, *, webhook: bool = True) -> tuple[Application, TelegramSender]:
     """Build, initialise and start the Application; register the webhook and commands."""
     assert settings.telegram_token
+    # httpx logs every Bot API request at INFO (getUpdates every few seconds): warnings are enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     application = build_application(core, settings.telegram_token, base_url=settings.telegram_base_url,
                                     webhook=webhook)
     await application.initialize()

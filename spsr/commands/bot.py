@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 
 log = logging.getLogger("spsr.bot")
 
@@ -48,8 +49,12 @@ async def _poll() -> int:
     await application.updater.start_polling(allowed_updates=["message", "callback_query"])
     task = asyncio.create_task(sender.run(), name="telegram-sender")
     log.info("Telegram bot @%s polling", application.bot.username)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
