@@ -288,9 +288,14 @@ class _Turn:
         if not index.isdigit() or int(index) >= len(households):
             return
         phone, household_id = Msisdn.parse(str(pending["phone"])), int(households[int(index)])
-        async with self.context.core.uow() as uow:
-            await link_chat(uow, self.chat_id, phone, household_id, self.chat.language)
-            await uow.commit()
+        try:
+            async with self.context.core.uow() as uow:
+                await link_chat(uow, self.chat_id, phone, household_id, self.chat.language)
+                await uow.commit()
+        except DomainError as exc:  # the registry changed the family's phone meanwhile
+            self.chat.pending = None
+            await self.say(error_text(exc.code, exc.params), _phone_keyboard())
+            return
         if isinstance(message, Message):
             await _strip_keyboard(self.context, self.chat_id, message.message_id)
         await self.linked(phone, household_id)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from bots.app import CANCELLED, COMMANDS, HELP_TEXT, LINKED, OLD_BUTTON, PICK_HOUSEHOLD, USE_BUTTONS
 from core.i18n import _, use_locale
 from core.services import outbox
+from core.services.messages import error_text
 from core.storage.schema import AuditEntry, ChannelSession, Contact, Person
 from tests.storage.factories import make_family
 from tests.telegram.conftest import CHAT, SECRET, Harness
@@ -158,3 +159,19 @@ async def test_an_old_household_choice_is_refused(bot: Harness) -> None:
     await bot.press(bot.buttons()[0])
     await bot.press(choice["reply_markup"]["inline_keyboard"][1][0]["text"], message=choice)
     assert bot.fake.sent(method="answerCallbackQuery")[-1]["text"] == said("ru", OLD_BUTTON)
+
+
+async def test_a_family_whose_phone_changed_before_the_choice_is_not_linked(bot: Harness) -> None:
+    await make_family(bot.core, phone=PHONE)
+    second, _ = await make_family(bot.core, phone=PHONE)
+    await bot.say("/start")
+    await bot.press("Qaraqalpaqsha")
+    await bot.share(PHONE)
+    async with bot.core.uow() as uow:  # the registry gives the second family another phone meanwhile
+        await uow.session.execute(update(Contact).where(Contact.household_id == second)
+                                  .values(phone="+998935550000"))
+        await uow.commit()
+    await bot.press(bot.buttons()[1])
+    with use_locale("kaa"):
+        assert bot.last_text() == error_text("phone.not_registered")
+    assert (await contact(bot, second)).telegram_chat_id is None
