@@ -155,6 +155,13 @@ async def _queue_reply(core: Core, chat_id: int, text: str, markup: Any, wait: f
         await uow.commit()
 
 
+async def _next_version(core: Core, chat_id: int) -> int:
+    async with core.uow() as uow:
+        version = await sessions.next_version(uow, chat_id)
+        await uow.commit()
+    return version
+
+
 def _seconds(retry_after: dt.timedelta | float) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else float(retry_after)
 
@@ -170,7 +177,7 @@ async def _answer(query: CallbackQuery, text: str | None = None) -> None:
 async def show_screen(context: BotContext, chat: sessions.ChatSession, screen: dict[str, Any],
                       edit: Message | None = None) -> None:
     """Lay out a flow screen; a pressed button's message becomes the new screen where it fits."""
-    chat.version += 1
+    chat.version = await _next_version(context.core, chat.chat_id)
     plan = layout(screen, chat.version)
     chat.screen = screen
     sent: Message | None = None
@@ -273,7 +280,7 @@ class _Turn:
 
     async def ask_household(self, phone: Msisdn, choices: list[Household]) -> None:
         """Several families share the phone: ask which one this chat is for (buttons carry an index)."""
-        self.chat.version += 1
+        self.chat.version = await _next_version(self.context.core, self.chat_id)
         self.chat.pending = {"phone": phone.e164, "households": [c.id for c in choices]}
         self.chat.stage = "pick_household"
         keyboard = InlineKeyboardMarkup([

@@ -117,12 +117,30 @@ async def count_update(uow: UnitOfWork, chat_id: int, now: float, *, window: flo
     return Pace(count <= limit, count == limit + 1, row.language)
 
 
+async def next_version(uow: UnitOfWork, chat_id: int) -> int:
+    """The version for a new screen of the chat, taken under the row lock: two processes showing
+    screens to one chat at once never give their buttons the same version."""
+    row = await _locked_row(uow, chat_id)
+    state = dict(row.state or {})
+    version = int(state.get("v", 0)) + 1
+    row.state = {**state, "v": version}
+    return version
+
+
 async def save(uow: UnitOfWork, chat: ChatSession, *, last_input: str | None = None) -> None:
+    """Store the turn's view of the chat (after ``load`` in the same transaction)."""
     row = await uow.session.get(ChannelSession, session_key(chat.chat_id))
     assert row is not None, "load() creates the row"
+    stored = row.state or {}
+    state = chat.to_state()
+    if int(stored.get("v", 0)) > chat.version:
+        # Another process showed a newer screen meanwhile: that screen is the one on the person's
+        # latest buttons, so it stays; this turn adds only what it learnt (language, phone, link).
+        state.update({key: stored.get(key) for key in ("v", "screen", "msg", "at")})
     # The flood count moves under its own lock (count_update): keep the latest, not this turn's copy.
-    flood = (row.state or {}).get(FLOOD_KEY)
-    row.state = {**chat.to_state(), **({FLOOD_KEY: flood} if flood else {})}
+    if stored.get(FLOOD_KEY):
+        state[FLOOD_KEY] = stored[FLOOD_KEY]
+    row.state = state
     row.language = chat.language
     row.phone = chat.phone
     row.hops = (row.hops or 0) + 1
