@@ -84,7 +84,7 @@ STREETS = (
 # Table → column order of the tuples the generator makes (the bulk writer copies in this order).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "households": ("id", "region_soato", "district_soato", "mahalla_id", "address", "head_person_id",
-                   "created_at", "data_changed_at", "assessed_at"),
+                   "created_at", "data_changed_at"),
     "persons": ("id", "pinfl", "household_id", "relation", "surname", "given_name", "patronymic",
                 "birth_date", "sex", "disability", "service_body", "passport"),
     "incomes": ("id", "household_id", "person_id", "month", "source", "amount", "agency"),
@@ -467,18 +467,16 @@ class Generator:
         facts_members = tuple(MemberFacts(m.pinfl, m.birth, m.sex, m.relation, m.disability, m.service_body)
                               for m in members)
         facts = HouseholdFacts(facts_members, tuple(incomes), tuple(vehicles), tuple(properties), balance)
-        assessed_at = None
         story = self._story(situation, ratio)
         if story in ("decided", "decided_grievance"):
-            assessed_at = self._decided(rows, months, hid, language, channel, facts, situation, phone, region)
+            self._decided(rows, months, hid, language, channel, facts, situation, phone, region)
         elif story == "waiting":
             self._waiting(rows, hid, language, channel, members)
         if story == "decided_grievance" or (situation is None and rng.random() < 0.02):
             self._grievance(rows, hid, phone, region, language, situation, story)
 
         address = f"{mahalla_name} MFY, {rng.choice(STREETS)} koʻchasi, {rng.randint(1, 180)}-uy"
-        rows["households"].append((hid, region, district, mahalla_id, address, head.id, created, created,
-                                   assessed_at))
+        rows["households"].append((hid, region, district, mahalla_id, address, head.id, created, created))
         for m in members:
             passport = None
             if _age(m.birth, self.today) >= 16:

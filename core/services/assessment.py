@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, insert, or_, select, text
+from sqlalchemy import DateTime, bindparam, exists, func, insert, select, text
 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
@@ -61,7 +61,7 @@ class AssessSummary:
 def _due(everything: bool) -> Any:
     if everything:
         return True
-    return or_(Household.assessed_at.is_(None), Household.data_changed_at > Household.assessed_at)
+    return ~exists().where(Decision.household_id == Household.id, Decision.created_at >= Household.data_changed_at)
 
 
 async def households_due(core: Core, *, everything: bool = False) -> int:
@@ -80,7 +80,6 @@ class _Statements:
     ending_notices: Any
     end: Any
     started_notices: Any
-    mark: Any
 
 
 def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
@@ -101,7 +100,6 @@ def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
         ending_notices=stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
         end=stmt(q.end_enrolments(rules, d)),
         started_notices=stmt(q.started_notices(d, PRIORITY_NOTICE)),
-        mark=stmt(q.mark_assessed(d, everything=everything)),
     )
 
 
@@ -166,7 +164,6 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int, summ
         summary.ending += (await s.execute(st.end, {**ids, "before": before})).rowcount
         summary.notices += (await s.execute(
             st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before})).rowcount
-    await s.execute(st.mark, {**ids, "now": now})
     if progress is not None and (assessed or refused):
         progress(int(assessed) + refused)
 

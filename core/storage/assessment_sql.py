@@ -92,7 +92,9 @@ class Dialect:
                 " OR json_extract(r.value, '$.code') LIKE 'income.%'))")
 
 
-DUE = "(h.assessed_at IS NULL OR h.data_changed_at > h.assessed_at)"
+# Due: no decision (an assessment's or an application's) since the household's data last changed.
+DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
+       " AND dd.created_at >= h.data_changed_at)")
 NEW_DECISIONS = ("d.id > :before AND d.application_id IS NULL AND d.household_id BETWEEN :lo AND :hi")
 
 
@@ -332,8 +334,3 @@ FROM enrolments e JOIN decisions d ON d.id = e.decision_id
 WHERE e.id > :enrolled_before AND e.household_id BETWEEN :lo AND :hi AND {_REACHABLE}
 ON CONFLICT (dedupe_key) DO NOTHING
 """
-
-
-def mark_assessed(d: Dialect, *, everything: bool) -> str:
-    due = f" AND {DUE.replace('h.', '')}" if not everything else ""
-    return f"UPDATE households SET assessed_at = :now WHERE id BETWEEN :lo AND :hi{due}"

@@ -19,7 +19,7 @@ from core.services.payments import (
     read_results,
     reconcile_payroll,
 )
-from core.storage.schema import Enrolment, OutboxMessage, PayrollLine
+from core.storage.schema import Enrolment, OutboxMessage, PaymentCycle, PayrollLine
 from core.storage.uow import Actor, Core
 from tests.storage.factories import make_family
 
@@ -43,6 +43,13 @@ async def test_freeze_approve_export_and_reconcile(core: Core) -> None:
     heads = await two_enrolled_families(core)
     frozen = await open_payroll(core, JANUARY, MAKER)
     assert (frozen.state, frozen.line_count, frozen.total_amount) == ("frozen", 2, 720_000)
+    # Lines carry no checked keys (see PayrollLine); each still pays its own enrolment.
+    async with core.uow() as uow:
+        pairs = (await uow.session.execute(
+            select(PayrollLine.household_id, Enrolment.household_id, PaymentCycle.month)
+            .join(Enrolment, Enrolment.id == PayrollLine.enrolment_id)
+            .join(PaymentCycle, PaymentCycle.month == PayrollLine.cycle_month))).all()
+    assert len(pairs) == 2 and all(line == enrolled for line, enrolled, _ in pairs)
 
     # Frozen: a later change to the enrolment does not move the payroll.
     async with core.uow() as uow:
