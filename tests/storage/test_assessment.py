@@ -93,3 +93,32 @@ async def test_a_rich_family_is_decided_and_not_enrolled(core: Core) -> None:
     summary = await assess_households(core)
     assert (summary.assessed, summary.eligible, summary.enrolled, summary.notices) == (1, 0, 0, 0)
     assert await enrolments(core, household_id) == []
+
+
+async def test_serve_assigns_benefits_as_agency_data_arrives(core: Core, monkeypatch) -> None:
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from spsr import jobs
+    from spsr.server import CORE
+
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "W"))
+    monkeypatch.setenv("SPSR_ASSESS_EVERY_SECONDS", "0.2")
+    app = web.Application()
+    app[CORE] = core
+    jobs.mount(app)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        for _ in range(100):
+            if await enrolments(core, household_id):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await server.close()
+    [enrolment] = await enrolments(core, household_id)
+    assert (enrolment.state, enrolment.amount) == ("active", 360_000)
+    assert await templates(core, household_id) == ["enrolment.started"]
