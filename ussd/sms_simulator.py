@@ -1,5 +1,8 @@
 """An SMS gateway simulator: a real HTTP server that accepts submissions, returns message ids,
-keeps what it "delivered" for inspection and sends delivery receipts to the callback."""
+keeps what it "delivered" for inspection and sends delivery receipts to the callback.
+
+``POST /fail`` with ``{"count": n}`` makes the next n submissions fail with 503, as a gateway under
+maintenance does (tests set ``app[FAILURES]`` directly)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,20 @@ from core.gsm import encoding, sms_segments
 
 MESSAGES = web.AppKey("messages", list)
 TASKS = web.AppKey("tasks", set)
+FAILURES = web.AppKey("failures", list)  # [how many of the next submissions answer 503]
 
 
 def build_gateway(receipt_delay: float = 0.2) -> web.Application:
     app = web.Application()
     app[MESSAGES] = []
     app[TASKS] = set()
+    app[FAILURES] = [0]
     counter = itertools.count(1)
 
     async def send(request: web.Request) -> web.Response:
+        if app[FAILURES][0] > 0:
+            app[FAILURES][0] -= 1
+            return web.json_response({"error": "temporarily unavailable"}, status=503)
         data = await request.json()
         if not data.get("to") or not isinstance(data.get("text"), str):
             return web.json_response({"error": "to and text are required"}, status=400)
@@ -43,7 +51,13 @@ def build_gateway(receipt_delay: float = 0.2) -> web.Application:
         found = [m for m in app[MESSAGES] if to is None or m["to"] == to]
         return web.json_response(found)
 
+    async def fail(request: web.Request) -> web.Response:
+        data = await request.json()
+        app[FAILURES][0] = max(0, int(data.get("count", 1)))
+        return web.json_response({"failing": app[FAILURES][0]})
+
     app.router.add_post("/send", send)
+    app.router.add_post("/fail", fail)
     app.router.add_get("/messages", messages)
     return app
 

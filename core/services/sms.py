@@ -214,7 +214,8 @@ def _backoff(attempts: int) -> dt.timedelta:
 
 async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
     """Send the due SMS in the outbox (replies first); returns how many the gateway accepted."""
-    async with core.uow() as uow:
+    async with sqlite_writer(core), core.uow() as uow:
+        await begin_write(uow)
         rows = (await uow.session.scalars(
             select(OutboxMessage).where(OutboxMessage.channel == "sms", OutboxMessage.state == "pending",
                                         OutboxMessage.next_attempt_at <= uow.now())
@@ -239,7 +240,8 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
             error = None
         except Exception as exc:  # the gateway's failure is recorded and retried, never raised
             provider_id, error = None, str(exc)[:200]
-        async with core.uow() as uow:
+        async with sqlite_writer(core), core.uow() as uow:
+            await begin_write(uow)
             row = await uow.session.get(OutboxMessage, message_id)
             assert row is not None
             row.attempts += 1
@@ -256,7 +258,8 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
 
 async def record_receipt(core: Core, provider_message_id: str, status: str) -> bool:
     """A delivery receipt from the gateway: delivered, or failed with its reason."""
-    async with core.uow() as uow:
+    async with sqlite_writer(core), core.uow() as uow:
+        await begin_write(uow)
         row = await uow.session.scalar(
             select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id))
         if row is None:
