@@ -119,3 +119,19 @@ async def test_fuzzed_input_never_breaks_the_endpoint(ussd_client, texts: list[s
     session = session_for(ussd_client, PHONE)
     transcript = await play(session, [t.replace("*", "") for t in texts])
     assert "[GATEWAY]" not in transcript
+
+
+async def test_several_applications_are_listed_newest_first(core: Core, demo, ussd_client, clock: FixedClock) -> None:
+    from core.services.applications import SubmitApplication, submit_application
+    from core.storage.uow import Actor
+
+    for day in (dt.date(2026, 10, 5), dt.date(2026, 12, 10)):
+        clock.set(day)
+        async with core.uow() as uow:
+            await submit_application(uow, SubmitApplication(pinfl=demo["applicant"], channel="ussd", language="uz",
+                                                            phone=PHONE), Actor("citizen", PHONE, "ussd"))
+            await uow.commit()
+    listed = await play(session_for(ussd_client, PHONE), ["2"])
+    assert "Arizalaringiz" in listed and "\n1 " in listed and "\n2 " in listed
+    older = await play(session_for(ussd_client, PHONE), ["2", "2", "0"])
+    assert "Mening arizam" in older and older.rstrip().endswith("0 Orqaga 00 Menyu")
