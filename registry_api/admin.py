@@ -38,7 +38,7 @@ CLIENT_PROPS = {
 CLIENT = component("Client", obj(CLIENT_PROPS, ("name", "role", "active")))
 NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {"type": "string"}},
                                             ("name", "role", "key")))
-NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": 80,
+NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": clients_service.MAX_NAME,
                            "pattern": "^[A-Za-z0-9._-]+$"},
                   "role": {"enum": list(clients_service.ROLES)},
                   "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650},

@@ -26,6 +26,8 @@ from core.storage.uow import Actor, UnitOfWork
 ROLES = ("agency", "hotline", "operator", "auditor", "admin")
 CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires")
 KEY_PREFIX = "spsr_"
+# The audit log names a client by its name, in a 40-character entity id.
+MAX_NAME = 40
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ async def add_client(uow: UnitOfWork, name: str, role: str, actor: Actor, *,
     name = name.strip()
     if role not in ROLES:
         raise InvalidInput("client.unknown_role", role=role)
-    if not name or len(name) > 80 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    if not name or len(name) > MAX_NAME or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InvalidInput("client.name", name=name[:80])
     if expires_days is not None and not 1 <= expires_days <= 3650:
         raise InvalidInput("client.expires", days=expires_days)

@@ -49,27 +49,43 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok", "migrations": "current"})
 
 
+# How long shutdown waits for a job in progress before cancelling it.
+STOP_GRACE_SECONDS = 10.0
+
+
 def periodic(name: str, every_seconds: float, job: Callable[[], Awaitable[object]]) -> Callable[
     [web.Application], AsyncIterator[None]
 ]:
-    """A cleanup context running ``job`` every ``every_seconds`` while the app lives; errors are logged."""
+    """A cleanup context running ``job`` every ``every_seconds`` while the app lives; errors are logged.
+
+    Shutdown lets a run in progress finish (up to ``STOP_GRACE_SECONDS``) and cancels only the wait
+    between runs: a job cancelled in the middle of a query leaves its connection to the garbage
+    collector, and aiosqlite's worker thread then reports into a closed event loop."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+
         async def loop() -> None:
-            while True:
+            while not stopping.is_set():
                 try:
                     await job()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("periodic job %s failed; will retry", name)
-                await asyncio.sleep(every_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), every_seconds)
 
         task = asyncio.create_task(loop(), name=name)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("periodic job %s still running after %.0f s; cancelling it", name, STOP_GRACE_SECONDS)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return ctx
 

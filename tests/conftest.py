@@ -53,23 +53,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server for this test session, dropped at the end."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(PG_SKIP)
+def create_postgres_database(base: str, label: str = "test") -> str:
+    """A fresh, migrated database on the server of ``base``; its URL. Drop it with drop_postgres_database."""
     base = normalise_database_url(base)
-    name = f"spsr_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_engine(base)
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql(sql)
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    name = f"spsr_{label}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
     url = base.rsplit("/", 1)[0] + f"/{name}"
 
     async def migrate() -> None:
@@ -78,8 +66,32 @@ def postgres_server_url() -> Iterator[str]:
         await engine.dispose()
 
     asyncio.run(migrate())
+    return url
+
+
+def drop_postgres_database(base: str, url: str) -> None:
+    """Drop the database of ``url``, connected through ``base`` (a database that stays)."""
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(_admin(normalise_database_url(base), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, sql: str) -> None:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql(sql)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server for this test session, dropped at the end."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_SKIP)
+    url = create_postgres_database(base)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_postgres_database(base, url)
 
 
 async def _truncate_postgres(url: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import threading
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from registry_api.openapi import document
 from spsr.server import build_app
 from tests.api.conftest import ADMIN, Api
 from tests.api.test_access import problem
-from tests.conftest import TODAY
+from tests.conftest import PG_ENV, PG_SKIP, TODAY, create_postgres_database, drop_postgres_database
 from tests.storage.factories import make_family
 
 pytestmark = pytest.mark.postgres
@@ -82,11 +83,25 @@ ROLE_FOR = {(op.method, "/v1" + op.path): next(r for r in ROLES if op.permission
             for op in registry_app.OPS}
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database the live server owns for the module: a SQLite file, or a database of its own on
+    the PostgreSQL server (the shared test database is emptied by every other test)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schemathesis') / 'spsr.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_SKIP)
+    url = create_postgres_database(base, "contract")
+    yield url
+    drop_postgres_database(base, url)
+
+
 @pytest.fixture(scope="module")
-def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """A real server on loopback in its own thread and loop, over a fresh SQLite database."""
-    path = tmp_path_factory.mktemp("schemathesis") / "spsr.db"
-    url = f"sqlite+aiosqlite:///{path}"
+def live_api(live_database: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real server on loopback in its own thread and loop, over a fresh database."""
+    url = live_database
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     state: dict[str, object] = {}
