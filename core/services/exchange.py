@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from core.errors import InvalidInput
 from core.exchange import MAX_BATCH, AgencyRecord, Catalogue, ItemSpec, load_catalogue, validate_record
@@ -410,65 +410,106 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
 # --- synthetic agency records for a seeded registry (benchmarks, demos) ------------------------
 
 
+# Registry income sources → the item an agency reports them under.
+SOURCE_ITEMS = {"wage": "soliq.wage", "pension": "pensiya.old_age_pension",
+                "self_employment": "soliq.self_employment_income", "agriculture": "soliq.agricultural_income",
+                "benefit": "pensiya.social_allowance", "other": "soliq.rental_income"}
+SERVICE_ITEMS = {"defence": "mudofaa.service", "interior": "iiv.service", "emergency": "fvv.service",
+                 "state_security": "dxx.service", "national_guard": "milliy_gvardiya.service",
+                 "customs": "bojxona.service"}
+
+
+def _text_key(value: str | None, fallback: str) -> str:
+    key = "".join(ch for ch in (value or "") if ch.isalnum() or ch in ":/._-")[:24]
+    return key or fallback
+
+
 async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: float = 1.0,
                            limit: int | None = None) -> int:
-    """Write JSON lines of plausible agency records for the persons of a (seeded) registry.
+    """Write JSON lines of the agency records behind a (seeded) registry's own data.
 
-    Streams persons in key order: every working-age member gets three months of wages (about a
-    third of them none: informal work), some a vehicle, a property, a bank balance or a
-    disability group. Deterministic for a seed; ``share`` keeps that fraction of households.
+    Each record says what the registry already holds, as the agency would send it: the counted
+    months' incomes (by source: wages keyed by a stable employer TIN), vehicles by plate,
+    properties by cadastre number, bank balances by account, disability groups and service.
+    Importing them changes no decision; it gives every value its provenance. Streams each table
+    in key order; deterministic; ``share`` keeps that fraction of households.
     """
     import json
     import random
 
     today = core.clock.today()
-    months = [m.isoformat()[:7] for m in _counted(today)]
-    as_of = today.replace(day=1).isoformat()
+    months = _counted(today)
+    as_of = today.replace(day=1)
+    if as_of == today:
+        as_of -= dt.timedelta(days=1)
+    oldest_balance = today - dt.timedelta(days=load_catalogue().items["bank.balance"].valid_days - 1)
     written = 0
+
+    def keep(hid: int) -> bool:
+        return share >= 1.0 or random.Random(seed * 1_000_003 + hid).random() < share
+
+    def write(agency: str, item: str, pinfl: str, value: Any, key: str | None, rid: str,
+              on: dt.date = as_of) -> bool:
+        nonlocal written
+        out.write(json.dumps({"agency": agency, "item": item, "pinfl": pinfl, "key": key, "value": value,
+                              "as_of": on.isoformat(), "record_id": rid}, separators=(",", ":")) + "\n")
+        written += 1
+        return limit is not None and written >= limit
+
     async with core.uow() as uow:
-        rows = await uow.session.stream(
-            select(Person.id, Person.pinfl, Person.household_id, Person.birth_date, Person.relation)
-            .order_by(Person.id).execution_options(yield_per=10_000))
-        async for pid, pinfl, hid, birth, relation in rows:
-            rng = random.Random(seed * 1_000_003 + pid)
-            if share < 1.0 and random.Random(seed + hid).random() >= share:
+        s = uow.session
+        incomes = await s.stream(
+            select(Income.household_id, Income.person_id, Person.pinfl, Income.month, Income.source,
+                   func.sum(Income.amount))
+            .join(Person, Person.id == Income.person_id).where(Income.month.in_(months))
+            .group_by(Income.household_id, Income.person_id, Person.pinfl, Income.month, Income.source)
+            .order_by(Income.person_id, Income.month, Income.source).execution_options(yield_per=10_000))
+        async for hid, pid, pinfl, month, source, amount in incomes:
+            item = SOURCE_ITEMS.get(source)
+            if item is None or not keep(hid):
                 continue
-            age = today.year - birth.year
-            records: list[dict[str, Any]] = []
-
-            def add(agency: str, item: str, value: Any, key: str | None = None, *, rid: str,
-                    _into: list[dict[str, Any]] = records, _pinfl: str = pinfl, _pid: int = pid) -> None:
-                _into.append({"agency": agency, "item": item, "pinfl": _pinfl, "key": key, "value": value,
-                              "as_of": as_of, "record_id": f"{rid}-{_pid}"})
-
-            if 18 <= age < 63 and rng.random() < 0.65:
-                tin = f"{300000000 + rng.randrange(99_999_999):09d}"
-                wage = rng.randrange(600, 9000) * 1000
-                for m in months:
-                    add("soliq", "soliq.wage", wage, f"{m}/{tin}", rid=f"W{m}")
-            elif age >= 60:
-                pension = rng.randrange(900, 2500) * 1000
-                for m in months:
-                    add("pensiya", "pensiya.old_age_pension", pension, m, rid=f"P{m}")
-            if relation == "head":
-                if rng.random() < 0.12:
-                    add("yhxbb", "yhxbb.vehicle", {"year": rng.randrange(1995, today.year + 1),
-                                                   "roadworthy": rng.random() < 0.8, "kind": "car"},
-                        f"P{pid % 10**9:09d}", rid="V")
-                add("kadastr", "kadastr.residential_property", True, f"K:{hid}", rid="K")
-                if rng.random() < 0.03:
-                    add("kadastr", "kadastr.non_residential_property", True, f"N:{hid}", rid="N")
-                if rng.random() < 0.3:
-                    add("bank", "bank.balance", rng.randrange(0, 30_000) * 1000, f"A{pid}", rid="B")
-            if rng.random() < 0.02:
-                add("vtek", "vtek.disability_group", rng.choice(("group1", "group2", "group3")), rid="D")
-            if 20 <= age < 50 and rng.random() < 0.005:
-                add("mudofaa", "mudofaa.service", True, rid="M")
-            for record in records:
-                out.write(json.dumps(record, separators=(",", ":")) + "\n")
-            written += len(records)
-            if limit is not None and written >= limit:
-                break
+            m = month.isoformat()[:7]
+            key = f"{m}/{300_000_000 + pid % 99_999_999:09d}" if source == "wage" else m
+            if write(item.split(".")[0], item, pinfl, int(amount), key, f"{item}:{pid}:{m}"):
+                return written
+        vehicles = await s.stream(
+            select(Vehicle.id, Vehicle.household_id, Person.pinfl, Vehicle.year, Vehicle.roadworthy, Vehicle.kind,
+                   Vehicle.plate).join(Person, Person.id == Vehicle.person_id)
+            .order_by(Vehicle.id).execution_options(yield_per=10_000))
+        async for vid, hid, pinfl, year, roadworthy, kind, plate in vehicles:
+            if keep(hid) and write("yhxbb", "yhxbb.vehicle", pinfl,
+                                   {"year": year, "roadworthy": bool(roadworthy), "kind": kind},
+                                   _text_key(plate, f"V{vid}"), f"yhxbb.vehicle:{vid}"):
+                return written
+        properties = await s.stream(
+            select(Property.id, Property.household_id, Person.pinfl, Property.kind, Property.cadastre_number)
+            .join(Person, Person.id == Property.person_id).order_by(Property.id).execution_options(yield_per=10_000))
+        async for prop_id, hid, pinfl, kind, cadastre in properties:
+            item = f"kadastr.{kind}_property"
+            if keep(hid) and write("kadastr", item, pinfl, True, _text_key(cadastre, f"K{prop_id}"),
+                                   f"{item}:{prop_id}"):
+                return written
+        balances = await s.stream(
+            select(BankBalance.id, BankBalance.household_id, Person.pinfl, BankBalance.amount, BankBalance.as_of)
+            .join(Person, Person.id == BankBalance.person_id).order_by(BankBalance.id)
+            .execution_options(yield_per=10_000))
+        async for bid, hid, pinfl, amount, on in balances:
+            if keep(hid) and write("bank", "bank.balance", pinfl, int(amount), f"A{bid}", f"bank.balance:{bid}",
+                                   min(max(on, oldest_balance), as_of)):
+                return written
+        people = await s.stream(
+            select(Person.id, Person.household_id, Person.pinfl, Person.disability, Person.service_body)
+            .where(or_(Person.disability.is_not(None), Person.service_body.is_not(None)))
+            .order_by(Person.id).execution_options(yield_per=10_000))
+        async for pid, hid, pinfl, disability, body in people:
+            if not keep(hid):
+                continue
+            if disability is not None and write("vtek", "vtek.disability_group", pinfl, disability, None,
+                                                f"vtek.disability_group:{pid}"):
+                return written
+            item = SERVICE_ITEMS.get(body or "")
+            if item is not None and write(item.split(".")[0], item, pinfl, True, None, f"{item}:{pid}"):
+                return written
     return written
 
 

@@ -184,3 +184,40 @@ async def test_values_past_their_validity_stop_counting_and_the_family_is_reasse
         assert person is not None and (person.disability, person.service_body) == (None, None)
         assert (await uow.session.scalars(select(BankBalance.amount))).all() == []
     assert await expire_facts(core) == 0
+
+
+async def test_the_records_behind_a_seeded_registry_give_provenance_and_change_no_decision(core: Core, clock) -> None:
+    import io
+    import json
+
+    from core.seed.loader import seed_registry
+    from core.services.assessment import assess_households
+    from core.services.exchange import generate_records
+
+    await seed_registry(core, 120, 7)
+    await assess_households(core, everything=True)
+    out = io.StringIO()
+    written = await generate_records(core, out)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert written == len(records) > 120
+    clock.advance(dt.timedelta(hours=1))
+    assert {"soliq.wage", "pensiya.old_age_pension", "kadastr.residential_property"} <= {r["item"] for r in records}
+    result = await ingest(core, records)
+    assert (result.accepted, result.rejected) == (len(records), [])
+    assert (await ingest(core, records)).unchanged == len(records)  # idempotent
+
+    summary = await assess_households(core)
+    assert summary.assessed > 0 and summary.enrolled == summary.ending == 0
+    async with core.uow() as uow:
+        from core.storage.schema import Decision
+
+        rows = (await uow.session.execute(
+            select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount, Decision.inputs)
+            .where(Decision.application_id.is_(None)).order_by(Decision.id))).all()
+    first: dict[int, tuple[object, ...]] = {}
+    for hid, eligible, category, amount, inputs in rows:
+        if hid in first:
+            assert first[hid] == (eligible, category, amount), hid
+            assert inputs["provenance"], hid  # the second decision names its agencies
+        else:
+            first[hid] = (eligible, category, amount)
