@@ -2,7 +2,7 @@
 
 The wire format is the simulator's (``ussd/sms_simulator.py``): ``POST {base}/send`` with JSON
 ``to``, ``text``, ``reference``, ``callback_url`` → ``{"id": …}``; receipts come back to
-``callback_url`` as JSON ``id``, ``status``.
+``callback_url`` as JSON ``id``, ``reference``, ``status``.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def build_gateway(receipt_delay: float = 0.2) -> web.Application:
         app[MESSAGES].append(record)
         callback = data.get("callback_url")
         if callback:
-            task = asyncio.create_task(_receipt(callback, mid, receipt_delay))
+            task = asyncio.create_task(_receipt(callback, mid, data.get("reference"), receipt_delay))
             app[TASKS].add(task)
             task.add_done_callback(app[TASKS].discard)
         return web.json_response({"id": mid})
@@ -62,10 +62,11 @@ def build_gateway(receipt_delay: float = 0.2) -> web.Application:
     return app
 
 
-async def _receipt(url: str, mid: str, delay: float) -> None:
+async def _receipt(url: str, mid: str, reference: Any, delay: float) -> None:
     await asyncio.sleep(delay)
     try:
         async with aiohttp.ClientSession() as http:
-            await http.post(url, json={"id": mid, "status": "delivered"}, timeout=aiohttp.ClientTimeout(total=5))
+            await http.post(url, json={"id": mid, "reference": reference, "status": "delivered"},
+                            timeout=aiohttp.ClientTimeout(total=5))
     except (aiohttp.ClientError, TimeoutError):
         pass

@@ -49,7 +49,8 @@ async def inbound(request: web.Request) -> web.Response:
 
 async def receipt(request: web.Request) -> web.Response:
     data = await _fields(request)
-    found = await record_receipt(request.app[CORE], data.get("id", ""), data.get("status", ""))
+    found = await record_receipt(request.app[CORE], data.get("id", ""), data.get("status", ""),
+                                 data.get("reference") or None)
     return web.json_response({"ok": found}, status=200 if found else 404)
 
 

@@ -246,7 +246,10 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
             assert row is not None
             row.attempts += 1
             if provider_id is not None:
-                row.state, row.provider_message_id, row.sent_at, row.error = "sent", provider_id, uow.now(), None
+                # A fast gateway's receipt may have come in before this update: keep what it said.
+                if row.state not in ("delivered", "failed"):
+                    row.state = "sent"
+                row.provider_message_id, row.sent_at, row.error = provider_id, uow.now(), None
                 sent += 1
             else:
                 row.error = error
@@ -256,14 +259,22 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
     return sent
 
 
-async def record_receipt(core: Core, provider_message_id: str, status: str) -> bool:
-    """A delivery receipt from the gateway: delivered, or failed with its reason."""
+async def record_receipt(core: Core, provider_message_id: str, status: str, reference: str | None = None) -> bool:
+    """A delivery receipt from the gateway: delivered, or failed with its reason.
+
+    ``reference`` is our outbox id as we submitted it: a receipt can overtake the sender's own
+    record of the gateway's id, and is then matched by it instead of being lost."""
     async with sqlite_writer(core), core.uow() as uow:
         await begin_write(uow)
         row = await uow.session.scalar(
             select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id))
+        if row is None and reference and reference.isdigit():
+            row = await uow.session.get(OutboxMessage, int(reference))
+            if row is not None and row.provider_message_id not in (None, provider_message_id):
+                row = None
         if row is None:
             return False
+        row.provider_message_id = provider_message_id
         row.state = "delivered" if status.lower() in ("delivered", "delivrd", "success") else "failed"
         if row.state == "failed":
             row.error = status[:200]
