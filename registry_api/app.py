@@ -70,7 +70,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         seconds = time.perf_counter() - started
         route = _route(request)
         request.app[METRICS].observe(request.method, route, status, seconds)
-        if request.path.startswith(API_PREFIX + "/"):
+        if request.path.startswith(API_PREFIX + "/") and access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "method": request.method, "route": route, "path": mask_path(request.path), "status": status,
                 "ms": round(seconds * 1000, 2), "client": request.get(CLIENT_NAME)}))

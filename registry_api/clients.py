@@ -21,7 +21,7 @@ from sqlalchemy import select
 from core.clock import TASHKENT
 from core.errors import Conflict, InvalidInput, NotFound
 from core.storage.schema import ApiClient
-from core.storage.uow import Actor, UnitOfWork
+from core.storage.uow import Actor, Core, UnitOfWork
 
 ROLES = ("agency", "hotline", "operator", "auditor", "admin")
 CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires")
@@ -171,18 +171,16 @@ class KeyCache:
         self._entries.clear()
 
 
-async def authenticate_cached(uow: UnitOfWork, cache: KeyCache, key: str) -> ClientView | None:
+async def authenticate_cached(core: Core, cache: KeyCache, key: str) -> ClientView | None:
     """:func:`authenticate` through ``cache``: the database is read at most once per key per ``ttl``."""
     digest = cache.digest(key)
     found, client = cache.get(digest)
     if not found:
-        client = await authenticate(uow, key)
-        if client is None:
-            # Cache the refusal without its reason: an unknown key stays unknown, and a revoked or
-            # expired one is not coming back within a few seconds.
-            cache.put(digest, None)
-        else:
-            cache.put(digest, client)
-    if client is not None and not client.active(uow.now()):
+        async with core.uow(read_only=True) as uow:
+            client = await authenticate(uow, key)
+        # A refusal is cached too, without its reason: an unknown key stays unknown, and a revoked
+        # or expired one is not coming back within a few seconds.
+        cache.put(digest, client)
+    if client is not None and not client.active(core.clock.now()):
         return None
     return client

@@ -302,12 +302,8 @@ def not_modified(if_none_match: str | None, current: str | None) -> bool:
 
 
 async def _authorise(op: Op, request: web.Request) -> ClientView:
-    core = request.app[CORE]
-    key = _bearer(request)
-    cache = request.app[KEY_CACHE]
     # A cached key costs no transaction; a key not seen for ``ttl`` seconds costs one short read.
-    async with core.uow() as uow:
-        client = await authenticate_cached(uow, cache, key)
+    client = await authenticate_cached(request.app[CORE], request.app[KEY_CACHE], _bearer(request))
     if client is None:
         raise ApiError(401, "auth.invalid_key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request[CLIENT_NAME] = client.name
@@ -352,12 +348,13 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
             body = await read_json(request, op.body)
         expected = parse_if_match(request) if op.if_match else None
         digest = _request_digest(op, request, body) if raw_key is not None else ""
-        async with core.uow(write=op.method != "GET" and not op.own_transactions) as uow:
+        reads_only = op.method == "GET"
+        async with core.uow(write=not reads_only and not op.own_transactions, read_only=reads_only) as uow:
             if raw_key is not None and (replay := await _stored(uow, client.id, raw_key, digest)) is not None:
                 return _json_response(replay)
             call = Call(request, core, client, body, query, expected, raw_key, uow)
             result = await op.handler(call)
-            if op.method != "GET":
+            if not reads_only:
                 # The use case's own changes first, so their errors stay theirs; then the record.
                 await uow.session.flush()
                 if raw_key is not None and result.status < 300:
@@ -375,7 +372,7 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
                 if call.reads:  # a state change puts its reads on record in its own transaction
                     await uow.session.execute(insert(AuditEntry), call.reads)
                 await uow.commit()
-        if op.method == "GET" and call.reads:
+        if reads_only and call.reads:
             await request.app[READ_AUDIT].write(call.reads)
         return _json_response(result, request)
 

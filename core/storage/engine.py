@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -59,16 +61,37 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
                                      **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, echo=echo,
         pool_size=PG_POOL_SIZE if pool_size is None else pool_size,
         max_overflow=PG_MAX_OVERFLOW if max_overflow is None else max_overflow,
         pool_timeout=POOL_TIMEOUT,
         # The most recently used connection first: under light load a few stay warm (their
         # prepared statements cached) and the rest are recycled.
-        pool_use_lifo=True, pool_recycle=1800,
-        # One cheap round trip per checkout so a restarted server costs no failed request.
-        pool_pre_ping=True)
+        pool_use_lifo=True, pool_recycle=1800)
+    # SQLAlchemy's pool_pre_ping costs BEGIN, a ping and ROLLBACK on every checkout: three round
+    # trips on top of a read's own. A connection back within IDLE_PING_SECONDS was just working;
+    # an older one is pinged, and a dead one replaced before the request sees it.
+    event.listen(engine.sync_engine.pool, "checkin", _note_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get("checked_in_at")
+    if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:  # any driver error: the pool retries with a fresh connection
+        raise DisconnectionError(str(exc)) from exc
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

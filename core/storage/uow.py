@@ -42,33 +42,51 @@ class Core:
     clock: Clock
     book: RateBook
     rng: random.Random = field(default_factory=random.SystemRandom)
+    _reader: async_sessionmaker[AsyncSession] | None = field(default=None, init=False, repr=False)
 
-    def uow(self, *, write: bool = False) -> UnitOfWork:
-        """A unit of work; ``write=True`` for a use case that reads, then writes (see UnitOfWork)."""
-        return UnitOfWork(self, write=write)
+    def uow(self, *, write: bool = False, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; ``write=True`` for a use case that reads, then writes; ``read_only=True``
+        for one that only reads (see UnitOfWork)."""
+        return UnitOfWork(self, write=write, read_only=read_only)
+
+    def reader(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions whose PostgreSQL connection runs each statement on its own (autocommit)."""
+        if self._reader is None:
+            self._reader = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                              expire_on_commit=False, autoflush=False)
+        return self._reader
 
 
 class UnitOfWork:
     """``async with core.uow() as uow: ...; await uow.commit()`` — anything uncommitted rolls back.
 
     ``write=True`` takes SQLite's write lock when the unit of work starts (``BEGIN IMMEDIATE``),
-    waiting for it as long as the busy timeout allows. SQLite's default transaction reads from a
-    snapshot and cannot turn into a writer once another connection has committed since; it fails
-    at once with "database is locked" instead of waiting. PostgreSQL needs nothing: its rows lock.
+    waiting for it as long as the busy timeout allows. Otherwise the driver begins SQLite's
+    transaction only at the first write, and what the use case read before it is unprotected: two
+    requests can pass the same version check and both write. PostgreSQL needs nothing (its rows
+    lock: ``SELECT ... FOR UPDATE``).
+
+    ``read_only=True`` skips BEGIN and ROLLBACK on PostgreSQL, two of a short read's five round
+    trips. Under READ COMMITTED every statement sees its own snapshot either way, so a read sees
+    nothing different; a unit of work that writes must not ask for it (there is nothing to roll back).
     """
 
     session: AsyncSession
 
-    def __init__(self, core: Core, *, write: bool = False) -> None:
+    def __init__(self, core: Core, *, write: bool = False, read_only: bool = False) -> None:
         self.core = core
         self.write = write
+        self.read_only = read_only
         self.clock = core.clock
         self.book = core.book
         self.rng = core.rng
         self._after_commit: list[Callable[[], Any]] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self.core.sessions()
+        if self.read_only and self.core.engine.dialect.name == "postgresql":
+            self.session = self.core.reader()()
+        else:
+            self.session = self.core.sessions()
         await self.session.begin()
         if self.write and self.core.engine.dialect.name == "sqlite":
             await self.session.execute(text("BEGIN IMMEDIATE"))

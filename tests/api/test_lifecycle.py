@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from core.config import Settings
+from core.storage.engine import create_engine
 from core.storage.uow import Core
 from spsr.server import build_app, periodic
 
@@ -77,3 +78,22 @@ async def test_a_failing_job_is_retried_after_its_pause(core: Core, database_url
         await asyncio.sleep(0.1)
         await runner.cleanup()
     assert len(calls) >= 2 and "periodic job flaky failed" in caplog.text
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_a_request_sees_it(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    from core.storage import engine as engine_module
+
+    async with core.engine.connect() as conn:
+        victim = await conn.scalar(text("SELECT pg_backend_pid()"))
+    async with core.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT pg_backend_pid()")) == victim  # LIFO: the same one came back
+    killer = create_engine(str(core.engine.url.render_as_string(hide_password=False)))
+    async with killer.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+    await killer.dispose()
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
+    async with core.uow(read_only=True) as uow:
+        assert await uow.session.scalar(text("SELECT pg_backend_pid()")) != victim
