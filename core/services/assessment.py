@@ -21,18 +21,17 @@ Python holds one range's counters, never its rows, so memory does not grow with 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, exists, func, insert, select, text
+from sqlalchemy import DateTime, bindparam, exists, func, select, text
 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage import assessment_sql as q
-from core.storage.schema import Contact, Decision, Enrolment, Household, OutboxMessage, PhonePreference
+from core.storage.schema import Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -166,45 +165,3 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int, summ
             st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before})).rowcount
     if progress is not None and (assessed or refused):
         progress(int(assessed) + refused)
-
-
-Route = tuple[str, str | None, int | None, str]  # channel, phone, telegram chat, language
-
-
-async def notice_routes(uow: UnitOfWork, ids: Sequence[int]) -> dict[int, Route]:
-    """How to reach each household, in one query (the set-based form of ``outbox.route_for_household``)."""
-    routes: dict[int, Route] = {}
-    for hid, phone, language, chat, blocked, stopped in await uow.session.execute(
-            select(Contact.household_id, Contact.phone, Contact.language, Contact.telegram_chat_id,
-                   Contact.telegram_blocked, PhonePreference.sms_stopped)
-            .outerjoin(PhonePreference, PhonePreference.phone == Contact.phone)
-            .where(Contact.household_id.in_(ids))):
-        if chat is not None and not blocked:
-            routes[hid] = ("telegram", phone, chat, language)
-        elif not stopped:
-            routes[hid] = ("sms", phone, None, language)
-    return routes
-
-
-def notice_row(now: dt.datetime, hid: int, route: Route, template: str, params: dict[str, Any],
-               key: str) -> dict[str, Any]:
-    channel, phone, chat, language = route
-    return {"created_at": now, "household_id": hid, "phone": phone, "telegram_chat_id": chat,
-            "channel": channel, "priority": PRIORITY_NOTICE, "language": language, "template": template,
-            "params": params, "text": None, "state": "pending", "attempts": 0, "next_attempt_at": now,
-            "dedupe_key": key}
-
-
-async def insert_notices(uow: UnitOfWork, notices: list[dict[str, Any]]) -> int:
-    """Bulk-queue notices, skipping any whose dedupe key is already queued."""
-    if not notices:
-        return 0
-    keys = [n["dedupe_key"] for n in notices]
-    taken: set[str | None] = set()
-    for i in range(0, len(keys), 900):
-        taken.update((await uow.session.scalars(
-            select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys[i:i + 900])))).all())
-    fresh = [n for n in notices if n["dedupe_key"] not in taken]
-    if fresh:
-        await uow.session.execute(insert(OutboxMessage), fresh)
-    return len(fresh)

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+import sqlalchemy as sa
+from sqlalchemy import delete, func, insert, literal, select, update
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import payment_window
-from core.services.assessment import insert_notices, notice_routes, notice_row
+from core.services.outbox import PRIORITY_NOTICE
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
 
@@ -233,107 +234,189 @@ class ReconcileResult:
     paid: int = 0
     failed: int = 0
     unchanged: int = 0
-    rejected: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    rejected: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # the first ones
     notices: int = 0
+    refused: int = 0  # all of them
+
+
+def iter_results(lines: Iterable[str]) -> Iterator[dict[str, str] | None]:
+    """The bank's result file (CSV with :data:`RESULT_COLUMNS`), a row at a time; ``None`` for a
+    line that cannot be read. Takes an open file, so a national file is never held in memory."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [h.strip() for h in header]
+    for row in reader:
+        yield dict(zip(names, row, strict=True)) if len(row) == len(names) else None
 
 
 def read_results(text: str) -> list[dict[str, str] | None]:
-    """The bank's result file (CSV with :data:`RESULT_COLUMNS`); ``None`` for a line that cannot be read."""
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None:
-        return []
-    names = [h.strip() for h in header]
-    out: list[dict[str, str] | None] = []
-    for row in reader:
-        out.append(dict(zip(names, row, strict=True)) if len(row) == len(names) else None)
-    return out
+    return list(iter_results(text.splitlines()))
 
 
-async def reconcile_payroll(core: Core, results: Sequence[Mapping[str, Any] | None], actor: Actor) -> ReconcileResult:
+RECONCILE_BATCH = 10_000
+MAX_REJECTED_DETAILS = 10_000  # every refusal is counted; the first ones are listed
+
+_STAGING = sa.Table(
+    "bank_results", sa.MetaData(),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("line_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(40)),
+    sa.Column("reference", sa.String(40)),
+    sa.Column("verdict", sa.String(24)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="drop",  # a stream's portal keeps it in use until the commit
+)
+
+# Each staged line's fate, decided in SQL against the payroll (first match wins).
+_VERDICT = """
+UPDATE bank_results SET verdict = CASE
+  WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx < bank_results.idx)
+    THEN 'payroll.duplicate_line'
+  WHEN l.id IS NULL THEN 'payroll.unknown_line'
+  WHEN l.amount <> bank_results.amount THEN 'payroll.amount_mismatch'
+  WHEN l.status = bank_results.status AND (l.status = 'paid' OR l.failure_reason = bank_results.reason)
+    THEN 'unchanged'
+  WHEN l.status <> 'sent' THEN 'payroll.line_not_sent'
+  ELSE 'ok' END
+FROM bank_results b LEFT JOIN payroll_lines l ON l.id = b.line_id
+WHERE b.idx = bank_results.idx
+"""
+
+_APPLY = """
+UPDATE payroll_lines SET status = b.status, bank_reference = b.reference, updated_at = :now,
+  failure_reason = CASE WHEN b.status = 'failed' THEN b.reason END
+FROM bank_results b WHERE payroll_lines.id = b.line_id AND b.verdict = 'ok'
+"""
+
+
+def _notices_sql(dialect: str) -> str:
+    from core.storage.assessment_sql import _CONTACT, _REACHABLE, Dialect, _route
+
+    d = Dialect(dialect)
+    params = d.obj(("month", "l.cycle_month"), ("amount", "l.amount"), ("reason", "l.failure_reason"))
+    return f"""
+INSERT INTO outbox (created_at, household_id, phone, telegram_chat_id, channel, priority, language,
+                    template, params, state, attempts, next_attempt_at, dedupe_key)
+SELECT {_route(PRIORITY_NOTICE).replace("e.household_id", "l.household_id")}, 'payment.' || l.status, {params},
+       'pending', 0, :now, 'payment.' || l.status || ':' || l.id
+FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id
+{_CONTACT.replace("e.household_id", "l.household_id")}
+WHERE b.verdict = 'ok' AND {_REACHABLE}
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+
+def _parse(index: int, row: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
+    """One line of the bank's file: a staged row, or why it was refused."""
+    if row is None:
+        return None, ("payroll.malformed_line", {})
+    try:
+        line_id, amount = int(str(row.get("line_id", "")).strip()), int(str(row.get("amount", "")).strip())
+    except ValueError:
+        return None, ("payroll.malformed_line", {})
+    if not (0 < line_id < 2 ** 62 and 0 <= amount < 2 ** 62):
+        return None, ("payroll.malformed_line", {})
+    status = str(row.get("status", "")).strip().lower()
+    reason = (str(row.get("reason") or "").strip() or None)
+    reference = (str(row.get("bank_reference") or "").strip() or None)
+    if status not in ("paid", "failed"):
+        return None, ("payroll.bad_result", {"status": status[:20]})
+    if status == "failed" and not reason:
+        return None, ("payroll.failure_reason_required", {"line_id": line_id})
+    return {"idx": index, "line_id": line_id, "status": status, "amount": amount,
+            "reason": reason[:40] if reason else None, "reference": reference[:40] if reference else None,
+            "verdict": None}, None
+
+
+async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | None], actor: Actor) -> ReconcileResult:
     """Import the bank's results: each line paid or failed (with the bank's reason).
 
-    A line the registry did not send, an amount that differs, an unknown status: refused with a
-    code and counted; the good lines are applied together; a repeated file changes nothing.
+    Set-based, for a national file: lines stream into a temporary table in batches, SQL judges
+    them all against the payroll at once and applies the good ones in one statement, in one
+    transaction. A line the registry did not send, an amount that differs, an unknown status, a
+    line twice: refused with a code and counted; a repeated file changes nothing.
     """
     outcome = ReconcileResult()
-    parsed: list[tuple[int, int, str, int, str | None, str | None]] = []
-    seen: set[int] = set()
-    for index, row in enumerate(results):
-        if row is None:
-            outcome.rejected.append((index, "payroll.malformed_line", {}))
-            continue
-        try:
-            line_id, amount = int(str(row.get("line_id", "")).strip()), int(str(row.get("amount", "")).strip())
-        except ValueError:
-            outcome.rejected.append((index, "payroll.malformed_line", {}))
-            continue
-        status = str(row.get("status", "")).strip().lower()
-        reason = (str(row.get("reason") or "").strip() or None)
-        reference = (str(row.get("bank_reference") or "").strip() or None)
-        if status not in ("paid", "failed"):
-            outcome.rejected.append((index, "payroll.bad_result", {"status": status[:20]}))
-        elif status == "failed" and not reason:
-            outcome.rejected.append((index, "payroll.failure_reason_required", {"line_id": line_id}))
-        elif line_id in seen:
-            outcome.rejected.append((index, "payroll.duplicate_line", {"line_id": line_id}))
-        else:
-            seen.add(line_id)
-            parsed.append((index, line_id, status, amount, reason[:40] if reason else None,
-                           reference[:40] if reference else None))
+    refused = 0
+
+    def refuse(index: int, code: str, params: dict[str, Any]) -> None:
+        nonlocal refused
+        refused += 1
+        if len(outcome.rejected) < MAX_REJECTED_DETAILS:
+            outcome.rejected.append((index, code, params))
+
     async with core.uow() as uow:
         s = uow.session
-        lines: dict[int, tuple[dt.date, int, int, str, str | None]] = {}
-        ids = [p[1] for p in parsed]
-        for i in range(0, len(ids), 900):
-            for lid, month, hid, amount, status, reason in await s.execute(
-                    select(PayrollLine.id, PayrollLine.cycle_month, PayrollLine.household_id, PayrollLine.amount,
-                           PayrollLine.status, PayrollLine.failure_reason)
-                    .where(PayrollLine.id.in_(ids[i:i + 900]))):
-                lines[lid] = (month, hid, amount, status, reason)
-        updates: list[dict[str, Any]] = []
-        for index, line_id, status, amount, reason, reference in parsed:
-            line = lines.get(line_id)
-            if line is None:
-                outcome.rejected.append((index, "payroll.unknown_line", {"line_id": line_id}))
-            elif line[2] != amount:
-                outcome.rejected.append((index, "payroll.amount_mismatch",
-                                         {"line_id": line_id, "amount": amount, "expected": line[2]}))
-            elif line[3] == status and (status == "paid" or line[4] == reason):
-                outcome.unchanged += 1
-            elif line[3] != "sent":
-                outcome.rejected.append((index, "payroll.line_not_sent", {"line_id": line_id, "status": line[3]}))
+        dialect = s.bind.dialect.name
+        temp = "pg_temp" if dialect == "postgresql" else "temp"
+        await s.execute(sa.text(f"DROP TABLE IF EXISTS {temp}.bank_results"))  # left by a crashed run
+        await s.run_sync(lambda sync: _STAGING.create(sync.connection()))
+        columns = [c.name for c in _STAGING.columns]
+
+        async def stage(rows: list[dict[str, Any]]) -> None:
+            if dialect == "postgresql":  # COPY: a national file stages in seconds
+                raw = await (await s.connection()).get_raw_connection()
+                await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                    "bank_results", records=[tuple(r[c] for c in columns) for r in rows], columns=columns)
             else:
-                updates.append({"lid": line_id, "st": status, "why": reason if status == "failed" else None,
-                                "ref": reference, "hid": line[1], "month": line[0], "amount": amount})
+                await s.execute(insert(_STAGING), rows)
+
+        batch: list[dict[str, Any]] = []
+        for index, row in enumerate(results):
+            staged, why = _parse(index, row)
+            if why is not None:
+                refuse(index, *why)
+            else:
+                batch.append(staged)  # type: ignore[arg-type]
+            if len(batch) >= RECONCILE_BATCH:
+                await stage(batch)
+                batch = []
+        if batch:
+            await stage(batch)
+        await s.execute(sa.text("CREATE INDEX ix_bank_results_line ON bank_results (line_id, idx)"))
+        if dialect == "postgresql":
+            await s.execute(sa.text("ANALYZE bank_results"))
+        await s.execute(sa.text(_VERDICT))
+        rows = await s.stream(sa.text(
+            "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status FROM bank_results b"
+            " LEFT JOIN payroll_lines l ON l.id = b.line_id WHERE b.verdict NOT IN ('ok', 'unchanged')"
+            " ORDER BY b.idx"))
+        async for idx, verdict, line_id, amount, expected, status in rows:
+            params: dict[str, Any] = {"line_id": line_id}
+            if verdict == "payroll.amount_mismatch":
+                params.update(amount=amount, expected=expected)
+            elif verdict == "payroll.line_not_sent":
+                params.update(status=status)
+            refuse(idx, verdict, params)
+        await rows.close()
         outcome.rejected.sort(key=lambda r: r[0])
+        counts = dict((await s.execute(sa.text(
+            "SELECT b.verdict || ':' || b.status, COUNT(*) FROM bank_results b"
+            " WHERE b.verdict IN ('ok', 'unchanged') GROUP BY b.verdict, b.status"))).all())
+        outcome.paid, outcome.failed = int(counts.get("ok:paid", 0)), int(counts.get("ok:failed", 0))
+        outcome.unchanged = int(counts.get("unchanged:paid", 0)) + int(counts.get("unchanged:failed", 0))
+        outcome.refused = refused
         now = uow.now()
-        if updates:
-            t = PayrollLine.__table__
-            await s.execute(update(t).where(t.c.id == bindparam("lid")).values(
-                status=bindparam("st"), failure_reason=bindparam("why"), bank_reference=bindparam("ref"),
-                updated_at=now), [{k: u[k] for k in ("lid", "st", "why", "ref")} for u in updates])
-            routes = {}
-            households = sorted({u["hid"] for u in updates})
-            for i in range(0, len(households), 900):
-                routes.update(await notice_routes(uow, households[i:i + 900]))
-            notices = []
-            for u in updates:
-                route = routes.get(u["hid"])
-                if route is not None:
-                    template = f"payment.{u['st']}"
-                    notices.append(notice_row(now, u["hid"], route, template, {
-                        "month": u["month"].isoformat(), "amount": u["amount"], "reason": u["why"]},
-                        f"{template}:{u['lid']}"))
-            outcome.notices = await insert_notices(uow, notices)
-            outcome.paid = sum(1 for u in updates if u["st"] == "paid")
-            outcome.failed = len(updates) - outcome.paid
-            for month in sorted({u["month"] for u in updates}):
+        stamp = [sa.bindparam("now", type_=sa.DateTime(timezone=True))]
+        if outcome.paid or outcome.failed:
+            await s.execute(sa.text(_APPLY).bindparams(*stamp), {"now": now})
+            outcome.notices = (await s.execute(sa.text(_notices_sql(dialect)).bindparams(*stamp),
+                                               {"now": now})).rowcount
+            months = (await s.scalars(sa.text(
+                "SELECT DISTINCT l.cycle_month FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id"
+                " WHERE b.verdict = 'ok'").columns(month=sa.Date))).all()
+            for month in months:
                 left = await s.scalar(select(func.count()).select_from(PayrollLine).where(
                     PayrollLine.cycle_month == month, PayrollLine.status.in_(("scheduled", "sent"))))
                 if not left:
                     await s.execute(update(PaymentCycle).where(PaymentCycle.month == month).values(state="reconciled"))
+        if dialect != "postgresql":
+            await s.execute(sa.text(f"DROP TABLE {temp}.bank_results"))
         uow.audit(actor, "payroll.reconciled", "payroll", "bank", paid=outcome.paid, failed=outcome.failed,
-                  unchanged=outcome.unchanged, rejected=len(outcome.rejected))
+                  unchanged=outcome.unchanged, rejected=refused)
         await uow.commit()
     return outcome

@@ -46,13 +46,15 @@ def run(args: argparse.Namespace) -> int:
         core = await build_core(Settings.from_env())
         try:
             if args.action == "reconcile":
-                result = await payments.reconcile_payroll(
-                    core, payments.read_results(args.file.read_text("utf-8")), actor)
+                with args.file.open("r", encoding="utf-8", newline="") as bank_file:
+                    result = await payments.reconcile_payroll(core, payments.iter_results(bank_file), actor)
                 print(f"paid {result.paid}, failed {result.failed}, unchanged {result.unchanged}, "
-                      f"rejected {len(result.rejected)}, notices {result.notices}")
+                      f"rejected {result.refused}, notices {result.notices}")
                 for index, code, params in result.rejected:
                     print(json.dumps({"line": index + 2, "code": code, "params": params}), file=sys.stderr)
-                return 1 if result.rejected else 0
+                if result.refused > len(result.rejected):
+                    print(f"… and {result.refused - len(result.rejected)} more refused lines", file=sys.stderr)
+                return 1 if result.refused else 0
             month = payments.parse_month(args.month)
             if args.action == "open":
                 view = await payments.open_payroll(core, month, actor, regenerate=args.regenerate)

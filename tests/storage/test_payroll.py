@@ -15,6 +15,7 @@ from core.services.payments import (
     approve_payroll,
     cycle,
     export_payroll,
+    iter_results,
     open_payroll,
     read_results,
     reconcile_payroll,
@@ -125,3 +126,29 @@ async def test_regenerating_before_approval_picks_up_new_enrolments(core: Core, 
     await assess_households(core)
     # Ending at the end of its period: still paid in January.
     assert (await open_payroll(core, JANUARY, MAKER, regenerate=True)).line_count == 2
+
+
+async def test_a_national_bank_file_streams_through_in_batches(core: Core) -> None:
+    """Lines are read one at a time and judged together in SQL; a line twice is refused even when
+    the two copies fall in different batches; refusals are all counted, the first ones listed."""
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    await approve_payroll(core, JANUARY, CHECKER)
+    out = io.StringIO()
+    await export_payroll(core, JANUARY, out, CHECKER)
+    first, second = (line.split(",")[0] for line in out.getvalue().splitlines()[1:])
+
+    def bank_file():  # a generator, as an open file would be
+        yield "line_id,status,amount,reason,bank_reference\n"
+        yield f"{first},paid,360000,,XB-1\n"
+        for k in range(24_998):
+            yield f"{10_000_000 + k},paid,360000,,XU-{k}\n"
+        yield f"{second},failed,360000,account_closed,XB-2\n"
+        yield f"{first},paid,360000,,XB-3\n"
+
+    result = await reconcile_payroll(core, iter_results(bank_file()), CHECKER)
+    assert (result.paid, result.failed, result.notices, result.refused) == (1, 1, 2, 24_999)
+    assert len(result.rejected) == 10_000 and result.rejected[0][1] == "payroll.unknown_line"
+    async with core.uow() as uow:
+        reasons = dict((await uow.session.execute(select(PayrollLine.status, PayrollLine.failure_reason))).all())
+    assert reasons == {"paid": None, "failed": "account_closed"}
