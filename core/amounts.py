@@ -103,3 +103,37 @@ def material_assistance(on: dt.date, book: RateBook) -> Amount:
     """Material assistance for a family with no children under 18."""
     row = book.material_assistance.row_in_force(on)
     return Amount(MATERIAL_ASSISTANCE, (AmountLine("material_assistance.base", row.value),), row.effective_from)
+
+
+@dataclass(frozen=True, slots=True)
+class AmountBasis:
+    """What a monthly amount is made of, independent of the rates: priced again each month
+    (:func:`price`) so that an indexation reaches running enrolments."""
+
+    programme: str
+    children: int
+    infant: bool
+    share_percent: int
+
+    @classmethod
+    def of(cls, amount: Amount, share_percent: int) -> AmountBasis:
+        return cls.from_codes(amount.programme, [line.code for line in amount.lines], share_percent)
+
+    @classmethod
+    def from_codes(cls, programme: str, codes: Iterable[str], share_percent: int) -> AmountBasis:
+        """From the codes of an amount's breakdown lines (as kept in a decision's inputs)."""
+        codes = list(codes)
+        children = sum(1 for c in codes if c.startswith("child_benefit."))
+        return cls(programme, children, "child_benefit.first_under_3" in codes, share_percent)
+
+
+def price(basis: AmountBasis, on: dt.date, book: RateBook) -> int:
+    """The monthly amount of ``basis`` at the rates in force on ``on`` (same rounding as a decision)."""
+    if basis.programme == MATERIAL_ASSISTANCE:
+        total = book.material_assistance.in_force(on)
+    else:
+        r = book.child_benefit.in_force(on)
+        total = ((r.first_under_3 if basis.infant else r.first_3_to_18)
+                 + (r.second if basis.children >= 2 else 0)
+                 + max(basis.children - 2, 0) * r.third_and_further)
+    return total * basis.share_percent // 100

@@ -45,6 +45,7 @@ import phonenumbers
 from core import applications as app_rules
 from core import grievances as grievance_rules
 from core import payments as pay_rules
+from core.amounts import AmountBasis
 from core.applications import add_months
 from core.eligibility import (
     HouseholdFacts,
@@ -101,7 +102,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                   "amount", "share_percent", "duration_months", "mce", "income_per_member", "reasons",
                   "inputs", "created_at"),
     "enrolments": ("id", "household_id", "programme", "category", "decision_id", "first_month", "last_month",
-                   "amount", "state", "ended_on"),
+                   "amount", "state", "ended_on", "children", "infant", "share_percent"),
     "payroll_lines": ("id", "cycle_month", "household_id", "enrolment_id", "programme", "amount",
                       "window_start", "window_end", "status", "failure_reason", "bank_reference", "updated_at"),
     "grievances": ("id", "number", "household_id", "phone", "telegram_chat_id", "region_soato", "category",
@@ -673,9 +674,13 @@ class Generator:
             version = 4 if state == app_rules.ENROLLED else 3
             enrolment_id = self._id("enrolments")
             active = last >= self.month
+            basis = AmountBasis.from_codes(outcome.programme, [
+                line["code"] for line in (outcome.inputs.get("amount") or {}).get("lines", [])],
+                outcome.share_percent)
             rows["enrolments"].append((enrolment_id, hid, outcome.programme, outcome.category, decision_id, first,
                                        last, outcome.monthly_amount, "active" if active else "ended",
-                                       None if active else add_months(last, 1)))
+                                       None if active else add_months(last, 1), basis.children, basis.infant,
+                                       basis.share_percent))
             self._payroll(rows, months, hid, enrolment_id, outcome.programme, outcome.monthly_amount, first,
                           min(last, self.month), situation)
         rows["applications"].append((

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import applications as rules
+from core.amounts import AmountBasis
 from core.eligibility import Decision as EligibilityDecision
 from core.eligibility import assess
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -284,10 +285,12 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
     if outcome.eligible:
         app.state = rules.transition(app.state, rules.APPROVED)
         first, last = rules.enrolment_period(app.decision_month, outcome.duration_months)
+        basis = AmountBasis.from_codes(outcome.programme, [
+            line["code"] for line in (outcome.inputs.get("amount") or {}).get("lines", [])], outcome.share_percent)
         s.add(Enrolment(
             household_id=app.household_id, programme=outcome.programme, category=outcome.category,
             decision_id=row.id, first_month=first, last_month=last, amount=outcome.monthly_amount,
-            state="active",
+            state="active", children=basis.children, infant=basis.infant, share_percent=basis.share_percent,
         ))
         template = "application.approved"
         params |= {"amount": outcome.monthly_amount, "first_month": first, "months": outcome.duration_months}

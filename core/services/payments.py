@@ -1,11 +1,11 @@
 """Payment cycles: a month's payroll is frozen from the enrolments in one set-based statement,
 and "when is my next payment?" is answered only from frozen payroll lines, never recomputed.
 
-Amounts: each line carries the enrolment's decided amount. That amount was computed by the pure
-``amounts`` rules from the rate tables in force on the decision date (the rates "in force" for the
-period the family was enrolled for); freezing copies it in one statement, so the payroll equals
-what the family was told. A new rate row during a running enrolment is *not* applied by the
-freeze (see the report: re-rating at indexation is a separate, not yet written, pass).
+Amounts: an enrolment keeps what its amount is made of (programme, counted children, whether the
+youngest is under 3, the category's share); freezing prices each line at the rate tables in
+force in the payroll's month (``amounts.price``, rendered in SQL), so an indexation reaches every
+running enrolment from the month it takes effect. Until then the line equals what the family
+was told at the decision.
 
 Lifecycle: ``frozen`` (opened; may be regenerated) → ``approved`` (by someone other than the
 opener: maker-checker) → export to the bank (lines ``scheduled → sent``) → ``reconcile`` with
@@ -24,8 +24,10 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy import delete, func, insert, literal, select, update
 
+from core.amounts import MATERIAL_ASSISTANCE
 from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import payment_window
+from core.rates import RateBook
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
@@ -88,6 +90,19 @@ def parse_month(text: str) -> dt.date:
         raise InvalidInput("payroll.month", month=text) from None
 
 
+def _priced(month: dt.date, book: RateBook) -> Any:
+    """Each enrolment's amount at the rates in force in ``month`` (``amounts.price`` in SQL), so an
+    indexation reaches every running enrolment; an enrolment without its basis keeps its amount."""
+    cb = book.child_benefit.in_force(month)
+    ma = book.material_assistance.in_force(month)
+    children = (sa.case((Enrolment.infant.is_(True), cb.first_under_3), else_=cb.first_3_to_18)
+                + sa.case((Enrolment.children >= 2, cb.second), else_=0)
+                + sa.case((Enrolment.children > 2, (Enrolment.children - 2) * cb.third_and_further), else_=0))
+    full = sa.case((Enrolment.programme == MATERIAL_ASSISTANCE, ma), else_=children)
+    return sa.case((Enrolment.share_percent.is_(None), Enrolment.amount),
+                   else_=full * Enrolment.share_percent // 100).label("amount")
+
+
 async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: bool = False) -> CycleView:
     """Freeze the month's payroll from the enrolments in force, in one pass and one transaction.
 
@@ -115,7 +130,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
             Enrolment.household_id,
             Enrolment.id,
             Enrolment.programme,
-            Enrolment.amount,
+            _priced(month, core.book),
             literal(window.first_day).label("window_start"),
             literal(window.last_day).label("window_end"),
             literal("scheduled").label("status"),

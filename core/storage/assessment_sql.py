@@ -77,6 +77,12 @@ class Dialect:
     def empty_object(self) -> str:
         return "'{}'::jsonb" if self.pg else "'{}'"
 
+    def figure(self, inputs: str, name: str, sql_type: str) -> str:
+        """One of a set-based decision's ``inputs.figures``, typed."""
+        if self.pg:
+            return f"CAST({inputs}->'figures'->>'{name}' AS {sql_type})"
+        return f"json_extract({inputs}, '$.figures.{name}')"
+
     def last_day_of_month(self, month: str) -> str:
         if self.pg:
             return f"CAST({month} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)"
@@ -255,12 +261,16 @@ def due_in_range(*, everything: bool) -> str:
 def new_enrolments(r: RulesInForce, d: Dialect) -> str:
     """Eligible families with no active enrolment covering next month start one from next month."""
     next_month = add_months(r.on.replace(day=1), 1)
+    children = d.figure("d.inputs", "children", "INTEGER")
+    youngest = d.figure("d.inputs", "youngest_child_birth_date", "DATE")
     last = "CASE d.duration_months" + "".join(
         f" WHEN {n} THEN {d.date(add_months(next_month, n - 1))}" for n in sorted({int(v) for v in r.durations.values()})
     ) + " END"
     return f"""
-INSERT INTO enrolments (household_id, programme, category, decision_id, first_month, last_month, amount, state)
-SELECT d.household_id, d.programme, d.category, d.id, {d.date(next_month)}, {last}, d.amount, 'active'
+INSERT INTO enrolments (household_id, programme, category, decision_id, first_month, last_month, amount, state,
+                        children, infant, share_percent)
+SELECT d.household_id, d.programme, d.category, d.id, {d.date(next_month)}, {last}, d.amount, 'active',
+       {children}, COALESCE({youngest} > {d.date(r.infant_born_after)}, FALSE), d.share_percent
 FROM decisions d
 WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
   SELECT 1 FROM enrolments e WHERE e.household_id = d.household_id AND e.state = 'active'

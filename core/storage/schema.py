@@ -265,9 +265,15 @@ class Enrolment(Base):
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
     first_month: Mapped[dt.date] = mapped_column(Date)
     last_month: Mapped[dt.date] = mapped_column(Date)
-    amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # as decided, at the rates of the decision
     state: Mapped[str] = mapped_column(String(10))  # active | ended
     ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    # What the amount is made of, so that each month's payroll prices it at the rates in force
+    # that month (an indexation reaches every running enrolment): counted children, whether
+    # the youngest is under 3, and the category's share. NULL: paid at ``amount``.
+    children: Mapped[int | None] = mapped_column(Integer)
+    infant: Mapped[bool | None] = mapped_column(Boolean)
+    share_percent: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_enrolments_household_state", "household_id", "state"),

@@ -79,3 +79,17 @@ def test_codes_are_listed() -> None:
     amount = child_benefit([born_aged(a) for a in (1, 5, 8)], ON, BOOK)
     assert {line.code for line in amount.lines} <= set(AMOUNT_LINE_CODES)
     assert AMOUNTS_ERROR_CODES == ("amounts.no_children", "amounts.birth_in_future")
+
+
+@pytest.mark.parametrize("ages", [(), (1,), (5,), (1, 5), (4, 7), (1, 5, 8, 12), (2, 3, 4, 6, 9, 17)])
+@pytest.mark.parametrize("share", [100, 75, 50])
+def test_a_basis_priced_again_gives_the_decided_amount(ages: tuple[int, ...], share: int) -> None:
+    from core.amounts import AmountBasis, child_benefit, material_assistance, price
+
+    book = RateBook.load()
+    on = dt.date(2026, 12, 10)
+    births = [on.replace(year=on.year - a) - dt.timedelta(days=30) for a in ages]
+    amount = child_benefit(births, on, book) if births else material_assistance(on, book)
+    basis = AmountBasis.of(amount, share)
+    assert basis.children == len(ages) and basis.infant == any(a < 3 for a in ages)
+    assert price(basis, on, book) == amount.total * share // 100
