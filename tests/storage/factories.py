@@ -41,7 +41,9 @@ async def ensure_territory(core: Core) -> None:
 
 
 def pinfl_for(birth: dt.date, sex: str) -> str:
-    return make_pinfl(birth, sex, 262, next(_serial)).value
+    # Serials have three digits: wrap around rather than run out in a long session (each test has
+    # its own database, so a serial may repeat across tests).
+    return make_pinfl(birth, sex, 262, 100 + (next(_serial) - 100) % 900).value
 
 
 async def make_family(

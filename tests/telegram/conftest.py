@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from bots.webhook import BOT, SENDER, SENDER_TASK, mount
 from core.config import Settings
 from core.storage.uow import Core
 from spsr.server import build_app
-from tests.storage import factories
 from tests.telegram.fake_bot_api import FakeBotApi, callback_update, contact_update, text_update
 
 SECRET = "s3cret-Token_1140"
@@ -113,13 +111,6 @@ class Harness:
         sender = self.app[SENDER]
         sender._chats.clear()
         return await sender.run_once()
-
-
-@pytest.fixture(autouse=True)
-def own_pinfl_serials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test its own PINFL serials: the factories' counter has 900 for the whole session, and
-    these tests make many families (each test has its own database, so serials may repeat)."""
-    monkeypatch.setattr(factories, "_serial", itertools.count(100))
 
 
 @pytest.fixture
