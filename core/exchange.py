@@ -221,14 +221,14 @@ def _key(spec: ItemSpec, key: Any, as_of: dt.date) -> str | None:
         raise InvalidInput("exchange.key_required", item=spec.item, key=spec.key)
     if not isinstance(key, str):
         raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
-    key = key.strip()
+    text: str = key.strip()
     pattern = {"month": _MONTH, "month_employer": _MONTH_EMPLOYER, "text": _TEXT_KEY}[spec.key]
-    if not pattern.match(key):
+    if not pattern.match(text):
         raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
-    if spec.key in ("month", "month_employer") and key[:7] > as_of.isoformat()[:7]:
+    if spec.key in ("month", "month_employer") and text[:7] > as_of.isoformat()[:7]:
         # An income for a month the agency has not reached yet on its own as-of date.
         raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
-    return key
+    return text
 
 
 REQUIRED = ("agency", "item", "pinfl", "value", "as_of", "record_id")

@@ -24,9 +24,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, bindparam, exists, func, select, text
+from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, select, text
 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
@@ -57,6 +57,11 @@ class AssessSummary:
                 f"errors {self.errors}")
 
 
+def rowcount(result: Result[Any]) -> int:
+    """Rows an INSERT … SELECT or UPDATE touched."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def _due(everything: bool) -> Any:
     if everything:
         return True
@@ -83,7 +88,7 @@ class _Statements:
 
 def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
     rules = rules_in_force(uow.today(), uow.book)
-    d = q.Dialect(uow.session.bind.dialect.name)
+    d = q.Dialect(uow.session.get_bind().dialect.name)
 
     def stmt(sql: str) -> Any:
         t = text(sql)
@@ -116,7 +121,7 @@ async def assess_households(
     async with core.uow() as uow:
         low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
         statements = _statements(uow, everything)
-        dialect = uow.session.bind.dialect.name
+        dialect = uow.session.get_bind().dialect.name
     ranges = iter(range(int(low), int(high) + 1, chunk)) if low is not None else iter(())
 
     async def worker() -> None:
@@ -157,11 +162,11 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int, summ
     summary.eligible += int(eligible or 0)
     if assessed:
         marks = {**ids, "before": before, "now": now}
-        summary.enrolled += (await s.execute(st.enrol, {**ids, "before": before})).rowcount
-        summary.reinstated += (await s.execute(st.reinstate, {**ids, "before": before})).rowcount
-        summary.notices += (await s.execute(st.ending_notices, marks)).rowcount
-        summary.ending += (await s.execute(st.end, {**ids, "before": before})).rowcount
-        summary.notices += (await s.execute(
-            st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before})).rowcount
+        summary.enrolled += rowcount(await s.execute(st.enrol, {**ids, "before": before}))
+        summary.reinstated += rowcount(await s.execute(st.reinstate, {**ids, "before": before}))
+        summary.notices += rowcount(await s.execute(st.ending_notices, marks))
+        summary.ending += rowcount(await s.execute(st.end, {**ids, "before": before}))
+        summary.notices += rowcount(await s.execute(
+            st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before}))
     if progress is not None and (assessed or refused):
         progress(int(assessed) + refused)

@@ -23,14 +23,15 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 
 from core.errors import InvalidInput
 from core.exchange import MAX_BATCH, AgencyRecord, Catalogue, ItemSpec, load_catalogue, validate_record
 from core.storage.schema import (
     BankBalance,
+    Base,
     ExchangeRecord,
     Fact,
     Household,
@@ -127,11 +128,12 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         by_agency[r.agency].append(r.record_id)
     for agency, ids in by_agency.items():
         for chunk in _chunks(ids):
-            rows = await s.execute(
+            held_records = await s.execute(
                 select(ExchangeRecord.agency_record_id, ExchangeRecord.item, ExchangeRecord.pinfl,
                        ExchangeRecord.value, ExchangeRecord.as_of)
                 .where(ExchangeRecord.agency == agency, ExchangeRecord.agency_record_id.in_(chunk)))
-            held.update({(agency, rid): (item, pinfl, value, as_of) for rid, item, pinfl, value, as_of in rows})
+            held.update({(agency, rid): (item, pinfl, value, as_of)
+                         for rid, item, pinfl, value, as_of in held_records})
 
     fresh: list[tuple[int, AgencyRecord]] = []
     for index, rec in valid:
@@ -154,10 +156,10 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
     facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
     fresh_pinfls = sorted({r.pinfl for _, r in fresh})
     for chunk in _chunks(fresh_pinfls):
-        rows = await s.execute(
+        fact_rows = await s.execute(
             select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
                    Fact.received_at).where(Fact.pinfl.in_(chunk)))
-        for pinfl, item, value, agency, rid, as_of, received in rows:
+        for pinfl, item, value, agency, rid, as_of, received in fact_rows:
             facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
 
     statuses: dict[tuple[str, str], str] = {}
@@ -185,14 +187,14 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         {"agency": r.agency, "agency_record_id": r.record_id, "item": r.item, "pinfl": r.pinfl,
          "value": r.stored_value(), "as_of": r.as_of, "received_at": now,
          "status": statuses[(r.agency, r.record_id)]} for _, r in fresh])
-    table = ExchangeRecord.__table__
+    table = _table(ExchangeRecord)
     if displaced:
         await s.execute(
             update(table).where(and_(table.c.agency == bindparam("a"), table.c.agency_record_id == bindparam("r")))
             .values(status="superseded"),
             [{"a": a, "r": r} for a, r in displaced])
     if changed:
-        ftable = Fact.__table__
+        ftable = _table(Fact)
         await s.execute(
             delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
             [{"p": p, "i": i} for p, i in changed])
@@ -208,6 +210,10 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
               superseded=result.superseded, stale=result.stale, unchanged=result.unchanged,
               rejected=len(result.rejected))
     return result
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _split(fact_item: str) -> tuple[str, str | None]:
@@ -250,13 +256,13 @@ async def _apply(
             total, agencies = 0, set()
             for fact_item, row in facts[pinfl].items():
                 item, key = _split(fact_item)
-                spec = specs.get(item)
-                if (spec is not None and spec.table == "incomes" and spec.applies is not None
-                        and spec.applies["source"] == source and key is not None and key[:7] == month):
+                income_spec = specs.get(item)
+                if (income_spec is not None and income_spec.table == "incomes" and income_spec.applies is not None
+                        and income_spec.applies["source"] == source and key is not None and key[:7] == month):
                     total += int(row.value)
                     agencies.add(row.agency)
             sums[(pinfl, month, source)] = (total, agencies)
-        t = Income.__table__
+        t = _table(Income)
         await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.month == bindparam("m"),
                                              t.c.source == bindparam("src"))),
                         [{"pid": persons[p][0], "m": _month(m), "src": src} for p, m, src in sums])
@@ -266,7 +272,7 @@ async def _apply(
             for (p, m, src), (total, agencies) in sums.items()])
 
     if vehicles:
-        t = Vehicle.__table__
+        t = _table(Vehicle)
         await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.plate == bindparam("pl"))),
                         [{"pid": persons[p][0], "pl": plate} for p, plate in vehicles])
         rows = []
@@ -282,24 +288,25 @@ async def _apply(
             await s.execute(insert(Vehicle), rows)
 
     if properties:
-        t = Property.__table__
+        t = _table(Property)
         await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.cadastre_number == bindparam("c"),
                                              t.c.kind == bindparam("k"))),
                         [{"pid": persons[p][0], "c": c, "k": k} for p, c, k in properties])
         rows = [{"household_id": persons[p][1], "person_id": persons[p][0], "kind": k, "cadastre_number": c}
                 for p, c, k in properties
-                if (row := facts[p].get(f"kadastr.{k}_property|{c}")) is not None and row.value is True]
+                if (held := facts[p].get(f"kadastr.{k}_property|{c}")) is not None and held.value is True]
         if rows:
             await s.execute(insert(Property), rows)
 
     if banks:
-        t = BankBalance.__table__
+        t = _table(BankBalance)
         await s.execute(delete(t).where(t.c.person_id == bindparam("pid")),
                         [{"pid": persons[p][0]} for p in banks])
         rows = []
         for pinfl in banks:
             held_rows = [row for fact_item, row in facts[pinfl].items()
-                         if (spec := specs.get(_split(fact_item)[0])) is not None and spec.table == "bank_balances"]
+                         if (bank_spec := specs.get(_split(fact_item)[0])) is not None
+                         and bank_spec.table == "bank_balances"]
             if held_rows:
                 rows.append({"household_id": persons[pinfl][1], "person_id": persons[pinfl][0],
                              "amount": sum(int(r.value) for r in held_rows),
@@ -346,8 +353,8 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
             s = uow.session
             today, now = uow.today(), uow.now()
             by_days: dict[int, list[str]] = defaultdict(list)
-            for spec in catalogue.items.values():
-                by_days[spec.valid_days].append(spec.item)
+            for item_spec in catalogue.items.values():
+                by_days[item_spec.valid_days].append(item_spec.item)
             lapsed = or_(*(
                 and_(Fact.as_of < today - dt.timedelta(days=days),
                      or_(*(or_(Fact.item == item, Fact.item.like(item + "|%")) for item in items)))
@@ -356,7 +363,7 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
                                     .where(lapsed).limit(batch))).all()
             if not rows:
                 return total
-            ftable, rtable = Fact.__table__, ExchangeRecord.__table__
+            ftable, rtable = _table(Fact), _table(ExchangeRecord)
             await s.execute(delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
                             [{"p": p, "i": i} for p, i, _, _ in rows])
             await s.execute(
@@ -374,10 +381,10 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
             changed = []
             for pinfl, fact_item, agency, rid in rows:
                 item, key = _split(fact_item)
-                spec = catalogue.items.get(item)
-                if spec is None or spec.applies is None or pinfl not in persons:
+                lapsed_spec = catalogue.items.get(item)
+                if lapsed_spec is None or lapsed_spec.applies is None or pinfl not in persons:
                     continue
-                value = _expired_value(spec) if spec.table == "persons" else None
+                value = _expired_value(lapsed_spec) if lapsed_spec.table == "persons" else None
                 changed.append(AgencyRecord(agency, item, pinfl, value, today, rid, key))
             if changed:
                 await _apply(uow, catalogue, changed, persons, facts)
@@ -402,6 +409,8 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
             select(Fact.household_id, Fact.pinfl, Fact.item, Fact.agency, Fact.agency_record_id, Fact.as_of,
                    Fact.received_at).where(Fact.household_id.in_(chunk)))
         for hid, pinfl, item, agency, rid, as_of, received in rows:
+            if hid is None:
+                continue
             out[hid][f"{pinfl}:{item}"] = {"agency": agency, "record_id": rid, "as_of": as_of.isoformat(),
                                            "received_at": received.isoformat()}
     return out

@@ -28,6 +28,7 @@ from core.amounts import MATERIAL_ASSISTANCE
 from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import payment_window
 from core.rates import RateBook
+from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
@@ -366,7 +367,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
 
     async with core.uow() as uow:
         s = uow.session
-        dialect = s.bind.dialect.name
+        dialect = s.get_bind().dialect.name
         temp = "pg_temp" if dialect == "postgresql" else "temp"
         await s.execute(sa.text(f"DROP TABLE IF EXISTS {temp}.bank_results"))  # left by a crashed run
         await s.run_sync(lambda sync: _STAGING.create(sync.connection()))
@@ -409,7 +410,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
             refuse(idx, verdict, params)
         await rows.close()
         outcome.rejected.sort(key=lambda r: r[0])
-        counts = dict((await s.execute(sa.text(
+        counts: dict[str, int] = dict((await s.execute(sa.text(
             "SELECT b.verdict || ':' || b.status, COUNT(*) FROM bank_results b"
             " WHERE b.verdict IN ('ok', 'unchanged') GROUP BY b.verdict, b.status"))).all())
         outcome.paid, outcome.failed = int(counts.get("ok:paid", 0)), int(counts.get("ok:failed", 0))
@@ -419,8 +420,8 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
         stamp = [sa.bindparam("now", type_=sa.DateTime(timezone=True))]
         if outcome.paid or outcome.failed:
             await s.execute(sa.text(_APPLY).bindparams(*stamp), {"now": now})
-            outcome.notices = (await s.execute(sa.text(_notices_sql(dialect)).bindparams(*stamp),
-                                               {"now": now})).rowcount
+            outcome.notices = rowcount(await s.execute(sa.text(_notices_sql(dialect)).bindparams(*stamp),
+                                                       {"now": now}))
             months = (await s.scalars(sa.text(
                 "SELECT DISTINCT l.cycle_month FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id"
                 " WHERE b.verdict = 'ok'").columns(month=sa.Date))).all()
