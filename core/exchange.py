@@ -321,3 +321,32 @@ def parse_csv(text: str) -> list[ParsedLine]:
         record: dict[str, Any] = dict(zip(names, row, strict=True))
         out.append(ParsedLine(number, record))
     return out
+
+
+# --- the records behind the registry's own data (seed, ``spsr exchange generate``) -------------
+
+# Registry income sources → the item an agency reports them under.
+SOURCE_ITEMS: Mapping[str, str] = {
+    "wage": "soliq.wage", "pension": "pensiya.old_age_pension",
+    "self_employment": "soliq.self_employment_income", "agriculture": "soliq.agricultural_income",
+    "benefit": "pensiya.social_allowance", "other": "soliq.rental_income"}
+# A member's security body → the item its agency reports service under.
+SERVICE_ITEMS: Mapping[str, str] = {
+    "defence": "mudofaa.service", "interior": "iiv.service", "emergency": "fvv.service",
+    "state_security": "dxx.service", "national_guard": "milliy_gvardiya.service", "customs": "bojxona.service"}
+
+
+def employer_tin(person_id: int) -> str:
+    """A stable 9-digit employer TIN for a synthetic wage (one employer per person)."""
+    return f"{300_000_000 + person_id % 99_999_999:09d}"
+
+
+def mirror_as_of(today: dt.date) -> dt.date:
+    """The as-of date of synthetic records: the 1st of this month (yesterday on the 1st)."""
+    first = today.replace(day=1)
+    return first - dt.timedelta(days=1) if first == today else first
+
+
+def balance_as_of(on: dt.date, today: dt.date, valid_days: int) -> dt.date:
+    """A synthetic balance's as-of date: its own, kept inside its validity and not after the others."""
+    return min(max(on, today - dt.timedelta(days=valid_days - 1)), mirror_as_of(today))

@@ -54,6 +54,15 @@ from core.eligibility import (
     PropertyFacts,
     VehicleFacts,
     assess,
+    income_months,
+)
+from core.exchange import (
+    SERVICE_ITEMS,
+    SOURCE_ITEMS,
+    balance_as_of,
+    employer_tin,
+    load_catalogue,
+    mirror_as_of,
 )
 from core.grievances import damm_digit, new_tracking_number
 from core.identity import make_pinfl
@@ -61,6 +70,9 @@ from core.rates import RateBook
 from core.seed import names
 
 INCOME_MONTHS = 6
+# Tables whose rows come with the agency records behind them.
+AGENCY_TABLES = ("incomes", "vehicles", "properties", "bank_balances")
+BALANCE_VALID_DAYS = load_catalogue().items["bank.balance"].valid_days
 # Applications decided this many months ago (weights); incomes must cover 3 months before each.
 DECIDED_MONTHS_AGO = ((1, 30), (2, 35), (3, 35))
 PAYROLL_FAILURES = ("card_expired", "account_closed", "card_blocked")
@@ -105,6 +117,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                    "amount", "state", "ended_on", "children", "infant", "share_percent"),
     "payroll_lines": ("id", "cycle_month", "household_id", "enrolment_id", "programme", "amount",
                       "window_start", "window_end", "status", "failure_reason", "bank_reference", "updated_at"),
+    "exchange_records": ("id", "agency", "agency_record_id", "item", "pinfl", "value", "as_of", "received_at",
+                         "status"),
+    "facts": ("pinfl", "item", "household_id", "value", "agency", "agency_record_id", "as_of", "received_at"),
     "grievances": ("id", "number", "household_id", "phone", "telegram_chat_id", "region_soato", "category",
                    "channel", "language", "text", "state", "received_on", "due_on", "needs_check", "extended",
                    "extension_reason", "assigned_to", "escalation_level", "answer", "answered_on", "closed_on",
@@ -369,6 +384,7 @@ class Generator:
         t = self.t
         hid = self._id("households")
         situation = plan[1] if plan else None
+        marks = {table: len(rows[table]) for table in AGENCY_TABLES}
 
         # Where, and in which language.
         if plan:
@@ -478,6 +494,7 @@ class Generator:
 
         address = f"{mahalla_name} MFY, {rng.choice(STREETS)} koʻchasi, {rng.randint(1, 180)}-uy"
         rows["households"].append((hid, region, district, mahalla_id, address, head.id, created, created))
+        self._agency_records(rows, hid, members, marks)
         for m in members:
             passport = None
             if _age(m.birth, self.today) >= 16:
@@ -640,6 +657,44 @@ class Generator:
         as_of = self.today - dt.timedelta(days=self.rng.randint(1, 20))
         rows["bank_balances"].append((self._id("bank_balances"), hid, person_id, amount, as_of))
         return amount
+
+    def _agency_records(self, rows: dict[str, list[tuple[Any, ...]]], hid: int, members: list[_Member],
+                        marks: dict[str, int]) -> None:
+        """The agency records behind what was just generated for the household (its counted
+        incomes, assets, disability and service), as ``spsr exchange generate`` would write them:
+        with them every value the registry holds has its provenance. Uses no randomness."""
+        pinfl = {m.id: m.pinfl for m in members}
+        counted = set(income_months(self.today))
+        as_of = mirror_as_of(self.today)
+        received = min(dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=self.tz), self.now)
+
+        def record(person_id: int, item: str, key: str | None, value: Any, rid: str, on: dt.date = as_of) -> None:
+            p = pinfl[person_id]
+            agency = item.split(".")[0]
+            rows["exchange_records"].append((self._id("exchange_records"), agency, rid, item, p,
+                                             {"value": value, "key": key}, on, received, "current"))
+            rows["facts"].append((p, item if key is None else f"{item}|{key}", hid, {"value": value}, agency, rid,
+                                  on, received))
+
+        for _, _, pid, month, source, amount, _ in rows["incomes"][marks["incomes"]:]:
+            item = SOURCE_ITEMS.get(source)
+            if item is not None and month in counted:
+                m = month.isoformat()[:7]
+                record(pid, item, f"{m}/{employer_tin(pid)}" if source == "wage" else m, amount, f"{item}:{pid}:{m}")
+        for vid, _, pid, kind, year, roadworthy, plate in rows["vehicles"][marks["vehicles"]:]:
+            record(pid, "yhxbb.vehicle", plate, {"year": year, "roadworthy": roadworthy, "kind": kind},
+                   f"yhxbb.vehicle:{vid}")
+        for prop_id, _, pid, kind, cadastre in rows["properties"][marks["properties"]:]:
+            record(pid, f"kadastr.{kind}_property", cadastre, True, f"kadastr.{kind}_property:{prop_id}")
+        for bid, _, pid, amount, on in rows["bank_balances"][marks["bank_balances"]:]:
+            record(pid, "bank.balance", f"A{bid}", amount, f"bank.balance:{bid}",
+                   balance_as_of(on, self.today, BALANCE_VALID_DAYS))
+        for m in members:
+            if m.disability is not None:
+                record(m.id, "vtek.disability_group", None, m.disability, f"vtek.disability_group:{m.id}")
+            if m.service_body is not None and m.service_body in SERVICE_ITEMS:
+                item = SERVICE_ITEMS[m.service_body]
+                record(m.id, item, None, True, f"{item}:{m.id}")
 
     # --- applications, decisions, payrolls, grievances --------------------------------------
 

@@ -28,7 +28,19 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 
 from core.errors import InvalidInput
-from core.exchange import MAX_BATCH, AgencyRecord, Catalogue, ItemSpec, load_catalogue, validate_record
+from core.exchange import (
+    MAX_BATCH,
+    SERVICE_ITEMS,
+    SOURCE_ITEMS,
+    AgencyRecord,
+    Catalogue,
+    ItemSpec,
+    balance_as_of,
+    employer_tin,
+    load_catalogue,
+    mirror_as_of,
+    validate_record,
+)
 from core.storage.schema import (
     BankBalance,
     Base,
@@ -419,15 +431,6 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
 # --- synthetic agency records for a seeded registry (benchmarks, demos) ------------------------
 
 
-# Registry income sources → the item an agency reports them under.
-SOURCE_ITEMS = {"wage": "soliq.wage", "pension": "pensiya.old_age_pension",
-                "self_employment": "soliq.self_employment_income", "agriculture": "soliq.agricultural_income",
-                "benefit": "pensiya.social_allowance", "other": "soliq.rental_income"}
-SERVICE_ITEMS = {"defence": "mudofaa.service", "interior": "iiv.service", "emergency": "fvv.service",
-                 "state_security": "dxx.service", "national_guard": "milliy_gvardiya.service",
-                 "customs": "bojxona.service"}
-
-
 def _text_key(value: str | None, fallback: str) -> str:
     key = "".join(ch for ch in (value or "") if ch.isalnum() or ch in ":/._-")[:24]
     return key or fallback
@@ -448,10 +451,8 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
 
     today = core.clock.today()
     months = _counted(today)
-    as_of = today.replace(day=1)
-    if as_of == today:
-        as_of -= dt.timedelta(days=1)
-    oldest_balance = today - dt.timedelta(days=load_catalogue().items["bank.balance"].valid_days - 1)
+    as_of = mirror_as_of(today)
+    balance_days = load_catalogue().items["bank.balance"].valid_days
     written = 0
 
     def keep(hid: int) -> bool:
@@ -478,7 +479,7 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
             if item is None or not keep(hid):
                 continue
             m = month.isoformat()[:7]
-            key = f"{m}/{300_000_000 + pid % 99_999_999:09d}" if source == "wage" else m
+            key = f"{m}/{employer_tin(pid)}" if source == "wage" else m
             if write(item.split(".")[0], item, pinfl, int(amount), key, f"{item}:{pid}:{m}"):
                 return written
         vehicles = await s.stream(
@@ -504,7 +505,7 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
             .execution_options(yield_per=10_000))
         async for bid, hid, pinfl, amount, on in balances:
             if keep(hid) and write("bank", "bank.balance", pinfl, int(amount), f"A{bid}", f"bank.balance:{bid}",
-                                   min(max(on, oldest_balance), as_of)):
+                                   balance_as_of(on, today, balance_days)):
                 return written
         people = await s.stream(
             select(Person.id, Person.household_id, Person.pinfl, Person.disability, Person.service_body)

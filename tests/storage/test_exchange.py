@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from core.services.exchange import ingest
 from core.storage.schema import (
@@ -186,38 +186,48 @@ async def test_values_past_their_validity_stop_counting_and_the_family_is_reasse
     assert await expire_facts(core) == 0
 
 
-async def test_the_records_behind_a_seeded_registry_give_provenance_and_change_no_decision(core: Core, clock) -> None:
+async def test_a_seeded_registry_comes_with_the_agency_records_behind_it(core: Core, clock) -> None:
+    """The seed writes the records behind its incomes, assets, disability and service; decisions
+    name them; ``spsr exchange generate`` writes the same records, so importing them changes
+    nothing, and importing them into a registry without them changes no decision."""
     import io
     import json
 
     from core.seed.loader import seed_registry
     from core.services.assessment import assess_households
     from core.services.exchange import generate_records
+    from core.storage.schema import Decision
 
     await seed_registry(core, 120, 7)
-    await assess_households(core, everything=True)
+    summary = await assess_households(core, everything=True)
+    async with core.uow() as uow:
+        decisions = (await uow.session.execute(
+            select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount, Decision.inputs)
+            .where(Decision.application_id.is_(None)))).all()
+        facts = int(await uow.session.scalar(select(func.count()).select_from(Fact)) or 0)
+    assert summary.assessed == len(decisions) == 120 and facts > 120
+    with_sources = [inputs["provenance"] for *_, inputs in decisions if inputs["provenance"]]
+    assert len(with_sources) > 100
+    assert any(key.split(":", 1)[1].startswith("soliq.wage|") for p in with_sources for key in p)
+
     out = io.StringIO()
-    written = await generate_records(core, out)
-    records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert written == len(records) > 120
+    records = [json.loads(line) for line in (await generate_records(core, out) and out.getvalue()).splitlines()]
+    assert len(records) == facts
+    result = await ingest(core, records)
+    assert (result.accepted, result.unchanged, result.rejected) == (0, len(records), [])
+
+    # Without them, importing them gives the same decisions.
     clock.advance(dt.timedelta(hours=1))
-    assert {"soliq.wage", "pensiya.old_age_pension", "kadastr.residential_property"} <= {r["item"] for r in records}
+    async with core.uow() as uow:
+        await uow.session.execute(delete(Fact))
+        await uow.session.execute(delete(ExchangeRecord))
+        await uow.commit()
     result = await ingest(core, records)
     assert (result.accepted, result.rejected) == (len(records), [])
-    assert (await ingest(core, records)).unchanged == len(records)  # idempotent
-
-    summary = await assess_households(core)
-    assert summary.assessed > 0 and summary.enrolled == summary.ending == 0
+    again = await assess_households(core)
+    assert again.assessed > 0 and again.enrolled == again.ending == 0
     async with core.uow() as uow:
-        from core.storage.schema import Decision
-
-        rows = (await uow.session.execute(
-            select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount, Decision.inputs)
-            .where(Decision.application_id.is_(None)).order_by(Decision.id))).all()
-    first: dict[int, tuple[object, ...]] = {}
-    for hid, eligible, category, amount, inputs in rows:
-        if hid in first:
-            assert first[hid] == (eligible, category, amount), hid
-            assert inputs["provenance"], hid  # the second decision names its agencies
-        else:
-            first[hid] = (eligible, category, amount)
+        latest = {hid: (eligible, category, amount) for hid, eligible, category, amount in (await uow.session.execute(
+            select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount)
+            .where(Decision.application_id.is_(None)).order_by(Decision.id))).all()}
+    assert latest == {hid: (eligible, category, amount) for hid, eligible, category, amount, _ in decisions}
