@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Final
 
+from core.applications import add_months
 from core.i18n import N_, _, format_date, format_money, format_months, use_locale
 
 # A code → message; params are formatted in (dates and money already formatted by _params).
@@ -68,6 +69,11 @@ TEMPLATES: Final[dict[str, str]] = {
                                "from {first_month}."),
     "application.rejected": N_("Application {number} is not approved. {reasons} Questions: 1140."),
     "enrolment.ended": N_("Your family's assistance period has ended. You may apply again."),
+    # Automatic assignment from the agencies' data (core.services.assessment).
+    "enrolment.started": N_("By the agencies' data your family is granted assistance from {first_month}: "
+                            "{amount} a month for {months}. Questions: 1140."),
+    "enrolment.ending": N_("By the agencies' latest data your family no longer qualifies. Assistance is paid "
+                           "until {paid_until} inclusive. {reasons} Questions: 1140."),
     "grievance.answered": N_("Answer to grievance {number}: {answer}"),
     "grievance.extended": N_("The answer to grievance {number} needs a check; it will come by {due_on}."),
     "grievance.reopened": N_("Grievance {number} is being looked at again."),
@@ -95,7 +101,7 @@ REASONS: Final[dict[str, str]] = {
 }
 
 _MONEY_PARAMS: Final = frozenset({"amount", "mce", "income_per_member", "bank_balance_total", "limit_money"})
-_DATE_PARAMS: Final = frozenset({"notice_by", "due_on", "until", "first_month"})
+_DATE_PARAMS: Final = frozenset({"notice_by", "due_on", "until", "first_month", "paid_until"})
 
 
 def _params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +159,11 @@ def render(template: str, params: Mapping[str, Any], language: str) -> str:
     with use_locale(language):
         if template == "sms.reply":
             return str(params.get("text", ""))
-        if template == "application.rejected":
+        if template == "enrolment.ending":
+            # Paid to the end of its last month: name that day, not the month's first.
+            last = dt.date.fromisoformat(str(params.get("last_month", ""))[:10] or "1970-01-01")
+            params = {**params, "paid_until": add_months(last, 1) - dt.timedelta(days=1)}
+        if template in ("application.rejected", "enrolment.ending"):
             codes = params.get("reasons") or []
             lines = [reason_text(c, {}) if isinstance(c, str) else
                      reason_text(c.get("code", ""), c.get("params", {})) for c in codes]

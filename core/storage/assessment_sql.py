@@ -88,12 +88,12 @@ class Dialect:
             return f"CAST({month} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)"
         return f"date({month}, '+1 month', '-1 day')"
 
-    def reason_codes(self, reasons: str) -> str:
-        """The codes of a decision's reasons that explain an ending (exclusions and income)."""
+    def ending_reasons(self, reasons: str) -> str:
+        """A decision's reasons that explain an ending (exclusions and income), with their figures."""
         if self.pg:
-            return ("COALESCE((SELECT jsonb_agg(r->>'code') FROM jsonb_array_elements(" + reasons + ") r"
+            return ("COALESCE((SELECT jsonb_agg(r) FROM jsonb_array_elements(" + reasons + ") r"
                     " WHERE r->>'code' LIKE 'exclusion.%' OR r->>'code' LIKE 'income.%'), '[]'::jsonb)")
-        return ("json((SELECT json_group_array(json_extract(r.value, '$.code')) FROM json_each(" + reasons + ") r"
+        return ("json((SELECT json_group_array(json(r.value)) FROM json_each(" + reasons + ") r"
                 " WHERE json_extract(r.value, '$.code') LIKE 'exclusion.%'"
                 " OR json_extract(r.value, '$.code') LIKE 'income.%'))")
 
@@ -321,7 +321,7 @@ _CONTACT = ("JOIN contacts c ON c.household_id = e.household_id"
 
 def ending_notices(r: RulesInForce, d: Dialect, priority: int) -> str:
     """Tell each family whose enrolment is about to be ended (run before :func:`end_enrolments`)."""
-    params = d.obj(("last_month", "e.last_month"), ("reasons", d.reason_codes("d.reasons")))
+    params = d.obj(("last_month", "e.last_month"), ("reasons", d.ending_reasons("d.reasons")))
     return f"""
 {_OUTBOX}
 SELECT {_route(priority)}, 'enrolment.ending', {params}, 'pending', 0, :now, 'enrolment.ending:' || e.id

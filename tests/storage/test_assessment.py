@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.eligibility import Decision as EligibilityDecision
 from core.services.assessment import assess_households
 from core.services.decisions import decision_document
+from core.services.messages import render
 from core.services.exchange import ingest
 from core.storage.schema import Decision, Enrolment, OutboxMessage
 from core.storage.uow import Core
@@ -81,6 +82,13 @@ async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: C
     assert (enrolment.state, enrolment.last_month, enrolment.ended_on) == (
         "active", dt.date(2027, 6, 1), dt.date(2027, 6, 30))
     assert await templates(core, household_id) == ["enrolment.started", "enrolment.ending"]
+    async with core.uow() as uow:
+        ending = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.template == "enrolment.ending"))
+        assert ending is not None
+        text = render(ending.template, ending.params, "uz")
+        first_reason = ending.params["reasons"][0]["code"]
+    assert first_reason == "income.above_threshold"
+    assert "2027-yil 30-iyungacha" in text and "9 000 000" not in text and "1140" in text
     async with core.uow() as uow:
         latest = await uow.session.scalar(select(Decision).order_by(Decision.id.desc()).limit(1))
         assert latest is not None and not latest.eligible
