@@ -26,3 +26,44 @@ async def test_migrations_match_the_models(core: Core) -> None:
         changes = await conn.run_sync(diff)
     assert changes == []
     assert await is_current(core.engine)
+
+
+async def test_a_registry_with_data_upgrades_from_the_first_revision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite alters tables by copying them: rows that point at a copied table must not stop it."""
+    from core.clock import FixedClock
+    from core.rates import RateBook
+    from core.seed.loader import seed_registry
+    from core.storage.engine import create_engine, session_factory
+    from core.storage.migrate import current_revision, upgrade
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(engine, "0001")
+        import datetime as dt
+
+        from sqlalchemy import text
+
+        core = Core(engine=engine, sessions=session_factory(engine), clock=FixedClock(dt.date(2026, 12, 10)),
+                    book=RateBook.load())
+        async with engine.begin() as conn:  # a registry written under revision 0001
+            await conn.execute(text(
+                "INSERT INTO regions VALUES ('1726', 'UZ-TK', 'Toshkent shahri', 'город Ташкент', NULL, 'Tashkent')"))
+            await conn.execute(text(
+                "INSERT INTO districts VALUES ('1726262', '1726', 'district', 'Yunusobod tumani', 'Юнусабадский район',"
+                " NULL, 'Yunusobod', 0)"))
+            await conn.execute(text("INSERT INTO mahallas VALUES (1, '1726262', 'Navbahor', NULL, NULL)"))
+            await conn.execute(text(
+                "INSERT INTO households (id, region_soato, district_soato, mahalla_id, address, created_at,"
+                " data_changed_at, assessed_at) VALUES (1, '1726', '1726262', 1, 'Navbahor 1', '2026-01-01 10:00:00',"
+                " '2026-01-01 10:00:00', NULL)"))
+            await conn.execute(text(
+                "INSERT INTO persons (id, pinfl, household_id, relation, surname, given_name, birth_date, sex)"
+                " VALUES (1, '31403855260011', 1, 'head', 'Karimov', 'Anvar', '1985-03-14', 'm')"))
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT COUNT(*) FROM persons"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1  # back on
+        assert (await seed_registry(core, 10, 1)).households == 10  # and the registry still works
+    finally:
+        await engine.dispose()

@@ -28,6 +28,10 @@ PAYROLL_KEYS = (
 
 
 def upgrade() -> None:
+    if op.get_context().dialect.name == "sqlite":
+        # Left behind by an attempt that failed half-way (before foreign keys were switched off).
+        op.execute("DROP TABLE IF EXISTS _alembic_tmp_payroll_lines")
+        op.execute("DROP TABLE IF EXISTS _alembic_tmp_households")
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         for name, _, _, _ in PAYROLL_KEYS:
             batch_op.drop_constraint(name, type_="foreignkey")
