@@ -346,7 +346,15 @@ async def _submit_application(uow: UnitOfWork, who: Who, args: dict[str, Any]) -
 
 
 async def own_household(uow: UnitOfWork, who: Who) -> int:
-    ids = await household_ids_for_phone(uow.session, who.phone) if who.phone else []
+    """The family a conversation speaks for: on Telegram the one linked to the chat (a phone can be
+    registered for several families, and the person picked one); else the phone's, lowest id first."""
+    chat = telegram_chat(who)
+    if chat is not None and who.phone:
+        linked = await uow.session.scalar(select(Contact.household_id).where(
+            Contact.telegram_chat_id == chat, Contact.phone == who.phone))
+        if linked is not None:
+            return int(linked)
+    ids = sorted(await household_ids_for_phone(uow.session, who.phone)) if who.phone else []
     if not ids:
         raise NotFound("phone.not_registered")
     return ids[0]
