@@ -344,7 +344,8 @@ def _picks(text: str) -> list[str] | None:
 @on_input("apply_change")
 def apply_change_input(ctx: Ctx, text: str) -> Outcome:
     options = apply_change(ctx).options
-    keys = _picks(text) or [choose(options, text)]
+    picked = choose(options, text)
+    keys = _picks(text) or ([picked] if picked is not None else [])
     if any(k not in {o.key for o in options} for k in keys) or not keys:
         return Retry(_(Words.INVALID_CHOICE))
     if keys == ["1"]:

@@ -45,7 +45,8 @@ class BulkWriter:
             for c in cols:
                 column = table.c[c]
                 if self.postgres:
-                    is_json = column.type._type_affinity.__name__ in ("JSON", "JSONB")
+                    affinity = column.type._type_affinity
+                    is_json = affinity is not None and affinity.__name__ in ("JSON", "JSONB")
                     convs.append(_json if is_json else None)
                 else:
                     convs.append(column.type.dialect_impl(dialect).bind_processor(dialect))

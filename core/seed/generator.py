@@ -438,7 +438,10 @@ class Generator:
         balance = 0
         head = members[0]
         adults = [m for m in members if _age(m.birth, self.today) >= 18]
-        owner = lambda: rng.choice(adults).id  # noqa: E731
+
+        def owner() -> int:
+            return int(rng.choice(adults).id)
+
         if rng.random() < 0.9:
             properties.append(self._property(rows, hid, owner(), "residential", district))
         if situation is None:

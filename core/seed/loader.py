@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import payments as pay_rules
@@ -142,7 +142,7 @@ async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.dat
         past = month < this_month
         approved = min(now, dt.datetime.combine(window.first_day - dt.timedelta(days=1), dt.time(11, 0),
                                                 tzinfo=now.tzinfo))
-        await conn.execute(PaymentCycle.__table__.insert().values(
+        await conn.execute(insert(PaymentCycle).values(
             month=month, state="reconciled" if past else "frozen", window_start=window.first_day,
             window_end=window.last_day, opened_by=SEEDED_BY, opened_at=opened,
             approved_by=SEEDED_BY if past else None, approved_at=approved if past else None,

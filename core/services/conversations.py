@@ -146,7 +146,7 @@ async def begin_write(uow: UnitOfWork) -> None:
     IMMEDIATE`` queues hops at their start instead (busy_timeout waits), and the hop stays short.
     PostgreSQL needs nothing: its row lock (``with_for_update``) serialises one session's hops.
     """
-    if uow.session.bind.dialect.name == "sqlite":
+    if uow.session.get_bind().dialect.name == "sqlite":
         await uow.session.execute(text_sql("BEGIN IMMEDIATE"))
 
 
@@ -383,8 +383,10 @@ def application_data(view: applications.ApplicationView | None) -> dict[str, Any
         decision = {"eligible": d.eligible, "amount": d.monthly_amount, "months": d.duration_months,
                     "income_per_member": d.income_per_member, "mce": d.mce,
                     "reasons": [r.to_dict() for r in d.reasons]}
-    return _jsonable({"application": {"number": view.number, "state": view.state, "notice_by": view.notice_by,
-                                      "first_month": view.first_month, "decision": decision}})
+    data: dict[str, Any] = _jsonable({"application": {
+        "number": view.number, "state": view.state, "notice_by": view.notice_by,
+        "first_month": view.first_month, "decision": decision}})
+    return data
 
 
 async def _next_payment(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:
@@ -392,8 +394,10 @@ async def _next_payment(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict
     pay = await payments.next_payment(uow, hid)
     if pay is None:
         return {"payment": None}
-    return _jsonable({"payment": {"month": pay.month, "amount": pay.amount, "window_start": pay.window_start,
-                        "window_end": pay.window_end, "status": pay.status}})
+    data: dict[str, Any] = _jsonable({"payment": {
+        "month": pay.month, "amount": pay.amount, "window_start": pay.window_start,
+        "window_end": pay.window_end, "status": pay.status}})
+    return data
 
 
 async def _raise_grievance(uow: UnitOfWork, who: Who, args: dict[str, Any]) -> dict[str, Any]:

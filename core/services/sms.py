@@ -242,8 +242,9 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
             provider_id, error = None, str(exc)[:200]
         async with sqlite_writer(core), core.uow() as uow:
             await begin_write(uow)
-            row = await uow.session.get(OutboxMessage, message_id)
-            assert row is not None
+            stored = await uow.session.get(OutboxMessage, message_id)
+            assert stored is not None
+            row = stored
             row.attempts += 1
             if provider_id is not None:
                 # A fast gateway's receipt may have come in before this update: keep what it said.

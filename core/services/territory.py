@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -275,7 +275,7 @@ async def load_territory(core: Core, territory: Territory | None = None, *, synt
                 for m in synthetic_mahallas(d, territory)
             ]
             if rows:
-                await conn.execute(Mahalla.__table__.insert(), rows)
+                await conn.execute(insert(Mahalla), rows)
             added = len(rows)
     log.info("territory: %d regions, %d districts, %d mahallas added, %d rows skipped",
              len(territory.regions), len(territory.districts), added, len(territory.skipped))
