@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import datetime as dt
+import multiprocessing
 import os
 import random
 import statistics

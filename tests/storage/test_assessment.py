@@ -11,8 +11,8 @@ from sqlalchemy import select
 from core.eligibility import Decision as EligibilityDecision
 from core.services.assessment import assess_households
 from core.services.decisions import decision_document
-from core.services.messages import render
 from core.services.exchange import ingest
+from core.services.messages import render
 from core.storage.schema import Decision, Enrolment, OutboxMessage
 from core.storage.uow import Core
 from tests.storage.factories import make_family
