@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 from telegram import (
     BotCommand,
@@ -34,6 +34,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     ExtBot,
+    JobQueue,
     MessageHandler,
     TypeHandler,
     filters,
@@ -95,7 +96,15 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         return core
 
 
-def build_application(core: Core, token: str, *, base_url: str | None = None, webhook: bool = True) -> Application:
+# What ``build_application`` builds: python-telegram-bot's default bot and data types with our context.
+# (The builder types its job queue with the default context; without APScheduler it is None at run time.)
+BotApplication: TypeAlias = Application[
+    ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any],
+    JobQueue[CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]],
+]
+
+
+def build_application(core: Core, token: str, *, base_url: str | None = None, webhook: bool = True) -> BotApplication:
     """The bot, built in one place; ``webhook`` leaves the updater out (updates come from aiohttp)."""
     builder = ApplicationBuilder().token(token).context_types(ContextTypes(context=BotContext))
     if base_url:
@@ -121,7 +130,7 @@ def build_application(core: Core, token: str, *, base_url: str | None = None, we
     return application
 
 
-async def set_commands(application: Application) -> None:
+async def set_commands(application: BotApplication) -> None:
     """The command menu in each language: uz and ru by language_code, Karakalpak as the default."""
     for locale, code in (("kaa", None), ("uz", "uz"), ("ru", "ru")):
         with use_locale(locale):

@@ -16,6 +16,7 @@ import json
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
 
 import aiohttp
@@ -286,7 +287,7 @@ class FakeBotApi:
         ids = [mid for (cid, mid) in self._messages if cid == chat_id]
         return self._messages[(chat_id, max(ids))]
 
-    async def deliver(self, update: dict[str, Any], *, secret: str | None = ...,  # type: ignore[assignment]
+    async def deliver(self, update: dict[str, Any], *, secret: str | EllipsisType | None = ...,
                       url: str | None = None) -> int:
         """Hand an update to the bot: POST it to the webhook (returns the HTTP status) or queue it
         for getUpdates (returns 200). ``secret`` overrides the header (None leaves it out); ``url``

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -84,7 +84,7 @@ class TelegramSender:
     per_chat_per_second: float = 1.0
     batch: int = 200
     monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = asyncio.sleep
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     _global: TokenBucket | None = None
     _chats: dict[int, TokenBucket] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)

@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
 
-from bots.app import build_application, set_commands
+from bots.app import BotApplication, build_application, set_commands
 from bots.sender import TelegramSender
 from core.config import Settings
 from core.storage.uow import Core
@@ -26,7 +25,7 @@ from spsr.server import CORE, SETTINGS
 
 log = logging.getLogger("spsr.bot")
 
-BOT = web.AppKey("telegram_bot", Application)
+BOT = web.AppKey[BotApplication]("telegram_bot")
 SENDER = web.AppKey("telegram_sender", TelegramSender)
 SENDER_TASK = web.AppKey("telegram_sender_task", asyncio.Task[None])
 WEBHOOK_PATH = "/telegram/webhook"
@@ -61,7 +60,8 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def start_bot(core: Core, settings: Settings, *, webhook: bool = True) -> tuple[Application, TelegramSender]:
+async def start_bot(core: Core, settings: Settings, *,
+                    webhook: bool = True) -> tuple[BotApplication, TelegramSender]:
     """Build, initialise and start the Application; register the webhook and commands."""
     assert settings.telegram_token
     # httpx logs every Bot API request at INFO (getUpdates every few seconds): warnings are enough.
@@ -83,7 +83,7 @@ async def start_bot(core: Core, settings: Settings, *, webhook: bool = True) -> 
     return application, TelegramSender(core, application.bot)
 
 
-async def stop_bot(application: Application) -> None:
+async def stop_bot(application: BotApplication) -> None:
     await application.stop()
     await application.shutdown()
 

@@ -10,7 +10,17 @@ from core import grievances as grievance_rules
 from core.storage.schema import AuditEntry, Enrolment, Grievance, Household, PayrollLine, Person
 from registry_api import clients as clients_service
 from registry_api.http import KEY_CACHE, Call, Op, Param, Result, decode_cursor, page
-from registry_api.schema import DATETIME, MONEY, MONTH, NULLABLE_STR, component, iso_datetime, obj, page_of
+from registry_api.schema import (
+    DATETIME,
+    MONEY,
+    MONTH,
+    NULLABLE_STR,
+    Properties,
+    component,
+    iso_datetime,
+    obj,
+    page_of,
+)
 
 
 def _rows(**props: Any) -> dict[str, Any]:
@@ -30,7 +40,7 @@ component("AuditEntry", obj({
     "id": {"type": "integer"}, "at": DATETIME, "actor_kind": {"type": "string"}, "actor_id": {"type": "string"},
     "channel": {"type": "string"}, "action": {"type": "string"}, "entity": {"type": "string"},
     "entity_id": {"type": "string"}, "details": {"type": "object"}}, ("id", "at", "action")))
-CLIENT_PROPS = {
+CLIENT_PROPS: Properties = {
     "name": {"type": "string"}, "role": {"enum": list(clients_service.ROLES)}, "key_prefix": {"type": "string"},
     "created_at": DATETIME, "expires_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]},
     "rate_per_minute": {"type": "integer"}, "active": {"type": "boolean"},

@@ -8,9 +8,9 @@ from core.errors import InvalidInput
 from core.exchange import MAX_BATCH
 from core.services import exchange as exchange_service
 from registry_api.http import Call, Op, Result
-from registry_api.schema import component, obj
+from registry_api.schema import Properties, component, obj
 
-RECORD_PROPS = {
+RECORD_PROPS: Properties = {
     "agency": {"type": "string", "maxLength": 40, "description": "defaults to the client's name"},
     "item": {"type": "string", "maxLength": 60}, "pinfl": {"type": "string", "maxLength": 20},
     "value": {"description": "as the catalogue's item type says"},

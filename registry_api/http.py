@@ -171,7 +171,7 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, kind: type = int) -> Any:
+def decode_cursor(cursor: str | None, kind: type[int] | type[str] = int) -> Any:
     """The key a cursor carries, of the ``kind`` the list orders by; anything else is refused."""
     if cursor is None:
         return None
@@ -179,7 +179,7 @@ def decode_cursor(cursor: str | None, kind: type = int) -> Any:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ApiError(422, "cursor.invalid") from None
-    if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and abs(value) > 2**62):
+    if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and abs(value) > 2**62):
         raise ApiError(422, "cursor.invalid")
     return value
 

@@ -30,6 +30,7 @@ from registry_api.schema import (
     MONTH,
     NULLABLE_STR,
     PINFL,
+    Properties,
     component,
     iso_datetime,
     obj,
@@ -45,7 +46,7 @@ CONTRIBUTIONS = component("Contributions", obj({
         "pinfl_masked": {"type": "string"}, "month": MONTH, "source": {"type": "string"}, "amount": MONEY,
         "agency": NULLABLE_STR})},
 }, ("facts", "incomes")))
-MEMBER = {
+MEMBER: Properties = {
     "pinfl": PINFL, "household_id": {"type": "integer"}, "relation": {"type": "string"},
     "surname": {"type": "string"}, "given_name": {"type": "string"}, "patronymic": NULLABLE_STR,
     "birth_date": DATE, "sex": {"enum": ["m", "f"]}, "disability": NULLABLE_STR, "service_body": NULLABLE_STR,

@@ -20,6 +20,7 @@ from core.clock import TASHKENT
 from core.errors import InvalidInput
 
 Schema = dict[str, Any]
+Properties = dict[str, Schema]  # an object schema's "properties": one schema per name
 
 PINFL = {"type": "string", "pattern": "^[0-9]{14}$", "description": "14-digit personal number (JShShIR)"}
 TRACKING = {"type": "string", "pattern": "^[0-9]{9}$", "description": "9-digit tracking number"}

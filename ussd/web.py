@@ -9,6 +9,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -44,12 +45,22 @@ def allowed(request: web.Request) -> bool:
         return False
 
 
+def text_fields(form: Mapping[str, object]) -> dict[str, str]:
+    """A posted form's text fields, the first value of each name; a file or undecoded bytes are left out
+    (the gateway posts a urlencoded form, where every value is text)."""
+    fields: dict[str, str] = {}
+    for name, value in form.items():
+        if isinstance(value, str):
+            fields.setdefault(name, value)
+    return fields
+
+
 async def ussd_hop(request: web.Request) -> web.Response:
     """One hop of a USSD session."""
     protocol = PROTOCOLS[request.match_info["protocol"]]
     if not allowed(request):
         return web.Response(status=403, text="forbidden")
-    parsed = protocol.parse(await request.post())
+    parsed = protocol.parse(text_fields(await request.post()))
     if parsed is None:
         return web.Response(status=400, text="missing sessionId or phoneNumber")
     try:
