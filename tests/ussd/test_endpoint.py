@@ -75,6 +75,14 @@ async def test_expired_session_gets_a_short_end(core: Core, demo, ussd_client, c
     assert (await _hop(ussd_client, "s-exp", PHONE, "1")).startswith("END ")
 
 
+async def test_a_hop_past_the_gateways_deadline_gets_a_polite_end(demo, ussd_client, monkeypatch) -> None:
+    """An answer that would come after the gateway gave up is replaced by an apology in time."""
+    from ussd import web as ussd_web
+
+    monkeypatch.setattr(ussd_web, "ANSWER_WITHIN", 1e-6)
+    assert (await _hop(ussd_client, "s-slow", PHONE, "")).startswith("END ")
+
+
 async def test_auth_refuses_a_wrong_key_when_one_is_set(core: Core, aiohttp_client) -> None:
     from core.config import Settings
     from spsr.server import build_app
