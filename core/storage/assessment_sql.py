@@ -64,13 +64,6 @@ class Dialect:
         """A JSON value read back from a subquery or column, to nest inside another object."""
         return json_value if self.pg else f"json({json_value})"
 
-    def boolean(self, expr: str) -> str:
-        return f"({expr})" if self.pg else f"json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)"
-
-    def array(self, *values: str) -> str:
-        args = ", ".join(values)
-        return f"jsonb_build_array({args})" if self.pg else f"json_array({args})"
-
     def object_agg(self, key: str, value: str) -> str:
         return f"jsonb_object_agg({key}, {value})" if self.pg else f"json_group_object({key}, {value})"
 
