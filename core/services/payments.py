@@ -30,6 +30,7 @@ from core.payments import payment_window
 from core.rates import RateBook
 from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
+from core.storage.assessment_sql import OUTBOX_INSERT, REACHABLE, Dialect, contact_join, route_columns
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
 
@@ -310,18 +311,15 @@ FROM bank_results b WHERE payroll_lines.id = b.line_id AND b.verdict = 'ok'
 
 
 def _notices_sql(dialect: str) -> str:
-    from core.storage.assessment_sql import _CONTACT, _REACHABLE, Dialect, _route
-
     d = Dialect(dialect)
     params = d.obj(("month", "l.cycle_month"), ("amount", "l.amount"), ("reason", "l.failure_reason"))
     return f"""
-INSERT INTO outbox (created_at, household_id, phone, telegram_chat_id, channel, priority, language,
-                    template, params, state, attempts, next_attempt_at, dedupe_key)
-SELECT {_route(PRIORITY_NOTICE).replace("e.household_id", "l.household_id")}, 'payment.' || l.status, {params},
+{OUTBOX_INSERT}
+SELECT {route_columns("l.household_id", PRIORITY_NOTICE)}, 'payment.' || l.status, {params},
        'pending', 0, :now, 'payment.' || l.status || ':' || l.id
 FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id
-{_CONTACT.replace("e.household_id", "l.household_id")}
-WHERE b.verdict = 'ok' AND {_REACHABLE}
+{contact_join("l.household_id")}
+WHERE b.verdict = 'ok' AND {REACHABLE}
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 

@@ -297,18 +297,22 @@ AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS
 """
 
 
-_OUTBOX = ("INSERT INTO outbox (created_at, household_id, phone, telegram_chat_id, channel, priority, language,"
-           " template, params, state, attempts, next_attempt_at, dedupe_key)")
+# Queueing notices set-based: the same route as ``outbox.route_for_household`` (Telegram where
+# linked and not blocked, SMS otherwise, nothing after STOP), for the household in ``household``.
+OUTBOX_INSERT = ("INSERT INTO outbox (created_at, household_id, phone, telegram_chat_id, channel, priority,"
+                 " language, template, params, state, attempts, next_attempt_at, dedupe_key)")
 _TELEGRAM = "(c.telegram_chat_id IS NOT NULL AND NOT c.telegram_blocked)"
+REACHABLE = f"({_TELEGRAM} OR NOT COALESCE(pp.sms_stopped, FALSE))"
 
 
-def _route(priority: int) -> str:
-    return (f":now, e.household_id, c.phone, CASE WHEN {_TELEGRAM} THEN c.telegram_chat_id END,"
+def route_columns(household: str, priority: int) -> str:
+    """The outbox columns from created_at to language, for the family in ``household``."""
+    return (f":now, {household}, c.phone, CASE WHEN {_TELEGRAM} THEN c.telegram_chat_id END,"
             f" CASE WHEN {_TELEGRAM} THEN 'telegram' ELSE 'sms' END, {int(priority)}, c.language")
 
 
-_REACHABLE = f"({_TELEGRAM} OR NOT COALESCE(pp.sms_stopped, FALSE))"
-_CONTACT = ("JOIN contacts c ON c.household_id = e.household_id"
+def contact_join(household: str) -> str:
+    return (f"JOIN contacts c ON c.household_id = {household}"
             " LEFT JOIN phone_preferences pp ON pp.phone = c.phone")
 
 
@@ -316,11 +320,11 @@ def ending_notices(r: RulesInForce, d: Dialect, priority: int) -> str:
     """Tell each family whose enrolment is about to be ended (run before :func:`end_enrolments`)."""
     params = d.obj(("last_month", "e.last_month"), ("reasons", d.ending_reasons("d.reasons")))
     return f"""
-{_OUTBOX}
-SELECT {_route(priority)}, 'enrolment.ending', {params}, 'pending', 0, :now, 'enrolment.ending:' || e.id
+{OUTBOX_INSERT}
+SELECT {route_columns("e.household_id", priority)}, 'enrolment.ending', {params}, 'pending', 0, :now, 'enrolment.ending:' || e.id
 FROM enrolments e JOIN decisions d ON d.household_id = e.household_id AND {NEW_DECISIONS} AND NOT d.eligible
-{_CONTACT}
-WHERE {_ending_enrolments(r, d)} AND {_REACHABLE}
+{contact_join("e.household_id")}
+WHERE {_ending_enrolments(r, d)} AND {REACHABLE}
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 
@@ -330,10 +334,10 @@ def started_notices(d: Dialect, priority: int) -> str:
     params = d.obj(("programme", "e.programme"), ("amount", "e.amount"), ("first_month", "e.first_month"),
                    ("last_month", "e.last_month"), ("months", "d.duration_months"))
     return f"""
-{_OUTBOX}
-SELECT {_route(priority)}, 'enrolment.started', {params}, 'pending', 0, :now, 'enrolment.started:' || e.id
+{OUTBOX_INSERT}
+SELECT {route_columns("e.household_id", priority)}, 'enrolment.started', {params}, 'pending', 0, :now, 'enrolment.started:' || e.id
 FROM enrolments e JOIN decisions d ON d.id = e.decision_id
-{_CONTACT}
-WHERE e.id > :enrolled_before AND e.household_id BETWEEN :lo AND :hi AND {_REACHABLE}
+{contact_join("e.household_id")}
+WHERE e.id > :enrolled_before AND e.household_id BETWEEN :lo AND :hi AND {REACHABLE}
 ON CONFLICT (dedupe_key) DO NOTHING
 """
