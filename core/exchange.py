@@ -341,6 +341,46 @@ def employer_tin(person_id: int) -> str:
     return f"{300_000_000 + person_id % 99_999_999:09d}"
 
 
+# Each mirrored record as (item, key, record id). The seed and ``spsr exchange generate`` both
+# name records through these, so importing the generated file into a seeded registry is a no-op.
+Mirrored = tuple[str, str | None, str]
+
+
+def _text_key(value: str | None, fallback: str) -> str:
+    key = "".join(ch for ch in (value or "") if ch.isalnum() or ch in ":/._-")[:24]
+    return key or fallback
+
+
+def income_record(person_id: int, month: dt.date, source: str) -> Mirrored | None:
+    item = SOURCE_ITEMS.get(source)
+    if item is None:
+        return None
+    m = month.isoformat()[:7]
+    return item, f"{m}/{employer_tin(person_id)}" if source == "wage" else m, f"{item}:{person_id}:{m}"
+
+
+def vehicle_record(vehicle_id: int, plate: str | None) -> Mirrored:
+    return "yhxbb.vehicle", _text_key(plate, f"V{vehicle_id}"), f"yhxbb.vehicle:{vehicle_id}"
+
+
+def property_record(property_id: int, kind: str, cadastre: str | None) -> Mirrored:
+    item = f"kadastr.{kind}_property"
+    return item, _text_key(cadastre, f"K{property_id}"), f"{item}:{property_id}"
+
+
+def balance_record(balance_id: int) -> Mirrored:
+    return "bank.balance", f"A{balance_id}", f"bank.balance:{balance_id}"
+
+
+def disability_record(person_id: int) -> Mirrored:
+    return "vtek.disability_group", None, f"vtek.disability_group:{person_id}"
+
+
+def service_record(person_id: int, body: str | None) -> Mirrored | None:
+    item = SERVICE_ITEMS.get(body or "")
+    return None if item is None else (item, None, f"{item}:{person_id}")
+
+
 def mirror_as_of(today: dt.date) -> dt.date:
     """The as-of date of synthetic records: the 1st of this month (yesterday on the 1st)."""
     first = today.replace(day=1)

@@ -57,12 +57,16 @@ from core.eligibility import (
     income_months,
 )
 from core.exchange import (
-    SERVICE_ITEMS,
-    SOURCE_ITEMS,
+    Mirrored,
     balance_as_of,
-    employer_tin,
+    balance_record,
+    disability_record,
+    income_record,
     load_catalogue,
     mirror_as_of,
+    property_record,
+    service_record,
+    vehicle_record,
 )
 from core.grievances import damm_digit, new_tracking_number
 from core.identity import make_pinfl
@@ -671,8 +675,9 @@ class Generator:
         as_of = mirror_as_of(self.today)
         received = min(dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=self.tz), self.now)
 
-        def record(person_id: int, item: str, key: str | None, value: Any, rid: str, on: dt.date = as_of) -> None:
+        def record(person_id: int, mirrored: Mirrored, value: Any, on: dt.date = as_of) -> None:
             p = pinfl[person_id]
+            item, key, rid = mirrored
             agency = item.split(".")[0]
             rows["exchange_records"].append((self._id("exchange_records"), agency, rid, item, p,
                                              {"value": value, "key": key}, on, received, "current"))
@@ -680,24 +685,21 @@ class Generator:
                                   on, received))
 
         for _, _, pid, month, source, amount, _ in rows["incomes"][marks["incomes"]:]:
-            item = SOURCE_ITEMS.get(source)
-            if item is not None and month in counted:
-                m = month.isoformat()[:7]
-                record(pid, item, f"{m}/{employer_tin(pid)}" if source == "wage" else m, amount, f"{item}:{pid}:{m}")
+            income = income_record(pid, month, source)
+            if income is not None and month in counted:
+                record(pid, income, amount)
         for vid, _, pid, kind, year, roadworthy, plate in rows["vehicles"][marks["vehicles"]:]:
-            record(pid, "yhxbb.vehicle", plate, {"year": year, "roadworthy": roadworthy, "kind": kind},
-                   f"yhxbb.vehicle:{vid}")
+            record(pid, vehicle_record(vid, plate), {"year": year, "roadworthy": roadworthy, "kind": kind})
         for prop_id, _, pid, kind, cadastre in rows["properties"][marks["properties"]:]:
-            record(pid, f"kadastr.{kind}_property", cadastre, True, f"kadastr.{kind}_property:{prop_id}")
+            record(pid, property_record(prop_id, kind, cadastre), True)
         for bid, _, pid, amount, on in rows["bank_balances"][marks["bank_balances"]:]:
-            record(pid, "bank.balance", f"A{bid}", amount, f"bank.balance:{bid}",
-                   balance_as_of(on, self.today, BALANCE_VALID_DAYS))
+            record(pid, balance_record(bid), amount, balance_as_of(on, self.today, BALANCE_VALID_DAYS))
         for m in members:
             if m.disability is not None:
-                record(m.id, "vtek.disability_group", None, m.disability, f"vtek.disability_group:{m.id}")
-            if m.service_body is not None and m.service_body in SERVICE_ITEMS:
-                item = SERVICE_ITEMS[m.service_body]
-                record(m.id, item, None, True, f"{item}:{m.id}")
+                record(m.id, disability_record(m.id), m.disability)
+            service = service_record(m.id, m.service_body)
+            if service is not None:
+                record(m.id, service, True)
 
     # --- applications, decisions, payrolls, grievances --------------------------------------
 

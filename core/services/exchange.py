@@ -30,16 +30,20 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select
 from core.errors import InvalidInput
 from core.exchange import (
     MAX_BATCH,
-    SERVICE_ITEMS,
-    SOURCE_ITEMS,
     AgencyRecord,
     Catalogue,
     ItemSpec,
+    Mirrored,
     balance_as_of,
-    employer_tin,
+    balance_record,
+    disability_record,
+    income_record,
     load_catalogue,
     mirror_as_of,
+    property_record,
+    service_record,
     validate_record,
+    vehicle_record,
 )
 from core.storage.schema import (
     BankBalance,
@@ -431,11 +435,6 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
 # --- synthetic agency records for a seeded registry (benchmarks, demos) ------------------------
 
 
-def _text_key(value: str | None, fallback: str) -> str:
-    key = "".join(ch for ch in (value or "") if ch.isalnum() or ch in ":/._-")[:24]
-    return key or fallback
-
-
 async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: float = 1.0,
                            limit: int | None = None) -> int:
     """Write JSON lines of the agency records behind a (seeded) registry's own data.
@@ -458,11 +457,12 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
     def keep(hid: int) -> bool:
         return share >= 1.0 or random.Random(seed * 1_000_003 + hid).random() < share
 
-    def write(agency: str, item: str, pinfl: str, value: Any, key: str | None, rid: str,
-              on: dt.date = as_of) -> bool:
+    def write(mirrored: Mirrored, pinfl: str, value: Any, on: dt.date = as_of) -> bool:
         nonlocal written
-        out.write(json.dumps({"agency": agency, "item": item, "pinfl": pinfl, "key": key, "value": value,
-                              "as_of": on.isoformat(), "record_id": rid}, separators=(",", ":")) + "\n")
+        item, key, rid = mirrored
+        out.write(json.dumps({"agency": item.split(".")[0], "item": item, "pinfl": pinfl, "key": key,
+                              "value": value, "as_of": on.isoformat(), "record_id": rid},
+                             separators=(",", ":")) + "\n")
         written += 1
         return limit is not None and written >= limit
 
@@ -475,37 +475,29 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
             .group_by(Income.household_id, Income.person_id, Person.pinfl, Income.month, Income.source)
             .order_by(Income.person_id, Income.month, Income.source).execution_options(yield_per=10_000))
         async for hid, pid, pinfl, month, source, amount in incomes:
-            item = SOURCE_ITEMS.get(source)
-            if item is None or not keep(hid):
-                continue
-            m = month.isoformat()[:7]
-            key = f"{m}/{employer_tin(pid)}" if source == "wage" else m
-            if write(item.split(".")[0], item, pinfl, int(amount), key, f"{item}:{pid}:{m}"):
+            income = income_record(pid, month, source)
+            if income is not None and keep(hid) and write(income, pinfl, int(amount)):
                 return written
         vehicles = await s.stream(
             select(Vehicle.id, Vehicle.household_id, Person.pinfl, Vehicle.year, Vehicle.roadworthy, Vehicle.kind,
                    Vehicle.plate).join(Person, Person.id == Vehicle.person_id)
             .order_by(Vehicle.id).execution_options(yield_per=10_000))
         async for vid, hid, pinfl, year, roadworthy, kind, plate in vehicles:
-            if keep(hid) and write("yhxbb", "yhxbb.vehicle", pinfl,
-                                   {"year": year, "roadworthy": bool(roadworthy), "kind": kind},
-                                   _text_key(plate, f"V{vid}"), f"yhxbb.vehicle:{vid}"):
+            if keep(hid) and write(vehicle_record(vid, plate), pinfl,
+                                   {"year": year, "roadworthy": bool(roadworthy), "kind": kind}):
                 return written
         properties = await s.stream(
             select(Property.id, Property.household_id, Person.pinfl, Property.kind, Property.cadastre_number)
             .join(Person, Person.id == Property.person_id).order_by(Property.id).execution_options(yield_per=10_000))
         async for prop_id, hid, pinfl, kind, cadastre in properties:
-            item = f"kadastr.{kind}_property"
-            if keep(hid) and write("kadastr", item, pinfl, True, _text_key(cadastre, f"K{prop_id}"),
-                                   f"{item}:{prop_id}"):
+            if keep(hid) and write(property_record(prop_id, kind, cadastre), pinfl, True):
                 return written
         balances = await s.stream(
             select(BankBalance.id, BankBalance.household_id, Person.pinfl, BankBalance.amount, BankBalance.as_of)
             .join(Person, Person.id == BankBalance.person_id).order_by(BankBalance.id)
             .execution_options(yield_per=10_000))
         async for bid, hid, pinfl, amount, on in balances:
-            if keep(hid) and write("bank", "bank.balance", pinfl, int(amount), f"A{bid}", f"bank.balance:{bid}",
-                                   balance_as_of(on, today, balance_days)):
+            if keep(hid) and write(balance_record(bid), pinfl, int(amount), balance_as_of(on, today, balance_days)):
                 return written
         people = await s.stream(
             select(Person.id, Person.household_id, Person.pinfl, Person.disability, Person.service_body)
@@ -514,11 +506,10 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
         async for pid, hid, pinfl, disability, body in people:
             if not keep(hid):
                 continue
-            if disability is not None and write("vtek", "vtek.disability_group", pinfl, disability, None,
-                                                f"vtek.disability_group:{pid}"):
+            if disability is not None and write(disability_record(pid), pinfl, disability):
                 return written
-            item = SERVICE_ITEMS.get(body or "")
-            if item is not None and write(item.split(".")[0], item, pinfl, True, None, f"{item}:{pid}"):
+            service = service_record(pid, body)
+            if service is not None and write(service, pinfl, True):
                 return written
     return written
 
