@@ -14,7 +14,7 @@ from core.grievances import parse_tracking_number
 from core.services import applications as applications_service
 from core.services import grievances as grievances_service
 from core.services.applications import ApplicationView, SubmitApplication
-from core.services.decisions import decision_document, decision_provenance
+from core.services.decisions import decision_document, provenance_of
 from core.services.grievances import GrievanceView, RaiseGrievance
 from core.storage.schema import Application, Decision, Grievance, Household
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
@@ -148,11 +148,11 @@ async def decide_application(call: Call) -> Result:
     return Result(application_json(view), version=view.version)
 
 
-def _decision_json(d: Decision, number: str | None) -> dict[str, Any]:
+def _decision_json(d: Decision, number: str | None, provenance: dict[str, Any]) -> dict[str, Any]:
     return {"id": d.id, "household_id": d.household_id, "application_number": number,
             "decided_on": d.decided_on.isoformat(), "created_at": iso_datetime(d.created_at),
             "trigger": (d.inputs or {}).get("trigger", "application"),
-            "decision": decision_document(d), "provenance": decision_provenance(d)}
+            "decision": decision_document(d), "provenance": provenance}
 
 
 async def list_decisions(call: Call) -> Result:
@@ -167,7 +167,8 @@ async def list_decisions(call: Call) -> Result:
     if before is not None:
         stmt = stmt.where(Decision.id < before)
     rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
-    return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1]))
+    provenance = await provenance_of(uow, [r[0] for r in rows])
+    return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1], provenance[r[0].id]))
 
 
 # --- grievances ----------------------------------------------------------------------------------

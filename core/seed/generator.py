@@ -123,7 +123,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                       "window_start", "window_end", "status", "failure_reason", "bank_reference", "updated_at"),
     "exchange_records": ("id", "agency", "agency_record_id", "item", "pinfl", "value", "as_of", "received_at",
                          "status"),
-    "facts": ("pinfl", "item", "household_id", "value", "agency", "agency_record_id", "as_of", "received_at"),
+    "facts": ("pinfl", "item", "household_id", "value", "agency", "agency_record_id", "as_of", "received_at",
+              "record_id"),
     "grievances": ("id", "number", "household_id", "phone", "telegram_chat_id", "region_soato", "category",
                    "channel", "language", "text", "state", "received_on", "due_on", "needs_check", "extended",
                    "extension_reason", "assigned_to", "escalation_level", "answer", "answered_on", "closed_on",
@@ -679,10 +680,11 @@ class Generator:
             p = pinfl[person_id]
             item, key, rid = mirrored
             agency = item.split(".")[0]
-            rows["exchange_records"].append((self._id("exchange_records"), agency, rid, item, p,
+            record_id = self._id("exchange_records")
+            rows["exchange_records"].append((record_id, agency, rid, item, p,
                                              {"value": value, "key": key}, on, received, "current"))
             rows["facts"].append((p, item if key is None else f"{item}|{key}", hid, {"value": value}, agency, rid,
-                                  on, received))
+                                  on, received, record_id))
 
         for _, _, pid, month, source, amount, _ in rows["incomes"][marks["incomes"]:]:
             income = income_record(pid, month, source)

@@ -214,10 +214,15 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         await s.execute(
             delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
             [{"p": p, "i": i} for p, i in changed])
-        await s.execute(insert(Fact), [
+        # Each fact names the exchange record it came from (written just above).
+        record = (select(ExchangeRecord.id).where(ExchangeRecord.agency == bindparam("b_agency"),
+                                                  ExchangeRecord.agency_record_id == bindparam("b_record"))
+                  .scalar_subquery())
+        await s.execute(insert(Fact).values(record_id=record), [
             {"pinfl": r.pinfl, "item": r.fact_item, "household_id": persons[r.pinfl][1],
              "value": {"value": r.value}, "agency": r.agency, "agency_record_id": r.record_id,
-             "as_of": r.as_of, "received_at": now} for r in changed.values()])
+             "as_of": r.as_of, "received_at": now, "b_agency": r.agency, "b_record": r.record_id}
+            for r in changed.values()])
         await _apply(uow, catalogue, list(changed.values()), persons, facts)
         households = sorted({persons[r.pinfl][1] for r in changed.values()})
         for chunk in _chunks(households):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from core.applications import add_months
 from core.eligibility import MONTHS_COUNTED, RulesInForce
 
-_WORD = re.compile(r"^[a-z0-9_.]+$")
+_WORD = re.compile(r"^[a-z0-9_.-]+$")
 
 
 def _word(value: str) -> str:
@@ -76,6 +76,14 @@ class Dialect:
             return f"CAST({inputs}->'figures'->>'{name}' AS {sql_type})"
         return f"json_extract({inputs}, '$.figures.{name}')"
 
+    def iso_date(self, expr: str) -> str:
+        """A date as ``YYYY-MM-DD`` text whatever the server's DateStyle (SQLite stores that text)."""
+        return f"to_char({expr}, 'YYYY-MM-DD')" if self.pg else expr
+
+    def id_list(self, column: str) -> str:
+        """The column's values of a group as comma-separated text, for a JSON array."""
+        return f"string_agg(CAST({column} AS TEXT), ',')" if self.pg else f"group_concat({column}, ',')"
+
     def last_day_of_month(self, month: str) -> str:
         if self.pg:
             return f"CAST({month} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)"
@@ -97,8 +105,37 @@ DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
 NEW_DECISIONS = ("d.id > :before AND d.application_id IS NULL AND d.household_id BETWEEN :lo AND :hi")
 
 
-def _reason(d: Dialect, code: str, *params: tuple[str, str]) -> str:
-    return d.text(d.obj(("code", _word(code)), ("params", d.obj(*params))))
+# A decision's reasons and figures are JSON written as text by concatenation and parsed once: two
+# million decisions built with jsonb_build_object and re-serialised cost more than everything
+# else in an assessment. Every value is a number, a date or a plain code, so nothing needs escaping.
+def _num(expr: str) -> str:
+    """A JSON number from an integer SQL expression; ``null`` when it is NULL."""
+    return f"COALESCE(CAST({expr} AS TEXT), 'null')"
+
+
+def _json_object(*pairs: tuple[str, str]) -> str:
+    """A JSON object as a SQL text expression from (key, SQL text expression of the JSON value)."""
+    parts: list[str] = []
+    for i, (key, value) in enumerate(pairs):
+        # A space after the colon: ``:1`` would read as a bind parameter to SQLAlchemy's text().
+        prefix = ("{" if i == 0 else ",") + f'"{_word(key)[1:-1]}": '
+        if value.startswith("'") and value.endswith("'") and value.count("'") == 2:
+            parts.append("'" + prefix + value[1:-1] + "'")  # a constant: folded into the text
+        else:
+            parts.append(f"'{prefix}'")
+            parts.append(value)
+    text = " || ".join(parts or ["'{'"]) + " || '}'"
+    # Adjacent constants merged, so the database concatenates only around the variable parts.
+    return re.sub(r"' \|\| '", "", text)
+
+
+def _const(value: int | str) -> str:
+    """A constant JSON value as a SQL literal: numbers bare, codes quoted."""
+    return f"'{int(value)}'" if isinstance(value, int) else f"'\"{_word(value)[1:-1]}\"'"
+
+
+def _reason(code: str, *params: tuple[str, str]) -> str:
+    return _json_object(("code", _const(code)), ("params", "(" + _json_object(*params) + ")"))
 
 
 def _pieces(pieces: Sequence[tuple[str, str]]) -> str:
@@ -123,29 +160,29 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
 
     exclusions: list[tuple[str, str]] = [
         (f"res > {r.max_residential_properties}", _reason(
-            d, "exclusion.second_residence", ("residential_properties", "res"),
-            ("limit", str(r.max_residential_properties)))),
+            "exclusion.second_residence", ("residential_properties", _num("res")),
+            ("limit", _const(r.max_residential_properties)))),
     ]
     if not r.non_residential_allowed:
         exclusions.append(("nonres > 0", _reason(
-            d, "exclusion.non_residential_property", ("non_residential_properties", "nonres"))))
+            "exclusion.non_residential_property", ("non_residential_properties", _num("nonres")))))
     exclusions += [
         ("newest IS NOT NULL", _reason(
-            d, "exclusion.new_car", ("year", "newest"), ("age", f"{r.on.year} - newest"),
-            ("limit_years", str(r.vehicle_age_limit_years)))),
+            "exclusion.new_car", ("year", _num("newest")), ("age", _num(f"{r.on.year} - newest")),
+            ("limit_years", _const(r.vehicle_age_limit_years)))),
         (f"rw >= {r.many_vehicles_from}", _reason(
-            d, "exclusion.many_vehicles", ("roadworthy_vehicles", "rw"), ("limit", str(r.many_vehicles_from)))),
+            "exclusion.many_vehicles", ("roadworthy_vehicles", _num("rw")), ("limit", _const(r.many_vehicles_from)))),
         (f"bank >= {r.bank_balance_limit}", _reason(
-            d, "exclusion.bank_balance", ("bank_balance_total", "bank"), ("limit", str(r.bank_balance_limit)),
-            ("minimum_wage", str(r.minimum_wage)), ("multiple", str(r.bank_balance_multiple)))),
+            "exclusion.bank_balance", ("bank_balance_total", _num("bank")), ("limit", _const(r.bank_balance_limit)),
+            ("minimum_wage", _const(r.minimum_wage)), ("multiple", _const(r.bank_balance_multiple)))),
     ]
-    exclusions += [(f"{c} > 0", _reason(d, "exclusion.security_service", ("body", _word(b)))) for c, b in bodies]
+    exclusions += [(f"{c} > 0", _reason("exclusion.security_service", ("body", _const(b)))) for c, b in bodies]
     excluded = " OR ".join(f"({cond})" for cond, _ in exclusions) or "FALSE"
 
     mce = r.mce
-    income = [("income_per_member", "ipm"), ("mce", str(mce))]
+    income = [("income_per_member", _num("ipm")), ("mce", _const(mce))]
     categories = r.scheme == "categories"
-    income_reason = f"CASE WHEN ipm < {mce} THEN {_reason(d, 'income.below_threshold', *income)}"
+    income_reason = f"CASE WHEN ipm < {mce} THEN {_reason('income.below_threshold', *income)}"
     category = f"CASE WHEN ipm < {mce} THEN "
     category += "(CASE WHEN able > 0 THEN 'poor' ELSE 'state_supported' END)" if categories else "'low_income'"
     share = f"CASE WHEN ipm < {mce} THEN 100"
@@ -153,18 +190,18 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
         for b in r.brackets:
             inside = f"ipm >= {b.low} AND ipm < {b.high}"
             income_reason += f" WHEN {inside} THEN " + _reason(
-                d, "income.near_poverty", *income, ("from_ratio", _word(b.from_ratio)),
-                ("below_ratio", _word(b.below_ratio)), ("share_percent", str(b.share_percent)))
+                "income.near_poverty", *income, ("from_ratio", _const(b.from_ratio)),
+                ("below_ratio", _const(b.below_ratio)), ("share_percent", _const(b.share_percent)))
             category += f" WHEN {inside} THEN 'near_poor'"
             share += f" WHEN {inside} THEN {b.share_percent}"
-    income_reason += f" ELSE {_reason(d, 'income.above_threshold', *income)} END"
+    income_reason += f" ELSE {_reason('income.above_threshold', *income)} END"
     category += " END"
     share += " ELSE 0 END"
     pieces = exclusions + [("TRUE", income_reason)]
     if categories:
         pieces.append((f"ipm < {mce} AND NOT excluded", f"CASE WHEN able > 0 THEN "
-                       f"{_reason(d, 'category.poor', ('able_members', 'able'))} ELSE "
-                       f"{_reason(d, 'category.state_supported', ('able_members', '0'))} END"))
+                       f"{_reason('category.poor', ('able_members', _num('able')))} ELSE "
+                       f"{_reason('category.state_supported', ('able_members', _const(0)))} END"))
 
     cb = r.child_benefit
     full = (f"CASE WHEN children > 0 THEN (CASE WHEN youngest > {infant} THEN {cb.first_under_3}"
@@ -178,14 +215,18 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
         f" WHEN programme = {_word(k)} THEN {int(v)}" for k, v in sorted(r.durations.items())
         if k in ("child_benefit", "material_assistance")) + " ELSE 0 END"
 
-    figures = d.obj(
-        ("members", "n"), ("income_total", "total"), ("able_members", "able"), ("children", "children"),
-        ("youngest_child_birth_date", "youngest"), ("residential_properties", "res"),
-        ("non_residential_properties", "nonres"), ("roadworthy_vehicles", "rw"),
-        ("newest_roadworthy_year", "newest"), ("bank_balance_total", "bank"),
-        ("amount_total", "CASE WHEN eligible THEN full_amount END"))
-    inputs = d.obj(("trigger", "'assessment'"), ("form", "'set-based'"), ("scheme", _word(r.scheme)),
-                   ("figures", figures), ("provenance", f"COALESCE({d.nested('prov')}, {d.empty_object()})"))
+    youngest = f"""COALESCE('"' || {d.iso_date('youngest')} || '"', 'null')"""
+    figures = _json_object(
+        ("members", _num("n")), ("income_total", _num("total")), ("able_members", _num("able")),
+        ("children", _num("children")), ("youngest_child_birth_date", youngest),
+        ("residential_properties", _num("res")), ("non_residential_properties", _num("nonres")),
+        ("roadworthy_vehicles", _num("rw")), ("newest_roadworthy_year", _num("newest")),
+        ("bank_balance_total", _num("bank")), ("amount_total", _num("CASE WHEN eligible THEN full_amount END")))
+    # The agency data a decision rested on, by the ids of its exchange records (see
+    # core/services/decisions.py for the provenance read back through them).
+    inputs = _json_object(("trigger", _const("assessment")), ("form", _const("set-based")),
+                          ("scheme", _const(r.scheme)), ("figures", f"({figures})"),
+                          ("sources", "'[' || COALESCE(src, '') || ']'"))
     due = f" AND {DUE}" if not everything else ""
     cast = "BIGINT"
     return f"""
@@ -213,14 +254,12 @@ WITH m AS (
   SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS bank FROM bank_balances
   WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
 ), f AS (
-  SELECT household_id AS hid, {d.object_agg("pinfl || ':' || item", d.obj(
-        ("agency", "agency"), ("record_id", "agency_record_id"), ("as_of", "as_of"),
-        ("received_at", "received_at")))} AS prov
-  FROM facts WHERE household_id BETWEEN :lo AND :hi GROUP BY household_id
+  SELECT household_id AS hid, {d.id_list("record_id")} AS src
+  FROM facts WHERE household_id BETWEEN :lo AND :hi AND record_id IS NOT NULL GROUP BY household_id
 ), base AS (
   SELECT h.id AS hid, m.n, m.able, m.children, m.youngest{body_cols},
          COALESCE(i.total, 0) AS total, COALESCE(pr.res, 0) AS res, COALESCE(pr.nonres, 0) AS nonres,
-         COALESCE(v.rw, 0) AS rw, v.newest, COALESCE(b.bank, 0) AS bank, f.prov,
+         COALESCE(v.rw, 0) AS rw, v.newest, COALESCE(b.bank, 0) AS bank, f.src,
          COALESCE(i.total, 0) / (m.n * {MONTHS_COUNTED}) AS ipm
   FROM households h JOIN m ON m.hid = h.id
   LEFT JOIN i ON i.hid = h.id LEFT JOIN pr ON pr.hid = h.id LEFT JOIN v ON v.hid = h.id
@@ -239,7 +278,7 @@ WITH m AS (
   FROM y
 )
 SELECT hid, NULL, {on}, eligible, category, programme, CASE WHEN eligible THEN full_amount * share / 100 ELSE 0 END,
-       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {inputs}, :now
+       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {d.parse(inputs)}, :now
 FROM z
 """
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -240,8 +241,11 @@ class Decision(Base):
 
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
-    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), index=True)
+    # No checked foreign keys, as for payroll lines: bulk assessment writes a decision per
+    # household in one INSERT … SELECT over the households themselves, and households and
+    # applications are never deleted; a checked key cost a trigger call per decision.
+    household_id: Mapped[int] = mapped_column(BigId)
+    application_id: Mapped[int | None] = mapped_column(BigId)
     decided_on: Mapped[dt.date] = mapped_column(Date)
     eligible: Mapped[bool] = mapped_column(Boolean)
     category: Mapped[str | None] = mapped_column(String(20))
@@ -254,6 +258,16 @@ class Decision(Base):
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+    __table_args__ = (
+        # A household's decisions in order: its latest, and those one assessment pass just wrote
+        # (``household_id BETWEEN … AND id > …``) by a range scan of this index alone.
+        Index("ix_decisions_household_id", "household_id", "id"),
+        # Most decisions are an assessment's, with no application: left out of the index, so the
+        # planner can never walk millions of NULLs looking for a range's new decisions.
+        Index("ix_decisions_application_id", "application_id",
+              postgresql_where=text("application_id IS NOT NULL"), sqlite_where=text("application_id IS NOT NULL")),
+    )
 
 
 class Enrolment(Base):
@@ -485,12 +499,18 @@ class Fact(Base):
     __tablename__ = "facts"
     pinfl: Mapped[str] = mapped_column(String(14), primary_key=True)
     item: Mapped[str] = mapped_column(String(60), primary_key=True)
-    household_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    household_id: Mapped[int | None] = mapped_column(BigInteger)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     agency: Mapped[str] = mapped_column(String(40))
     agency_record_id: Mapped[str] = mapped_column(String(80))
     as_of: Mapped[dt.date] = mapped_column(Date)
     received_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    # The ``exchange_records`` row this value came from. A bulk decision keeps only these ids
+    # (its provenance is read back through them), and the household index carries them, so
+    # assessing a range of households reads its records' ids from the index alone.
+    record_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_facts_household_record", "household_id", "record_id"),)
 
 
 # --- API clients -----------------------------------------------------------------------------

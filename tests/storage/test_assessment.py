@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.eligibility import Decision as EligibilityDecision
 from core.services.assessment import assess_households
-from core.services.decisions import decision_document
+from core.services.decisions import decision_document, provenance_of
 from core.services.exchange import ingest
 from core.services.messages import render
 from core.storage.schema import Decision, Enrolment, OutboxMessage
@@ -51,9 +51,11 @@ async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_
     async with core.uow() as uow:
         decision = await uow.session.get(Decision, enrolment.decision_id)
         assert decision is not None and decision.eligible and decision.application_id is None
-        assert decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"] == {
-            "agency": "soliq", "record_id": "W-11", "as_of": "2026-12-05",
-            "received_at": decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]["received_at"]}
+        # The decision keeps the ids of its exchange records; the provenance is read back through them.
+        assert decision.inputs["sources"] and "provenance" not in decision.inputs
+        source = (await provenance_of(uow, [decision]))[decision.id][f"{head}:soliq.wage|2026-11/301234567"]
+        assert source == {"agency": "soliq", "record_id": "W-11", "as_of": "2026-12-05",
+                          "received_at": source["received_at"]}
         assert [r["code"] for r in decision.reasons] == ["income.below_threshold", "category.poor"]
         # Readers get the same document as for an application's decision.
         document = EligibilityDecision.from_dict(decision_document(decision))
@@ -92,7 +94,8 @@ async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: C
     async with core.uow() as uow:
         latest = await uow.session.scalar(select(Decision).order_by(Decision.id.desc()).limit(1))
         assert latest is not None and not latest.eligible
-        assert latest.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]["record_id"] == "NEW-11"
+        sources = (await provenance_of(uow, [latest]))[latest.id]
+        assert sources[f"{head}:soliq.wage|2026-11/301234567"]["record_id"] == "NEW-11"
         assert "income.above_threshold" in [r["code"] for r in latest.reasons]
 
 

@@ -195,18 +195,21 @@ async def test_a_seeded_registry_comes_with_the_agency_records_behind_it(core: C
 
     from core.seed.loader import seed_registry
     from core.services.assessment import assess_households
+    from core.services.decisions import provenance_of
     from core.services.exchange import generate_records
     from core.storage.schema import Decision
 
     await seed_registry(core, 120, 7)
     summary = await assess_households(core, everything=True)
     async with core.uow() as uow:
-        decisions = (await uow.session.execute(
-            select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount, Decision.inputs)
-            .where(Decision.application_id.is_(None)))).all()
+        rows = list((await uow.session.scalars(select(Decision).where(Decision.application_id.is_(None)))).all())
+        provenance = await provenance_of(uow, rows)
         facts = int(await uow.session.scalar(select(func.count()).select_from(Fact)) or 0)
-    assert summary.assessed == len(decisions) == 120 and facts > 120
-    with_sources = [inputs["provenance"] for *_, inputs in decisions if inputs["provenance"]]
+        # Every fact names its exchange record, and the seeded ones are those the decisions name.
+        assert await uow.session.scalar(select(func.count()).select_from(Fact).where(Fact.record_id.is_(None))) == 0
+        with_sources = [provenance[r.id] for r in rows if provenance[r.id]]
+        first = {r.household_id: (r.eligible, r.category, r.amount) for r in rows}
+    assert summary.assessed == len(rows) == 120 and facts > 120
     assert len(with_sources) > 100
     assert any(key.split(":", 1)[1].startswith("soliq.wage|") for p in with_sources for key in p)
 
@@ -230,4 +233,4 @@ async def test_a_seeded_registry_comes_with_the_agency_records_behind_it(core: C
         latest = {hid: (eligible, category, amount) for hid, eligible, category, amount in (await uow.session.execute(
             select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount)
             .where(Decision.application_id.is_(None)).order_by(Decision.id))).all()}
-    assert latest == {hid: (eligible, category, amount) for hid, eligible, category, amount, _ in decisions}
+    assert latest == first

@@ -67,3 +67,30 @@ async def test_a_registry_with_data_upgrades_from_the_first_revision(tmp_path) -
         assert (await seed_registry(core, 10, 1)).households == 10  # and the registry still works
     finally:
         await engine.dispose()
+
+
+async def test_facts_learn_their_exchange_record_on_upgrade(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0005: each fact held before it gets the id of the exchange record it came from."""
+    from sqlalchemy import text
+
+    from core.storage.engine import create_engine
+    from core.storage.migrate import upgrade
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'facts.db'}")
+    try:
+        await upgrade(engine, "0004")
+        async with engine.begin() as conn:
+            for rid, (agency, record) in enumerate((("soliq", "W-1"), ("soliq", "W-2"), ("yhxbb", "W-1")), 1):
+                await conn.execute(text(
+                    "INSERT INTO exchange_records (id, agency, agency_record_id, item, pinfl, value, as_of,"
+                    " received_at, status) VALUES (:id, :a, :r, 'soliq.wage', '31403855260011', '{}',"
+                    " '2026-12-01', '2026-12-05 10:00:00', 'current')"), {"id": rid * 10, "a": agency, "r": record})
+            await conn.execute(text(
+                "INSERT INTO facts (pinfl, item, household_id, value, agency, agency_record_id, as_of, received_at)"
+                " VALUES ('31403855260011', 'soliq.wage|x', 1, '{}', 'yhxbb', 'W-1', '2026-12-01',"
+                " '2026-12-05 10:00:00')"))
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT record_id FROM facts"))).scalar() == 30
+    finally:
+        await engine.dispose()
