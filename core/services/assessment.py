@@ -51,6 +51,10 @@ class AssessSummary:
     notices: int = 0
     errors: int = 0
 
+    def add(self, other: AssessSummary) -> None:
+        for name in ("assessed", "eligible", "enrolled", "ending", "reinstated", "notices", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def __str__(self) -> str:
         return (f"assessed {self.assessed}, eligible {self.eligible}, enrolled {self.enrolled}, "
                 f"ending {self.ending}, reinstated {self.reinstated}, notices {self.notices}, "
@@ -127,8 +131,12 @@ async def assess_households(
     async def worker() -> None:
         for lo in ranges:  # one shared iterator: each range is taken by exactly one worker
             async with core.uow() as uow:
-                await _assess_range(uow, statements, lo, lo + chunk - 1, summary, progress)
+                part = await _assess_range(uow, statements, lo, lo + chunk - 1)
                 await uow.commit()
+            # Counted once committed, and with no await in between: the other worker adds too.
+            summary.add(part)
+            if progress is not None and (part.assessed or part.errors):
+                progress(part.assessed + part.errors)
 
     # PostgreSQL works each range on one core; two ranges at once keep both cores of a small
     # server busy. SQLite has one writer, so one range at a time.
@@ -141,32 +149,30 @@ async def assess_households(
     return summary
 
 
-async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int, summary: AssessSummary,
-                        progress: Callable[[int], None] | None) -> None:
+async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> AssessSummary:
+    """Assess one range of household ids in ``uow``; what it did, counted (the caller commits)."""
     s = uow.session
     now = uow.now()
     ids = {"lo": lo, "hi": hi}
+    part = AssessSummary()
     due = int(await s.scalar(st.due, ids) or 0)
     if not due:
-        return
+        return part
     before = int(await s.scalar(select(func.coalesce(func.max(Decision.id), 0))) or 0)
     enrolled_before = int(await s.scalar(select(func.coalesce(func.max(Enrolment.id), 0))) or 0)
     await s.execute(st.decisions, {**ids, "now": now})
     assessed, eligible = (await s.execute(st.counts, {**ids, "before": before})).one()
-    refused = due - int(assessed)
-    if refused:
+    part.assessed, part.eligible = int(assessed), int(eligible or 0)
+    part.errors = due - part.assessed
+    if part.errors:
         log.warning("%d households in ids %d..%d cannot be assessed (no members, or a birth date after today)",
-                    refused, lo, hi)
-        summary.errors += refused
-    summary.assessed += int(assessed)
-    summary.eligible += int(eligible or 0)
-    if assessed:
+                    part.errors, lo, hi)
+    if part.assessed:
         marks = {**ids, "before": before, "now": now}
-        summary.enrolled += rowcount(await s.execute(st.enrol, {**ids, "before": before}))
-        summary.reinstated += rowcount(await s.execute(st.reinstate, {**ids, "before": before}))
-        summary.notices += rowcount(await s.execute(st.ending_notices, marks))
-        summary.ending += rowcount(await s.execute(st.end, {**ids, "before": before}))
-        summary.notices += rowcount(await s.execute(
+        part.enrolled = rowcount(await s.execute(st.enrol, {**ids, "before": before}))
+        part.reinstated = rowcount(await s.execute(st.reinstate, {**ids, "before": before}))
+        part.notices = rowcount(await s.execute(st.ending_notices, marks))
+        part.ending = rowcount(await s.execute(st.end, {**ids, "before": before}))
+        part.notices += rowcount(await s.execute(
             st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before}))
-    if progress is not None and (assessed or refused):
-        progress(int(assessed) + refused)
+    return part

@@ -133,3 +133,27 @@ async def test_serve_assigns_benefits_as_agency_data_arrives(core: Core, monkeyp
     [enrolment] = await enrolments(core, household_id)
     assert (enrolment.state, enrolment.amount) == ("active", 360_000)
     assert await templates(core, household_id) == ["enrolment.started"]
+
+
+async def test_the_summary_counts_what_both_workers_wrote(core: Core, clock) -> None:
+    """Two workers share one summary: every range's counts arrive, none is lost to the other's."""
+    from sqlalchemy import func
+
+    from core.seed.loader import seed_registry
+
+    await seed_registry(core, 400, 11)
+    async with core.uow() as uow:
+        enrolled_before = int(await uow.session.scalar(select(func.count()).select_from(Enrolment)) or 0)
+        notices_before = int(await uow.session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
+    summary = await assess_households(core, everything=True, chunk=40, workers=2)
+    async with core.uow() as uow:
+        decisions = int(await uow.session.scalar(
+            select(func.count()).select_from(Decision).where(Decision.application_id.is_(None))) or 0)
+        eligible = int(await uow.session.scalar(
+            select(func.count()).select_from(Decision).where(Decision.application_id.is_(None), Decision.eligible))
+            or 0)
+        enrolled = int(await uow.session.scalar(select(func.count()).select_from(Enrolment)) or 0) - enrolled_before
+        notices = int(await uow.session.scalar(select(func.count()).select_from(OutboxMessage)) or 0) - notices_before
+    assert summary.enrolled > 10 and summary.notices > 10
+    assert (summary.assessed, summary.eligible, summary.enrolled, summary.notices) == (
+        decisions, eligible, enrolled, notices)
