@@ -255,8 +255,10 @@ class Decision(Base):
     duration_months: Mapped[int] = mapped_column(Integer)
     mce: Mapped[int] = mapped_column(BigInteger)
     income_per_member: Mapped[int] = mapped_column(BigInteger)
-    reasons: Mapped[list[Any]] = mapped_column(default=list)
-    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ``json``, not ``jsonb``, on PostgreSQL: written once, read whole, never searched; bulk
+    # assessment writes two million of them, and checking JSON text costs a third of decomposing it.
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
     __table_args__ = (

@@ -8,7 +8,9 @@ of facts carries that id so a range of households reads them from the index alon
 lose their checked foreign keys (households and applications are never deleted), as payroll
 lines did in 0002. Their household index carries the id, and the application index leaves out
 the millions of assessment decisions that have none: with it, the planner walked every such NULL
-to find the decisions one range had just written, and assessment slowed as the table grew.
+to find the decisions one range had just written, and assessment slowed as the table grew. On
+PostgreSQL a decision's reasons and inputs become ``json`` (kept as written, only checked):
+they are written once and read whole, never searched.
 
 Revision ID: 0005
 Revises: 0004
@@ -49,6 +51,9 @@ def upgrade() -> None:
             batch_op.drop_constraint(name, type_="foreignkey")
         batch_op.drop_index("ix_decisions_household_id")
         batch_op.drop_index("ix_decisions_application_id")
+    if op.get_context().dialect.name == "postgresql":
+        for column in ("reasons", "inputs"):
+            op.alter_column("decisions", column, type_=sa.JSON(), postgresql_using=f"{column}::json")
     # Outside the batch: SQLite's table copy would lose the partial index's WHERE.
     op.create_index("ix_decisions_household_id", "decisions", ["household_id", "id"], unique=False)
     op.create_index("ix_decisions_application_id", "decisions", ["application_id"], unique=False,
@@ -57,6 +62,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        for column in ("reasons", "inputs"):
+            op.alter_column("decisions", column, type_=JSONB(), postgresql_using=f"{column}::jsonb")
     op.drop_index("ix_decisions_application_id", table_name="decisions")
     op.drop_index("ix_decisions_household_id", table_name="decisions")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
