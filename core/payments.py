@@ -1,4 +1,4 @@
-"""Pure rules of payment: the monthly payment window and a payroll line's status.
+"""Pure rules of payment: the monthly payment window, a payroll line's id and its status.
 
 A payroll line moves ``scheduled → sent → paid | failed``; a failed line carries the bank's
 reason code and may go back to ``scheduled`` for a retry in a later run.
@@ -58,6 +58,39 @@ def payment_window(month: dt.date, book: RateBook) -> PaymentWindow:
     rule = book.payment_window.in_force(first)
     last_day = min(rule.last_day, calendar.monthrange(first.year, first.month)[1])
     return PaymentWindow(first, first.replace(day=rule.first_day), first.replace(day=last_day))
+
+
+# Enrolment ids below this number fit in a month's block of line ids.
+MONTH_BLOCK = 10_000_000_000
+
+
+def month_line_ids(month: dt.date) -> tuple[int, int]:
+    """The first and the last id a payroll line of the month containing ``month`` can have (both
+    inclusive): the lines of enrolments 1 … 9,999,999,999, see :func:`line_id`."""
+    base = (month.year * 100 + month.month) * MONTH_BLOCK
+    return base + 1, base + MONTH_BLOCK - 1
+
+
+def line_id(month: dt.date, enrolment_id: int) -> int:
+    """The id of the payroll line paying enrolment ``enrolment_id`` in the month containing
+    ``month``: ``YYYYMM`` then the enrolment id on ten digits (enrolment 12345 in March 2027 is
+    202703_0000012345).
+
+    Computed, not drawn from a sequence, so that the primary key alone guarantees one line per
+    enrolment per month (a second unique index cost a national payroll as much as writing its
+    rows), a month's lines are one range of the key (read and deleted by a range scan, in
+    enrolment order) and freezing draws no sequence value per line. Below 2**53 until the year
+    9007, so a JSON client reads it exactly. Lines written before migration 0006 keep the
+    smaller ids a sequence gave them (:data:`FIRST_LINE_ID`).
+    """
+    if not 0 < enrolment_id < MONTH_BLOCK:
+        raise ValueError(f"enrolment id {enrolment_id} does not fit in a month's block of line ids")
+    first, _ = month_line_ids(month)
+    return first - 1 + enrolment_id
+
+
+# Below it: a line numbered by a sequence before migration 0006 (no sequence reached it).
+FIRST_LINE_ID = month_line_ids(dt.date.min)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.errors import NotFound
-from core.services.payments import parse_month
+from core.services.payments import month_lines, parse_month
 from core.storage.schema import Household, PaymentCycle, PayrollLine
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
 from registry_api.registry import HOUSEHOLD_PARAM, household_id_of
@@ -65,7 +65,7 @@ async def list_payroll_lines(call: Call) -> Result:
     uow = call.uow
     if await uow.session.get(PaymentCycle, month) is None:
         raise NotFound("payroll.not_found", month=month.isoformat())
-    stmt = select(PayrollLine).where(PayrollLine.cycle_month == month)
+    stmt = select(PayrollLine).where(await month_lines(uow.session, month))  # a range of ids
     if after is not None:
         stmt = stmt.where(PayrollLine.id > after)
     rows = list((await uow.session.scalars(stmt.order_by(PayrollLine.id).limit(call.query["limit"] + 1))).all())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import random
+
+from sqlalchemy.orm import configure_mappers
 
 from core.clock import Clock, clock_from_env
 from core.config import Settings
@@ -21,13 +24,19 @@ async def build_core(
     migrate: bool = True,
 ) -> Core:
     """Open the database (migrating it to the current schema) and return the core's handles."""
+    configure_mappers()  # once, here: not inside a command's first query (~13 ms); a no-op after
     engine = create_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
-    return Core(
+    core = Core(
         engine=engine,
         sessions=session_factory(engine),
         clock=clock or clock_from_env(),
         book=book or RateBook.load(),
         rng=rng or random.SystemRandom(),
     )
+    # What start-up built (modules, mappers, the migration check: ~90,000 objects, a few hundred of
+    # them garbage) lives as long as the process. Frozen, the collector stops walking it: a
+    # command's first full collection took ~50 ms of its first operation.
+    gc.freeze()
+    return core

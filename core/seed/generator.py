@@ -782,9 +782,9 @@ class Generator:
                 updated = self._at(self.today if status != pay_rules.SCHEDULED else month)
             if status == pay_rules.FAILED:
                 reason = rng.choice(PAYROLL_FAILURES)
-            line_id = self._id("payroll_lines")
+            line_id = pay_rules.line_id(month, enrolment_id)
             if status == pay_rules.PAID:
-                reference = f"XB{month:%y%m}{line_id:010d}"
+                reference = f"XB{line_id}"  # the id holds the month: XB2026110000012345
             rows["payroll_lines"].append((line_id, month, hid, enrolment_id, programme, amount, window.first_day,
                                           window.last_day, status, reason, reference, updated))
             month = add_months(month, 1)

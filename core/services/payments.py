@@ -7,6 +7,9 @@ force in the payroll's month (``amounts.price``, rendered in SQL), so an indexat
 running enrolment from the month it takes effect. Until then the line equals what the family
 was told at the decision.
 
+Line ids: a line's id is computed from its month and enrolment (``core.payments.line_id``), so a
+month's lines are one range of the primary key: queries by month go through :func:`month_lines`.
+
 Lifecycle: ``frozen`` (opened; may be regenerated) → ``approved`` (by someone other than the
 opener: maker-checker) → export to the bank (lines ``scheduled → sent``) → ``reconcile`` with
 the bank's results (lines ``paid | failed``; the cycle is ``reconciled`` when no line is left
@@ -23,10 +26,11 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
 from core.errors import Conflict, InvalidInput, NotFound
-from core.payments import payment_window
+from core.payments import FIRST_LINE_ID, month_line_ids, payment_window
 from core.rates import RateBook
 from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
@@ -92,6 +96,19 @@ def parse_month(text: str) -> dt.date:
         raise InvalidInput("payroll.month", month=text) from None
 
 
+async def month_lines(session: AsyncSession, month: dt.date) -> sa.ColumnElement[bool]:
+    """Where-clause of the payroll lines of ``month``, found by key: the month's range of ids
+    (``core.payments.line_id``), an ordered range scan. Lines numbered by a sequence before
+    migration 0006 are outside it; if the month has any (one probe of the partial index that
+    holds only them), they are added."""
+    first, last = month_line_ids(month)
+    in_range = PayrollLine.id.between(first, last)
+    numbered_before = sa.and_(PayrollLine.id < FIRST_LINE_ID, PayrollLine.cycle_month == month)
+    if await session.scalar(select(literal(1)).where(numbered_before).limit(1)) is None:
+        return in_range
+    return sa.or_(in_range, numbered_before)
+
+
 def _priced(month: dt.date, book: RateBook) -> Any:
     """Each enrolment's amount at the rates in force in ``month`` (``amounts.price`` in SQL), so an
     indexation reaches every running enrolment; an enrolment without its basis keeps its amount."""
@@ -120,14 +137,16 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
                 raise Conflict("payroll.already_approved", month=month.isoformat())
             if not regenerate:
                 raise Conflict("payroll.already_open", month=month.isoformat())
-            await s.execute(delete(PayrollLine).where(PayrollLine.cycle_month == month))
+            await s.execute(delete(PayrollLine).where(await month_lines(s, month)))
         else:
             cycle = PaymentCycle(month=month, state="frozen", window_start=window.first_day,
                                  window_end=window.last_day, opened_by=actor.id, opened_at=uow.now())
             s.add(cycle)
             await s.flush()
         now = uow.now()
+        first, _ = month_line_ids(month)
         source = select(
+            (literal(first - 1, sa.BigInteger) + Enrolment.id).label("id"),  # core.payments.line_id
             literal(month).label("cycle_month"),
             Enrolment.household_id,
             Enrolment.id,
@@ -140,14 +159,14 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
         ).where(Enrolment.state == "active", Enrolment.first_month <= month, Enrolment.last_month >= month)
         await s.execute(
             insert(PayrollLine).from_select(
-                ["cycle_month", "household_id", "enrolment_id", "programme", "amount", "window_start",
+                ["id", "cycle_month", "household_id", "enrolment_id", "programme", "amount", "window_start",
                  "window_end", "status", "updated_at"],
                 source,
             )
         )
         count, total = (await s.execute(
             select(func.count(), func.coalesce(func.sum(PayrollLine.amount), 0))
-            .where(PayrollLine.cycle_month == month)
+            .where(PayrollLine.id.between(*month_line_ids(month)))  # a new or regenerated month
         )).one()
         cycle.line_count, cycle.total_amount = int(count), int(total)
         cycle.opened_by, cycle.opened_at = actor.id, now
@@ -228,18 +247,19 @@ async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) 
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         count = 0
+        lines = await month_lines(uow.session, month)
         rows = await uow.session.stream(
             select(PayrollLine.id, Person.pinfl, PayrollLine.household_id, PayrollLine.amount,
                    PayrollLine.window_start, PayrollLine.window_end)
             .outerjoin(Person, (Person.household_id == PayrollLine.household_id) & (Person.relation == "head"))
-            .where(PayrollLine.cycle_month == month, PayrollLine.status.in_(("scheduled", "sent")))
+            .where(lines, PayrollLine.status.in_(("scheduled", "sent")))
             .order_by(PayrollLine.id).execution_options(yield_per=5000))
         async for line_id, pinfl, hid, amount, start, end in rows:
             writer.writerow((line_id, pinfl or "", account_placeholder(hid), amount, start.isoformat(),
                              end.isoformat()))
             count += 1
         await uow.session.execute(update(PayrollLine).where(
-            PayrollLine.cycle_month == month, PayrollLine.status == "scheduled").values(
+            lines, PayrollLine.status == "scheduled").values(
             status="sent", updated_at=uow.now()))
         uow.audit(actor, "payroll.exported", "payroll", month.isoformat(), lines=count)
         await uow.commit()
@@ -421,11 +441,11 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
             outcome.notices = rowcount(await s.execute(sa.text(_notices_sql(dialect)).bindparams(*stamp),
                                                        {"now": now}))
             months = (await s.scalars(sa.text(
-                "SELECT DISTINCT l.cycle_month FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id"
+                "SELECT DISTINCT l.cycle_month AS month FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id"
                 " WHERE b.verdict = 'ok'").columns(month=sa.Date))).all()
             for month in months:
                 left = await s.scalar(select(func.count()).select_from(PayrollLine).where(
-                    PayrollLine.cycle_month == month, PayrollLine.status.in_(("scheduled", "sent"))))
+                    await month_lines(s, month), PayrollLine.status.in_(("scheduled", "sent"))))
                 if not left:
                     await s.execute(update(PaymentCycle).where(PaymentCycle.month == month).values(state="reconciled"))
         if dialect != "postgresql":

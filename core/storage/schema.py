@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.payments import FIRST_LINE_ID
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -324,10 +326,16 @@ class PayrollLine(Base):
     cycle; enrolments, households and cycles are never deleted. A checked key costs PostgreSQL a
     row lock and an index probe per line (2.4 s of 3.0 s for 28,000 lines), which a national
     payroll of two million lines cannot afford.
+
+    The id is computed from the month and the enrolment (``core.payments.line_id``, migration
+    0006), so the primary key is also what keeps one line per enrolment per month, and a month's
+    lines are one range of it. Lines numbered by a sequence before 0006 keep their ids, below
+    ``core.payments.FIRST_LINE_ID``; only they are in the partial month index, which new lines
+    never enter (it costs a payroll nothing).
     """
 
     __tablename__ = "payroll_lines"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     cycle_month: Mapped[dt.date] = mapped_column(Date)
     household_id: Mapped[int] = mapped_column(BigId)
     enrolment_id: Mapped[int] = mapped_column(BigId)
@@ -341,8 +349,9 @@ class PayrollLine(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
     __table_args__ = (
-        UniqueConstraint("cycle_month", "enrolment_id", name="uq_payroll_lines_cycle_enrolment"),
         Index("ix_payroll_lines_household_cycle", "household_id", "cycle_month"),
+        Index("ix_payroll_lines_before_0006", "cycle_month",
+              postgresql_where=text(f"id < {FIRST_LINE_ID}"), sqlite_where=text(f"id < {FIRST_LINE_ID}")),
     )
 
 

@@ -3,7 +3,16 @@ import datetime as dt
 import pytest
 
 from core.errors import InvalidInput, InvalidTransition
-from core.payments import PAYMENT_ERROR_CODES, LineStatus, advance, payment_window, transition
+from core.payments import (
+    FIRST_LINE_ID,
+    PAYMENT_ERROR_CODES,
+    LineStatus,
+    advance,
+    line_id,
+    month_line_ids,
+    payment_window,
+    transition,
+)
 from core.rates import RateBook
 
 D = dt.date
@@ -69,3 +78,24 @@ def test_failure_needs_a_reason() -> None:
     assert e.value.code == "payment.failure_reason_required"
     assert set(PAYMENT_ERROR_CODES) == {"payment.transition", "payment.unknown_state",
                                         "payment.failure_reason_required"}
+
+
+def test_a_line_id_is_the_month_then_the_enrolment_on_ten_digits() -> None:
+    assert line_id(D(2027, 3, 1), 12345) == 202703_0000012345
+    assert line_id(D(2027, 3, 31), 12345) == line_id(D(2027, 3, 1), 12345)
+    assert month_line_ids(D(2027, 3, 9)) == (202703_0000000001, 202703_9999999999)
+    first, last = month_line_ids(D(2027, 3, 1))
+    assert first == line_id(D(2027, 3, 1), 1) and last == line_id(D(2027, 3, 1), 9_999_999_999)
+    assert month_line_ids(D(2027, 2, 1))[1] < first and last < month_line_ids(D(2027, 4, 1))[0]
+    assert month_line_ids(D(2027, 12, 1))[1] < month_line_ids(D(2028, 1, 1))[0]
+
+
+@pytest.mark.parametrize("enrolment_id", [0, -1, 10_000_000_000])
+def test_an_enrolment_id_that_does_not_fit_its_months_block_is_refused(enrolment_id: int) -> None:
+    with pytest.raises(ValueError):
+        line_id(D(2027, 3, 1), enrolment_id)
+
+
+def test_line_ids_stay_above_the_sequences_and_exact_in_json() -> None:
+    assert FIRST_LINE_ID == month_line_ids(D(1, 1, 1))[0] > 10**12
+    assert month_line_ids(D(9006, 12, 1))[1] < 2**53
