@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from core.config import Settings
+from core.seed.bulk import IndexRestoreError, restore_indexes
 from core.storage.engine import create_engine
 from core.storage.migrate import autogenerate, current_revision, head_revision, upgrade
 
@@ -22,14 +24,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    async def run() -> None:
+    async def run() -> int:
         engine = create_engine(Settings.from_env().database_url)
-        await upgrade(engine)
-        print(f"database at revision {await current_revision(engine)}")
-        await engine.dispose()
+        try:
+            # What a killed seed left unbuilt is built first, from definitions of the revision it
+            # was dropped under.
+            built = await restore_indexes(engine)
+            if built:
+                print(f"built {len(built)} indexes and constraints a seed had left unbuilt")
+            await upgrade(engine)
+            print(f"database at revision {await current_revision(engine)}")
+        except IndexRestoreError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 def _current(args: argparse.Namespace) -> int:
