@@ -204,11 +204,13 @@ async def _finish(conn: AsyncConnection, months: tuple[dt.date, ...]) -> None:
         await conn.execute(text("ANALYZE"))
 
 
-# Where loading an empty registry without its indexes pays. At 200,000 households PostgreSQL
-# spends half as long writing (1,000,000: 418 s instead of 799 s, and the server 187 s of CPU
-# instead of 339 s, index builds included). SQLite gains nothing measurable: its random-keyed keys
-# (a PINFL, an agency's record id) are declared in CREATE TABLE and cannot be dropped, and building
-# the others again raised the seed's peak memory by half.
+# Where loading an empty registry without its indexes pays. PostgreSQL, 1,000,000 households on
+# two cores: 853 s instead of 1,046 s, of which writing chunks 353 s instead of 799 s and the
+# server's CPU 187 s instead of 339 s, building the 42 indexes (111 s) included. Keeping the 22
+# led by an id or household id (appended in order) cost more than building them (960 s; the
+# server 148 s of CPU during the load instead of 76 s). SQLite gains nothing measurable (200,000
+# households: the same CPU, the peak memory 257 MB -> 375 MB): its random-keyed keys (a PINFL, an
+# agency's record id) are declared in CREATE TABLE and cannot be dropped.
 DEFERS_INDEXES = ("postgresql",)
 
 # Above this many households the generator runs in its own process (one more CPU, no GIL shared
