@@ -103,19 +103,22 @@ def _num(expr: str) -> str:
 
 
 def _json_object(*pairs: tuple[str, str]) -> str:
-    """A JSON object as a SQL text expression from (key, SQL text expression of the JSON value)."""
+    """A JSON object as a SQL text expression from (key, SQL text expression of the JSON value).
+
+    Constant text (keys, punctuation, constant values) is gathered into one literal between the
+    variable parts, so the database concatenates only around those."""
     parts: list[str] = []
+    literal = "{"
     for i, (key, value) in enumerate(pairs):
         # A space after the colon: ``:1`` would read as a bind parameter to SQLAlchemy's text().
-        prefix = ("{" if i == 0 else ",") + f'"{_word(key)[1:-1]}": '
+        literal += ("" if i == 0 else ",") + f'"{_word(key)[1:-1]}": '
         if value.startswith("'") and value.endswith("'") and value.count("'") == 2:
-            parts.append("'" + prefix + value[1:-1] + "'")  # a constant: folded into the text
+            literal += value[1:-1]  # a constant
         else:
-            parts.append(f"'{prefix}'")
-            parts.append(value)
-    text = " || ".join(parts or ["'{'"]) + " || '}'"
-    # Adjacent constants merged, so the database concatenates only around the variable parts.
-    return re.sub(r"' \|\| '", "", text)
+            parts += [f"'{literal}'", value]
+            literal = ""
+    parts.append(f"'{literal}}}'")
+    return " || ".join(parts)
 
 
 def _const(value: int | str) -> str:
