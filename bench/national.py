@@ -30,7 +30,7 @@ MONTH = "2027-03"  # after the months the seed freezes
 CHILD = """
 import asyncio, sys, time, datetime as dt
 from core.config import Settings
-from spsr.bootstrap import build_core
+from spsr.bootstrap import build_core, freeze_startup
 from core.storage.uow import Actor
 
 # Imported before the clock starts: the spsr command has them loaded before it works too.
@@ -39,6 +39,7 @@ from core.services.assessment import assess_households
 from core.services.payments import open_payroll, parse_month
 
 async def main():
+    freeze_startup()  # as spsr's entry point does
     core = await build_core(Settings.from_env())
     step, arg = sys.argv[1], sys.argv[2]
     t = time.perf_counter()

@@ -35,8 +35,13 @@ async def build_core(
         book=book or RateBook.load(),
         rng=rng or random.SystemRandom(),
     )
-    # What start-up built (modules, mappers, the migration check: ~90,000 objects, a few hundred of
-    # them garbage) lives as long as the process. Frozen, the collector stops walking it: a
-    # command's first full collection took ~50 ms of its first operation.
-    gc.freeze()
     return core
+
+
+def freeze_startup() -> None:
+    """What start-up built (modules, mappers: ~90,000 objects) lives as long as the process;
+    frozen, the collector stops walking it (a command's first full collection took ~50 ms of its
+    first operation). Called once by a process's entry point, never per core: tests build many
+    cores in one process, and freezing each time would keep all their garbage for good."""
+    configure_mappers()
+    gc.freeze()

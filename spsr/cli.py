@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from spsr import commands
+from spsr.bootstrap import freeze_startup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    freeze_startup()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
