@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib import resources
 from types import MappingProxyType
@@ -44,17 +44,19 @@ class DatedTable(Generic[T]):
     rows: tuple[Row[T], ...]
     note: str = ""
     source: str = ""
+    _starts: tuple[dt.date, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.rows:
             raise InvalidInput("rates.malformed", table=self.name, detail="no rows")
-        starts = [r.effective_from for r in self.rows]
+        starts = tuple(r.effective_from for r in self.rows)
         if any(a >= b for a, b in zip(starts, starts[1:], strict=False)):
             raise InvalidInput("rates.malformed", table=self.name, detail="rows not in date order")
+        object.__setattr__(self, "_starts", starts)  # looked up on every decision
 
     def row_in_force(self, on: dt.date) -> Row[T]:
         """The row in force on ``on``; refuses a date before the first row (``rates.no_row``)."""
-        i = bisect.bisect_right([r.effective_from for r in self.rows], on)
+        i = bisect.bisect_right(self._starts, on)
         if i == 0:
             raise NotFound(
                 "rates.no_row", table=self.name, on=on.isoformat(),

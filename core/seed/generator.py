@@ -181,18 +181,39 @@ class TerritoryIndex:
 
 @dataclass
 class Counters:
-    """Where numbering resumes: next ids, PINFL and phone serials already used, numbers taken."""
+    """Where numbering resumes: next ids, PINFL and phone serials already used, numbers taken.
+
+    Several generators can fill one registry at once, each with one *lane* of the counters
+    (:meth:`split`): lane ``w`` of ``lanes`` takes every ``lanes``-th id, serial and application
+    counter from ``w`` on, and the grievance numbers whose value is ``w`` modulo ``lanes``, so no
+    two lanes ever make the same identifier and none needs to hear from the others."""
 
     next_id: dict[str, int]
-    pinfl_used: dict[tuple[dt.date, str], int] = field(default_factory=dict)  # (birth date, sex) → count
-    phones_used: dict[str, int] = field(default_factory=dict)  # two-digit prefix → count
+    pinfl_used: dict[tuple[dt.date, str], int] = field(default_factory=dict)  # (birth date, sex) → next serial
+    phones_used: dict[str, int] = field(default_factory=dict)  # two-digit prefix → next serial
     applications: int = 0
     application_numbers: set[str] = field(default_factory=set)  # taken by others
     grievance_numbers: set[str] = field(default_factory=set)
+    lane: int = 0
+    lanes: int = 1
 
     @classmethod
     def empty(cls) -> Counters:
         return cls(next_id=dict.fromkeys(ID_TABLES, 1))
+
+    def split(self, lanes: int) -> list[Counters]:
+        """``lanes`` disjoint lanes of these (single-lane) counters."""
+        if self.lanes != 1 or lanes < 1:
+            raise ValueError("only single-lane counters split, into one lane or more")
+        return [Counters(
+            next_id={t: n + w for t, n in self.next_id.items()},
+            pinfl_used={k: n + w for k, n in self.pinfl_used.items()},
+            phones_used={k: n + w for k, n in self.phones_used.items()},
+            applications=self.applications + w,
+            application_numbers=set(self.application_numbers),
+            grievance_numbers=set(self.grievance_numbers),
+            lane=w, lanes=lanes,
+        ) for w in range(lanes)]
 
 
 @dataclass
@@ -233,16 +254,24 @@ def _permute(counter: int, modulus: int, multiplier: int, offset: int) -> int:
     return (counter * multiplier + offset) % modulus
 
 
+# The permutations below, as constants the loader also uses (in SQL) to find the serials used.
+PINFL_SERIALS, PINFL_MULTIPLIER = 900_000, 7919
+PHONE_SERIALS, PHONE_MULTIPLIER, PHONE_OFFSET = 10_000_000, 3_141_593, 104_729
+
+
+def pinfl_offset(birth: dt.date, sex: str) -> int:
+    return (birth.toordinal() * 7777 + (4242 if sex == "f" else 0)) % PINFL_SERIALS
+
+
 def pinfl_tail(birth: dt.date, sex: str, counter: int) -> tuple[int, int]:
     """(place, serial) of the n-th person born on a day with a sex: unique per day and sex, and
     different-looking from one day to the next."""
-    offset = (birth.toordinal() * 7777 + (4242 if sex == "f" else 0)) % 900_000
-    v = _permute(counter, 900_000, 7919, offset) + 100_000
+    v = _permute(counter, PINFL_SERIALS, PINFL_MULTIPLIER, pinfl_offset(birth, sex)) + 100_000
     return v // 1000, v % 1000
 
 
 def phone_number(prefix: str, counter: int) -> str:
-    return f"+998{prefix}{_permute(counter, 10_000_000, 3_141_593, int(prefix) * 104_729):07d}"
+    return f"+998{prefix}{_permute(counter, PHONE_SERIALS, PHONE_MULTIPLIER, int(prefix) * PHONE_OFFSET):07d}"
 
 
 def application_number(counter: int) -> str:
@@ -314,6 +343,7 @@ class Generator:
         self.size_cum = _cum(HOUSEHOLD_SIZE_WEIGHTS)
         self.windows = {m: pay_rules.payment_window(m, book) for m in payroll_months(today)}
         self.made = 0  # households made by this generator (the first SHOWCASE are made to order)
+        self._pinfl_heads: dict[tuple[dt.date, str], tuple[str, int]] = {}
         self.region_cum = _cum(territory.region_weights)
         self.district_cum = {r: (soatos, _cum(w)) for r, (soatos, w) in territory.districts.items()}
         weights = dict(zip(territory.regions, territory.region_weights, strict=True))
@@ -324,7 +354,7 @@ class Generator:
 
     def _id(self, table: str) -> int:
         n = self.c.next_id[table]
-        self.c.next_id[table] = n + 1
+        self.c.next_id[table] = n + self.c.lanes
         return n
 
     def _at(self, day: dt.date, hour: int | None = None) -> dt.datetime:
@@ -345,28 +375,37 @@ class Generator:
     def _pinfl(self, birth: dt.date, sex: str) -> str:
         # Two people born the same day with the same sex differ by their place/serial digits.
         key = (birth, sex)
-        n = self.c.pinfl_used.get(key, 0)
-        self.c.pinfl_used[key] = n + 1
+        n = self.c.pinfl_used.get(key, self.c.lane)
+        self.c.pinfl_used[key] = n + self.c.lanes
         place, serial = pinfl_tail(birth, sex, n)
-        return make_pinfl(birth, sex, place, serial).value
+        # make_pinfl's digits and check digit, with the part fixed by the birth date and sex
+        # (digits 1-7 and their weighted sum) worked out once per day and sex.
+        head = self._pinfl_heads.get(key)
+        if head is None:
+            first7 = make_pinfl(birth, sex, 0, 0).value[:7]
+            head = self._pinfl_heads[key] = (first7, sum(int(d) * (7, 3, 1)[i % 3] for i, d in enumerate(first7)))
+        tail = place * 1000 + serial
+        digits = f"{tail:06d}"
+        check = (head[1] + sum(int(d) * w for d, w in zip(digits, (3, 1, 7, 3, 1, 7), strict=True))) % 10
+        return f"{head[0]}{digits}{check}"
 
     def _phone(self) -> str:
         prefix = self._pick(self.prefixes, self.prefix_cum)
-        n = self.c.phones_used.get(prefix, 0)
-        self.c.phones_used[prefix] = n + 1
+        n = self.c.phones_used.get(prefix, self.c.lane)
+        self.c.phones_used[prefix] = n + self.c.lanes
         return phone_number(prefix, n)
 
     def _application_number(self) -> str:
         while True:
             number = application_number(self.c.applications)
-            self.c.applications += 1
+            self.c.applications += self.c.lanes
             if number not in self.c.application_numbers:
                 return number
 
     def _grievance_number(self) -> str:
         while True:
             number = new_tracking_number(self.rng).digits
-            if number not in self.c.grievance_numbers:
+            if int(number) % self.c.lanes == self.c.lane and number not in self.c.grievance_numbers:
                 self.c.grievance_numbers.add(number)
                 return number
 
@@ -377,7 +416,7 @@ class Generator:
         months: set[dt.date] = set()
         for _ in range(households):
             plan = None
-            if self.made < SHOWCASE:
+            if self.made < SHOWCASE and self.c.lane == 0:  # lane 0 makes the showcase
                 plan = (LANGUAGES[self.made // len(SITUATIONS)], SITUATIONS[self.made % len(SITUATIONS)])
             self._household(rows, months, plan)
             self.made += 1

@@ -29,15 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import payments as pay_rules
-from core.identity import Pinfl
 from core.rates import RateBook
 from core.seed.bulk import BulkWriter, IndexRestoreError, defer_indexes, restore_indexes
 from core.seed.generator import (
     COLUMNS,
     ID_TABLES,
+    PHONE_MULTIPLIER,
+    PHONE_OFFSET,
+    PHONE_SERIALS,
+    PINFL_MULTIPLIER,
+    PINFL_SERIALS,
     Chunk,
     Counters,
     Generator,
@@ -45,16 +49,15 @@ from core.seed.generator import (
     payroll_months,
 )
 from core.services.territory import district_weight, load_territory, region_profiles
+from core.storage.engine import create_engine
 from core.storage.schema import (
     Application,
     Base,
-    Contact,
     District,
     Grievance,
     Household,
     Mahalla,
     PaymentCycle,
-    Person,
 )
 from core.storage.uow import Core
 
@@ -130,19 +133,55 @@ async def counters_from(conn: AsyncConnection) -> Counters:
         top = await conn.scalar(text(f"SELECT MAX(id) FROM {table}"))  # noqa: S608 - fixed table names
         counters.next_id[table] = int(top or 0) + 1
     if counters.next_id["persons"] > 1:
-        prefix = func.substr(Person.pinfl, 1, 7)
-        for key, n in (await conn.execute(select(prefix, func.count()).group_by(prefix))).all():
-            p = Pinfl(key + "0000000")
-            counters.pinfl_used[(p.birth_date, p.sex)] = int(n)
-        phone_prefix = func.substr(Contact.phone, 5, 2)
-        for key, n in (await conn.execute(select(phone_prefix, func.count()).group_by(phone_prefix))).all():
-            counters.phones_used[key] = int(n)
+        counters.pinfl_used.update(await _serials_used(conn, _PINFL_SERIALS))
+    if counters.next_id["households"] > 1:
+        counters.phones_used.update(await _serials_used(conn, _PHONE_SERIALS))
     if counters.next_id["applications"] > 1:
         counters.applications = int(await conn.scalar(select(func.count()).select_from(Application)) or 0)
         counters.application_numbers = set((await conn.scalars(select(Application.number))).all())
     if counters.next_id["grievances"] > 1:
         counters.grievance_numbers = set((await conn.scalars(select(Grievance.number))).all())
     return counters
+
+
+# Where numbering of PINFLs (per birth date and sex) and phones (per prefix) resumes: past the
+# highest serial a seed used, which the generator's permutation gives back (serials of seeds made
+# in lanes have gaps, so their count is not enough), and never before the count. A number that did
+# not come from a seed (a real person's) reads as a random serial; those in the upper half of the
+# space are ignored, so one can only move numbering on, never near the end of the space.
+_PINFL_SERIALS = f"""
+SELECT birth_date, sex, COUNT(*), MAX(CASE WHEN serial < {PINFL_SERIALS // 2} THEN serial END) FROM (
+  SELECT birth_date, sex, ((((CAST(substr(pinfl, 8, 6) AS BIGINT) - 100000
+      - (CAST({{ordinal}} AS BIGINT) * 7777 + CASE WHEN sex = 'f' THEN 4242 ELSE 0 END) % {PINFL_SERIALS}) % {PINFL_SERIALS}
+      + {PINFL_SERIALS}) % {PINFL_SERIALS}) * {pow(PINFL_MULTIPLIER, -1, PINFL_SERIALS)}) % {PINFL_SERIALS} AS serial
+  FROM persons WHERE sex IN ('m', 'f') AND length(pinfl) = 14
+) s GROUP BY birth_date, sex
+"""
+_PHONE_SERIALS = f"""
+SELECT prefix, COUNT(*), MAX(CASE WHEN serial < {PHONE_SERIALS // 2} THEN serial END) FROM (
+  SELECT prefix, ((((CAST(tail AS BIGINT) - CAST(prefix AS BIGINT) * {PHONE_OFFSET}) % {PHONE_SERIALS}
+      + {PHONE_SERIALS}) % {PHONE_SERIALS}) * {pow(PHONE_MULTIPLIER, -1, PHONE_SERIALS)}) % {PHONE_SERIALS} AS serial
+  FROM (SELECT substr(phone, 5, 2) AS prefix, substr(phone, 7, 7) AS tail FROM contacts
+        WHERE phone LIKE '+998%' AND length(phone) = 13) c
+) s GROUP BY prefix
+"""
+
+
+async def _serials_used(conn: AsyncConnection, sql: str) -> dict[Any, int]:
+    """Next serial per key, from one of the queries above."""
+    if conn.dialect.name == "postgresql":
+        ordinal = "(birth_date - DATE '0001-01-01' + 1)"
+    else:
+        ordinal = "(CAST(julianday(birth_date) - julianday('0001-01-01') AS INTEGER) + 1)"
+    out: dict[Any, int] = {}
+    for *key, count, top in (await conn.execute(text(sql.replace("{ordinal}", ordinal)))).all():
+        if len(key) == 2:
+            birth = key[0] if isinstance(key[0], dt.date) else dt.date.fromisoformat(key[0])
+            k: Any = (birth, key[1])
+        else:
+            k = key[0]
+        out[k] = max(int(count), -1 if top is None else int(top) + 1)
+    return out
 
 
 async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.date, ...]) -> None:
@@ -217,6 +256,12 @@ DEFERS_INDEXES = ("postgresql",)
 # with the writer); below it, a thread is quicker to start.
 PROCESS_FROM = 20_000
 
+# On PostgreSQL a large seed runs in this many lanes: worker processes that each generate their
+# share of the households with their own lane of the counters and COPY it through their own
+# connection, so generating (Python, one core a lane) and loading overlap, and the rows never go
+# through the parent. The rows a seed makes depend on the number of lanes, so it is fixed.
+LANES = 2
+
 _worker: Generator | None = None
 
 
@@ -230,6 +275,50 @@ def _worker_chunk(n: int) -> Chunk:
     return _worker.chunk(n)
 
 
+def lane_rng(seed: int, lane: int) -> random.Random:
+    """Lane 0 draws from the seed itself (a one-lane seed is what it always was)."""
+    return random.Random(seed if lane == 0 else f"{seed}/lane {lane}")
+
+
+@dataclass
+class _Lane:
+    generator: Generator
+    loop: asyncio.AbstractEventLoop
+    engine: AsyncEngine
+    writer: BulkWriter | None = None
+
+
+_lane: _Lane | None = None
+
+
+def _start_lane(seed: int, index: TerritoryIndex, counters: Counters, today: dt.date, now: dt.datetime,
+                url: str) -> None:
+    global _lane
+    _lane = _Lane(Generator(lane_rng(seed, counters.lane), index, counters, RateBook.load(), today, now),
+                  asyncio.new_event_loop(), create_engine(url, pool_size=1, max_overflow=0))
+
+
+def _lane_chunk(n: int) -> tuple[int, dict[str, int], bool]:
+    """Make and write ``n`` households in this lane: (households, rows per table, whether the
+    writer's connection checks references row by row)."""
+    lane = _lane
+    assert lane is not None
+    if lane.writer is None:
+        lane.writer = BulkWriter(lane.engine, COLUMNS)
+        lane.loop.run_until_complete(lane.writer.__aenter__())
+    chunk = lane.generator.chunk(n)
+    lane.loop.run_until_complete(lane.writer.write(chunk.rows))
+    return chunk.households, {t: len(rows) for t, rows in chunk.rows.items()}, lane.writer.references_checked_per_row
+
+
+def _lane_close() -> None:
+    lane = _lane
+    if lane is not None:
+        if lane.writer is not None:
+            lane.loop.run_until_complete(lane.writer.__aexit__(None, None, None))
+        lane.loop.run_until_complete(lane.engine.dispose())
+
+
 async def seed_registry(
     core: Core,
     households: int,
@@ -239,6 +328,7 @@ async def seed_registry(
     chunk_size: int = DEFAULT_CHUNK,
     on_progress: Callable[[int, int], None] | None = None,
     process: bool | None = None,
+    lanes: int | None = None,
 ) -> SeedReport:
     """Load the territory, then ``households`` synthetic households made from ``seed``.
 
@@ -246,6 +336,9 @@ async def seed_registry(
     households on, when the core uses the shipped rate book, which the worker loads itself). The
     worker is started with ``spawn``, which re-imports the ``__main__`` module: a script calling
     this must guard its entry point with ``if __name__ == "__main__"`` (``spsr`` does).
+
+    ``lanes`` generators write at once, each in its own process with its own connection
+    (default: :data:`LANES` on PostgreSQL when ``process``, else one).
     """
     report = SeedReport()
     started = time.perf_counter()
@@ -268,8 +361,10 @@ async def seed_registry(
     first_ids = dict(counters.next_id)
     if process is None:
         process = households >= PROCESS_FROM and core.book is RateBook.load()
+    if lanes is None:
+        lanes = LANES if process and core.engine.dialect.name == "postgresql" else 1
     pool: ProcessPoolExecutor | None = None
-    if process:
+    if process and lanes == 1:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                    initargs=(seed, index, counters, today, now))
         loop = asyncio.get_running_loop()
@@ -289,8 +384,15 @@ async def seed_registry(
     deferred = await defer_indexes(core.engine, COLUMNS) if defer else []
     report.deferred_indexes = len(deferred)
     try:
-        writer = await _load(make_async, households=households, chunk_size=chunk_size,
-                             core=core, report=report, on_progress=on_progress, pool=pool)
+        if lanes > 1:
+            checked_per_row = await _load_lanes(
+                [(seed, index, c, today, now, core.engine.url.render_as_string(hide_password=False))
+                 for c in counters.split(lanes)],
+                households=households, chunk_size=chunk_size, report=report, on_progress=on_progress)
+        else:
+            writer = await _load(make_async, households=households, chunk_size=chunk_size,
+                                 core=core, report=report, on_progress=on_progress, pool=pool)
+            checked_per_row = writer.references_checked_per_row
     except Exception:
         if deferred:
             try:
@@ -308,7 +410,7 @@ async def seed_registry(
             unbuilt = exc  # raised once the rows are checked and the sequences set
         report.index_seconds = time.perf_counter() - index_started
     async with core.engine.begin() as conn:
-        if not writer.references_checked_per_row:
+        if not checked_per_row:
             dangling = await dangling_references(conn, first_ids)
             if dangling:
                 raise RuntimeError(f"seeded rows with dangling references: {dangling}")
@@ -320,6 +422,52 @@ async def seed_registry(
              ", ".join(f"{t} {n}" for t, n in report.rows.items()), report.seconds,
              f", {len(deferred)} indexes built afterwards in {report.index_seconds:.1f} s" if deferred else "")
     return report
+
+
+async def _load_lanes(
+    lanes: list[tuple[Any, ...]],
+    *,
+    households: int,
+    chunk_size: int,
+    report: SeedReport,
+    on_progress: Callable[[int, int], None] | None,
+) -> bool:
+    """Write ``households`` in parallel lanes (each started with its arguments of
+    :func:`_start_lane`), an even share each; whether references were checked row by row."""
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_lane, initargs=args) for args in lanes]
+    shares = [households // len(lanes) + (1 if w < households % len(lanes) else 0) for w in range(len(lanes))]
+    checked_per_row = False
+
+    async def run(w: int) -> None:
+        nonlocal checked_per_row
+        made = 0
+        while made < shares[w]:
+            n, rows, per_row = await loop.run_in_executor(pools[w], _lane_chunk, min(chunk_size, shares[w] - made))
+            made += n
+            # No await from here on: the other lanes count into the same report.
+            checked_per_row = checked_per_row or per_row
+            for table, count in rows.items():
+                report.rows[table] += count
+            report.households += n
+            if on_progress is not None:
+                on_progress(report.households, households)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for w in range(len(lanes)):
+                group.create_task(run(w))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the first lane's failure; the others were stopped
+    finally:
+        for pool in pools:
+            try:
+                await loop.run_in_executor(pool, _lane_close)
+            except Exception:
+                log.exception("a seed lane could not close its connection")
+            pool.shutdown(cancel_futures=True)
+    return checked_per_row
 
 
 async def _load(

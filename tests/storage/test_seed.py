@@ -15,11 +15,21 @@ from sqlalchemy import func, select
 from core import applications as app_rules
 from core.eligibility import Decision as EligibilityDecision
 from core.grievances import parse_tracking_number
-from core.identity import Msisdn, Pinfl
+from core.identity import Msisdn, Pinfl, make_pinfl
 from core.seed.demo import demo_citizens
-from core.seed.generator import LANGUAGES, SITUATIONS, Counters, Generator
-from core.seed.loader import seed_registry, territory_index
+from core.seed.generator import (
+    COLUMNS,
+    ID_TABLES,
+    LANGUAGES,
+    SITUATIONS,
+    Counters,
+    Generator,
+    phone_number,
+    pinfl_tail,
+)
+from core.seed.loader import LANES, counters_from, lane_rng, seed_registry, territory_index
 from core.seed.names import surname_agrees
+from core.services.territory import load_territory
 from core.storage.schema import (
     Application,
     Contact,
@@ -180,13 +190,70 @@ def test_cli_seeds_and_lists_demo_citizens_as_json(tmp_path: Path) -> None:
     assert again.returncode == 0 and "nothing seeded" in again.stdout
 
 
-async def test_a_worker_process_makes_the_same_registry(core: Core) -> None:
-    """Large runs generate in a worker process; the rows are those the in-process generator makes."""
-    report = await seed_registry(core, 30, SEED, chunk_size=8, process=True)
-    assert report.households == 30
+async def test_worker_processes_make_the_same_registry(core: Core) -> None:
+    """Large runs generate in worker processes (in lanes on PostgreSQL); the rows are those the
+    in-process generators make, whatever the chunk size."""
+    report = await seed_registry(core, 31, SEED, chunk_size=8, process=True)
+    assert report.households == 31
     async with core.sessions() as s:
         pinfls = (await s.scalars(select(Person.pinfl).order_by(Person.id))).all()
     async with core.engine.connect() as conn:
         index = await territory_index(conn)
-    gen = Generator(random.Random(SEED), index, Counters.empty(), core.book, core.clock.today(), core.clock.now())
-    assert [r[1] for r in gen.chunk(30).rows["persons"]] == pinfls
+    lanes = LANES if core.engine.dialect.name == "postgresql" else 1
+    people = []
+    for w, counters in enumerate(Counters.empty().split(lanes)):
+        gen = Generator(lane_rng(SEED, w), index, counters, core.book, core.clock.today(), core.clock.now())
+        people += gen.chunk(31 // lanes + (1 if w < 31 % lanes else 0)).rows["persons"]
+    assert [r[1] for r in sorted(people)] == pinfls
+
+
+async def test_one_lane_is_the_generator_as_it_always_was(core: Core) -> None:
+    await load_territory(core)
+    async with core.engine.connect() as conn:
+        index = await territory_index(conn)
+    today, now = core.clock.today(), core.clock.now()
+    plain = Generator(random.Random(SEED), index, Counters.empty(), core.book, today, now).chunk(40).rows
+    (lane,) = Counters.empty().split(1)
+    assert Generator(lane_rng(SEED, 0), index, lane, core.book, today, now).chunk(40).rows == plain
+
+
+async def test_lanes_never_make_the_same_identifier(core: Core) -> None:
+    await load_territory(core)
+    async with core.engine.connect() as conn:
+        index = await territory_index(conn)
+    made = [Generator(lane_rng(SEED, w), index, c, core.book, core.clock.today(), core.clock.now()).chunk(300).rows
+            for w, c in enumerate(Counters.empty().split(3))]
+    unique = [(t, "id") for t in ID_TABLES] + [("persons", "pinfl"), ("contacts", "phone"),
+                                                  ("applications", "number"), ("grievances", "number")]
+    for table, key in unique:
+        values = [r[COLUMNS[table].index(key)] for rows in made for r in rows[table]]
+        assert values and len(values) == len(set(values)), f"{table}.{key} repeats across lanes"
+    records = [(r[1], r[2]) for rows in made for r in rows["exchange_records"]]
+    assert len(records) == len(set(records))
+    # Only the first lane makes the showcase: the others start with ordinary households.
+    assert made[0]["households"][0][0] == 1 and made[1]["households"][0][0] == 2
+
+
+async def test_seeding_after_a_seed_in_lanes_numbers_on_past_every_serial_it_used(core: Core) -> None:
+    """Lanes leave gaps in PINFL and phone serials; a later seed must not take the ones above the count."""
+    await seed_registry(core, 90, SEED, chunk_size=16, process=True, lanes=2)
+    async with core.engine.connect() as conn:
+        counters = await counters_from(conn)
+    async with core.sessions() as s:
+        people = (await s.execute(select(Person.pinfl, Person.birth_date, Person.sex))).all()
+        phones = set((await s.scalars(select(Contact.phone))).all())
+    stored = {p for p, _, _ in people}
+    for _, birth, sex in people:
+        n = counters.pinfl_used[(birth, sex)]
+        place, serial = pinfl_tail(birth, sex, n)
+        assert make_pinfl(birth, sex, place, serial).value not in stored
+    for prefix, n in counters.phones_used.items():
+        assert phone_number(prefix, n) not in phones
+    await seed_registry(core, 90, SEED + 1, chunk_size=16)
+    async with core.sessions() as s:
+        pinfls = (await s.scalars(select(Person.pinfl))).all()
+        all_phones = (await s.scalars(select(Contact.phone))).all()
+        numbers = (await s.scalars(select(Application.number))).all()
+    assert len(set(pinfls)) == len(pinfls)
+    assert len(set(all_phones)) == len(all_phones) == 180
+    assert len(set(numbers)) == len(numbers)
