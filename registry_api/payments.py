@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.errors import NotFound
-from core.services.payments import month_lines, parse_month
+from core.services.payments import household_lines, month_lines, parse_month
 from core.storage.schema import Household, PaymentCycle, PayrollLine
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
 from registry_api.registry import HOUSEHOLD_PARAM, household_id_of
@@ -79,7 +79,7 @@ async def household_payments(call: Call) -> Result:
     uow = call.uow
     if await uow.session.get(Household, hid) is None:
         raise NotFound("household.not_found", household_id=hid)
-    stmt = select(PayrollLine).where(PayrollLine.household_id == hid)
+    stmt = select(PayrollLine).where(await household_lines(uow.session, hid))
     if before is not None:
         stmt = stmt.where(PayrollLine.id < before)
     rows = list((await uow.session.scalars(

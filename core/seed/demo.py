@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.eligibility import assess
 from core.seed.generator import LANGUAGES, SITUATIONS
+from core.services.payments import household_line_exists, household_lines
 from core.services.registry import household_facts
 from core.storage.schema import (
     Application,
@@ -92,12 +93,11 @@ async def _citizen(s: AsyncSession, household_id: int, situation: str, details: 
 
 async def _enrolled(s: AsyncSession, language: str, month: dt.date) -> DemoCitizen | None:
     open_grievance = exists().where(Grievance.household_id == Household.id, Grievance.state != "closed")
-    line_q = exists().where(PayrollLine.household_id == Household.id, PayrollLine.cycle_month == month,
-                            PayrollLine.status.in_(OPEN_LINE_STATES))
+    line_q = household_line_exists(Household.id, month, PayrollLine.status.in_(OPEN_LINE_STATES))
     hid = await _first(s, _language(language), line_q, ~open_grievance)
     if hid is None:
         return None
-    line = await s.scalar(select(PayrollLine).where(PayrollLine.household_id == hid, PayrollLine.cycle_month == month)
+    line = await s.scalar(select(PayrollLine).where(await household_lines(s, hid), PayrollLine.cycle_month == month)
                           .order_by(PayrollLine.id).limit(1))
     assert line is not None
     cycle = await s.get(PaymentCycle, month)
