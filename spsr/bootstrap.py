@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import random
 
 from sqlalchemy.orm import configure_mappers
@@ -10,9 +11,12 @@ from sqlalchemy.orm import configure_mappers
 from core.clock import Clock, clock_from_env
 from core.config import Settings
 from core.rates import RateBook
+from core.seed.bulk import restore_indexes
 from core.storage.engine import create_engine, session_factory
 from core.storage.migrate import upgrade
 from core.storage.uow import Core
+
+log = logging.getLogger(__name__)
 
 
 async def build_core(
@@ -27,6 +31,11 @@ async def build_core(
     configure_mappers()  # once, here: not inside a command's first query (~13 ms); a no-op after
     engine = create_engine(settings.database_url)
     if migrate:
+        # What a killed seed left unbuilt first (from the revision it was dropped under), unless
+        # that seed is still loading.
+        built = await restore_indexes(engine, unless_seeding=True)
+        if built:
+            log.warning("built %d indexes and constraints a seed had left unbuilt: %s", len(built), ", ".join(built))
         await upgrade(engine)
     core = Core(
         engine=engine,

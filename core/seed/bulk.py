@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,14 +266,56 @@ def _reason(exc: DBAPIError) -> str:
     return f"{reason} ({detail})" if detail else reason
 
 
-async def restore_indexes(engine: AsyncEngine) -> list[str]:
+# A seed holds this PostgreSQL advisory lock (session level) from before it defers indexes until
+# it has built them again: a process starting meanwhile must not build them under it, and one
+# that finds them missing with the lock free knows the seed that dropped them is dead.
+SEED_LOCK = 0x5350_5352_5345_4544  # "SPSRSEED"
+
+
+@asynccontextmanager
+async def seed_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the seed lock for the block (waiting for another seed to finish); no-op on SQLite."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SEED_LOCK})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SEED_LOCK})
+            await conn.commit()
+
+
+async def restore_indexes(engine: AsyncEngine, *, unless_seeding: bool = False) -> list[str]:
     """Build every index and constraint :data:`DEFERRED_TABLE` names; the names built.
 
     Each is built in its own transaction with the row that names it deleted, so an interrupted
     restore resumes where it stopped; one that exists already is only struck off. Raises
     :class:`IndexRestoreError` naming those that could not be built (their rows stay), after
-    building all the others.
+    building all the others. With ``unless_seeding`` (a process starting up), nothing is built
+    while a seed holds :data:`SEED_LOCK`: that seed builds them when its load is done.
     """
+    async with engine.connect() as conn:
+        if not await _has_deferred_table(conn):
+            return []
+    if not unless_seeding or engine.dialect.name != "postgresql":
+        return await _restore(engine)
+    async with engine.connect() as lock:  # held while building, so no seed starts under us
+        if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": SEED_LOCK}):
+            await lock.commit()
+            log.warning("a seed is loading with its indexes deferred: it builds them when it ends")
+            return []
+        await lock.commit()
+        try:
+            return await _restore(engine)
+        finally:
+            await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SEED_LOCK})
+            await lock.commit()
+
+
+async def _restore(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         if not await _has_deferred_table(conn):
             return []

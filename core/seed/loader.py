@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import payments as pay_rules
 from core.rates import RateBook
-from core.seed.bulk import BulkWriter, IndexRestoreError, defer_indexes, restore_indexes
+from core.seed.bulk import BulkWriter, IndexRestoreError, defer_indexes, restore_indexes, seed_lock
 from core.seed.generator import (
     COLUMNS,
     ID_TABLES,
@@ -340,6 +340,22 @@ async def seed_registry(
     ``lanes`` generators write at once, each in its own process with its own connection
     (default: :data:`LANES` on PostgreSQL when ``process``, else one).
     """
+    async with seed_lock(core.engine):  # one seed at a time; no start-up builds its indexes under it
+        return await _seed_registry(core, households, seed, if_empty=if_empty, chunk_size=chunk_size,
+                                    on_progress=on_progress, process=process, lanes=lanes)
+
+
+async def _seed_registry(
+    core: Core,
+    households: int,
+    seed: int,
+    *,
+    if_empty: bool,
+    chunk_size: int,
+    on_progress: Callable[[int, int], None] | None,
+    process: bool | None,
+    lanes: int | None,
+) -> SeedReport:
     report = SeedReport()
     started = time.perf_counter()
     # Indexes a seed killed half-way left unbuilt come first: nothing below may run without them.

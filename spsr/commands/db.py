@@ -29,7 +29,7 @@ def _upgrade(args: argparse.Namespace) -> int:
         try:
             # What a killed seed left unbuilt is built first, from definitions of the revision it
             # was dropped under.
-            built = await restore_indexes(engine)
+            built = await restore_indexes(engine, unless_seeding=True)
             if built:
                 print(f"built {len(built)} indexes and constraints a seed had left unbuilt")
             await upgrade(engine)

@@ -225,3 +225,27 @@ def test_spsr_db_upgrade_builds_what_a_killed_seed_left(database_url: str, monke
     assert main(["db", "upgrade"]) == 0
     assert f"built {len(names)} indexes and constraints" in capsys.readouterr().out
     assert asyncio.run(look()) == (before, False)
+
+
+async def test_a_process_starting_builds_what_a_killed_seed_left_but_not_under_a_running_seed(
+        database_url: str) -> None:
+    """``spsr serve`` (any command building the core) repairs a dead seed's registry, and waits
+    for a live one: a seed holds the seed lock while its indexes are deferred."""
+    from core.config import Settings
+    from spsr.bootstrap import build_core
+
+    engine = create_engine(database_url)
+    try:
+        before = await schema_of(engine)
+        names = await defer_indexes(engine, COLUMNS)
+        assert names and await has_bookkeeping(engine)
+        if engine.dialect.name == "postgresql":
+            async with bulk.seed_lock(engine):  # a seed is loading
+                core = await build_core(Settings(database_url=database_url))
+                await core.engine.dispose()
+                assert await has_bookkeeping(engine) and await schema_of(engine) != before
+        core = await build_core(Settings(database_url=database_url))  # the seed is gone
+        await core.engine.dispose()
+        assert await schema_of(engine) == before and not await has_bookkeeping(engine)
+    finally:
+        await engine.dispose()
