@@ -46,7 +46,10 @@ CLIENT_PROPS: Properties = {
     "rate_per_minute": {"type": "integer"}, "active": {"type": "boolean"},
 }
 CLIENT = component("Client", obj(CLIENT_PROPS, ("name", "role", "active")))
-NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {"type": "string"}},
+NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {
+    "type": ["string", "null"],
+    "description": "the client's API key, in this answer only: it is stored hashed, so a replay under the "
+                   "same Idempotency-Key answers null (revoke the client and create another if it was lost)"}},
                                             ("name", "role", "key")))
 NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": clients_service.MAX_NAME,
                            "pattern": "^[A-Za-z0-9._-]+$"},
@@ -157,7 +160,7 @@ OPS = (
     Op("GET", "/clients", list_clients, "clients.manage", "List API clients", "clients", page_of("Client"),
        paginated=True),
     Op("POST", "/clients", create_client, "clients.manage", "Create an API client (the key is shown once)",
-       "clients", NEW_CLIENT_KEY, 201, body=NEW_CLIENT),
+       "clients", NEW_CLIENT_KEY, 201, body=NEW_CLIENT, secret_fields=("key",)),
     Op("POST", "/clients/{name}/revoke", revoke_client, "clients.manage", "Revoke an API client", "clients",
        CLIENT, path_params=(Param("name", {"type": "string", "maxLength": 80}, True),)),
 )

@@ -121,6 +121,9 @@ class Op:
     # The core service runs its own transactions (exchange ingest commits in chunks): the request's
     # unit of work then holds only the idempotency record, and must not hold SQLite's write lock.
     own_transactions: bool = False
+    # Top-level fields of the answer that are secrets shown once (a new API key): an idempotency
+    # record keeps them as null, so a replay answers without them rather than storing them in clear.
+    secret_fields: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -358,7 +361,7 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
                 # The use case's own changes first, so their errors stay theirs; then the record.
                 await uow.session.flush()
                 if raw_key is not None and result.status < 300:
-                    uow.session.add(_record(uow, client.id, raw_key, op.method, request.path, digest, result))
+                    uow.session.add(_record(uow, client.id, raw_key, op, request.path, digest, result))
                     try:
                         await uow.session.flush()
                     except IntegrityError:
@@ -380,9 +383,12 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handle
 
 
-def _record(uow: UnitOfWork, client_id: int, key: str, method: str, path: str, digest: str,
+def _record(uow: UnitOfWork, client_id: int, key: str, op: Op, path: str, digest: str,
             result: Result) -> IdempotencyRecord:
+    body = result.body
+    if op.secret_fields and isinstance(body, dict):
+        body = {k: None if k in op.secret_fields else v for k, v in body.items()}
     return IdempotencyRecord(
-        client_id=client_id, key=key, method=method, path=path[:300], body_hash=digest, status=result.status,
-        response=json.loads(json.dumps({"body": result.body, "version": result.version}, default=str)),
+        client_id=client_id, key=key, method=op.method, path=path[:300], body_hash=digest, status=result.status,
+        response=json.loads(json.dumps({"body": body, "version": result.version}, default=str)),
         created_at=uow.now())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 
-from core.storage.schema import ApiClient, AuditEntry
+from core.storage.schema import ApiClient, AuditEntry, IdempotencyRecord
 from registry_api.clients import ClientView, KeyCache, revoke_client
 from registry_api.http import KEY_CACHE, RateLimiter
 from tests.api.conftest import ADMIN, Api, add_key
@@ -177,6 +178,26 @@ async def test_admin_manages_clients_and_keys_work_once_shown(api: Api) -> None:
     assert (await revoked.json())["active"] is False
     resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {created['key']}"})
     await problem(resp, 401, "auth.invalid_key")
+
+
+async def test_a_replayed_client_creation_never_shows_or_stores_the_key_in_clear(api: Api) -> None:
+    body = {"name": "retrying-bank", "role": "agency"}
+    first = await api.post("/v1/clients", body, "admin", **{"Idempotency-Key": "c-1"})
+    assert first.status == 201
+    key = (await first.json())["key"]
+    assert key.startswith("spsr_")
+    again = await api.post("/v1/clients", body, "admin", **{"Idempotency-Key": "c-1"})
+    assert again.status == 201 and again.headers["Idempotency-Replayed"] == "true"
+    replayed = await again.json()
+    assert replayed["key"] is None and replayed["name"] == "retrying-bank"
+    async with api.core.uow() as uow:
+        stored = (await uow.session.scalars(select(IdempotencyRecord.response))).all()
+    assert stored and not any(key in json.dumps(r) or key.split("_")[-1] in json.dumps(r) for r in stored)
+    # The key itself works; the replay made no second client.
+    assert (await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})).status == 200
+    async with api.core.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(ApiClient)
+                                        .where(ApiClient.name == "retrying-bank")) == 1
 
 
 async def test_auditor_reads_the_audit_log(api: Api) -> None:
