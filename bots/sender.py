@@ -5,11 +5,16 @@ messages a second overall and 1 a second per chat. A 429 reschedules that messag
 ``retry_after`` (other chats go on); a 403 "bot was blocked by the user" marks the contact blocked
 and turns the message into an SMS so SMS takes over. Rows are claimed with a short lease, so
 several processes can run senders side by side and a crash only delays a message.
+
+``run`` is stopped with ``stop``, which lets the pass in progress finish: a pass cancelled in the
+middle of a query, or of aiosqlite's connect, leaves that connection to be closed from aiosqlite's
+worker thread, unawaited, and the thread then reports into an event loop that may be gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -30,6 +35,8 @@ log = logging.getLogger("spsr.bot.sender")
 
 LEASE = dt.timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+# How long ``stop`` waits for the pass in progress before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 SYSTEM = Actor.system("telegram-sender")
 
 
@@ -88,6 +95,7 @@ class TelegramSender:
     _global: TokenBucket | None = None
     _chats: dict[int, TokenBucket] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self._global = TokenBucket(self.per_second, self.per_second, self.monotonic)
@@ -214,8 +222,8 @@ class TelegramSender:
             await uow.commit()
 
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Loop until cancelled; errors are logged and the loop goes on."""
-        while True:
+        """Loop until ``stop``; errors are logged and the loop goes on."""
+        while not self._stopping.is_set():
             try:
                 report = await self.run_once()
             except asyncio.CancelledError:
@@ -226,10 +234,25 @@ class TelegramSender:
             if report.sent or report.rescheduled or report.to_sms:
                 continue
             self.wake.clear()
+            if self._stopping.is_set():
+                break
             try:
                 await asyncio.wait_for(self.wake.wait(), idle_seconds)
             except TimeoutError:
                 pass
+
+    async def stop(self, task: asyncio.Task[None], grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop ``task`` (running ``run``) once the pass in progress is done; only a pass still
+        running after ``grace`` seconds is cancelled. Only the pause between passes is cut short."""
+        self._stopping.set()
+        self.wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            log.warning("telegram sender pass still running after %.0f s; cancelling it", grace)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _markup(bot: Bot, row: OutboxMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:

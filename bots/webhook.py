@@ -8,7 +8,6 @@ its own task. Nothing starts without ``SPSR_TELEGRAM_TOKEN``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
@@ -95,7 +94,5 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     task = app[SENDER_TASK] = asyncio.create_task(sender.run(), name="telegram-sender")
     log.info("Telegram bot @%s on %s", application.bot.username, WEBHOOK_PATH)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await sender.stop(task)  # lets a pass in progress finish: none is cut off in a query
     await stop_bot(application)

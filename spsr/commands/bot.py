@@ -56,9 +56,7 @@ async def _poll() -> int:
     try:
         await stop.wait()
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await sender.stop(task)
         await application.updater.stop()
         await stop_bot(application)
         await core.engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +40,10 @@ class Harness:
                             telegram_webhook_url="http://127.0.0.1/placeholder", telegram_secret=SECRET)
         server = TestServer(build_app(self.core, settings, mounts=[mount]), host="127.0.0.1")
         await server.start_server()
-        # Tests run the sender's passes themselves. Awaited once cancelled, so that a pass caught
-        # mid-query closes its connection now, not from aiosqlite's thread after the loop is gone.
-        task = server.app[SENDER_TASK]
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Tests run the sender's passes themselves: the background sender is stopped, after the
+        # pass it may have begun. Not cancelled: a pass cancelled in aiosqlite's connect leaves the
+        # connection to be closed from aiosqlite's thread, unawaited, after this test's loop is gone.
+        await server.app[SENDER].stop(server.app[SENDER_TASK])
         return server
 
     async def start(self) -> None:
