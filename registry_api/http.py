@@ -272,9 +272,11 @@ def parse_if_match(request: web.Request) -> int | None:
     if tag == "*":
         return None
     tag = tag.removeprefix("W/")
-    if len(tag) < 3 or not (tag.startswith('"') and tag.endswith('"')) or not tag[1:-1].isdigit():
-        raise ApiError(412, "precondition.failed", if_match=header[:40])
-    return int(tag[1:-1])
+    digits = tag[1:-1]
+    if len(tag) < 3 or not (tag.startswith('"') and tag.endswith('"')) or not (digits.isascii() and digits.isdigit()):
+        # Echoed as text that encodes: a header's undecodable bytes arrive as lone surrogates.
+        raise ApiError(412, "precondition.failed", if_match=header[:40].encode("utf-8", "replace").decode())
+    return int(digits)
 
 
 def etag(version: int) -> str:
@@ -345,7 +347,7 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         query = parse_query(op, request)
         body: Any = None
         raw_key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
-        if raw_key is not None and not 1 <= len(raw_key) <= 120:
+        if raw_key is not None and not (1 <= len(raw_key) <= 120 and raw_key.isascii() and raw_key.isprintable()):
             raise ApiError(422, "idempotency.key_format")
         if op.body is not None:
             body = await read_json(request, op.body)
