@@ -261,6 +261,7 @@ PROCESS_FROM = 20_000
 # connection, so generating (Python, one core a lane) and loading overlap, and the rows never go
 # through the parent. The rows a seed makes depend on the number of lanes, so it is fixed.
 LANES = 2
+MAX_LANES = 16
 
 _worker: Generator | None = None
 
@@ -379,6 +380,8 @@ async def _seed_registry(
         process = households >= PROCESS_FROM and core.book is RateBook.load()
     if lanes is None:
         lanes = LANES if process and core.engine.dialect.name == "postgresql" else 1
+    if not 1 <= lanes <= MAX_LANES:
+        raise ValueError(f"lanes must be from 1 to {MAX_LANES}, not {lanes}")
     pool: ProcessPoolExecutor | None = None
     if process and lanes == 1:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,

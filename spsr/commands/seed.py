@@ -10,7 +10,7 @@ from typing import TextIO
 
 from core.config import Settings
 from core.seed.demo import demo_citizens
-from core.seed.loader import DEFAULT_CHUNK, seed_registry
+from core.seed.loader import DEFAULT_CHUNK, LANES, MAX_LANES, seed_registry
 from spsr.bootstrap import build_core
 from spsr.commands.demo import print_citizens
 
@@ -51,8 +51,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seed", type=int, default=1140, help="random seed: the same seed gives the same data")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the registry holds households")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="households per transaction")
+    parser.add_argument("--lanes", type=_lanes, default=None,
+                        help=f"worker processes generating and loading at once on PostgreSQL, 1-{MAX_LANES} "
+                             f"(default {LANES} for large seeds; the data depends on it, like on --seed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def _lanes(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_LANES:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_LANES}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +77,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         progress = None if args.quiet or args.households < 5000 else Progress()
         report = await seed_registry(core, args.households, args.seed, if_empty=args.if_empty,
-                                     chunk_size=args.chunk, on_progress=progress)
+                                     chunk_size=args.chunk, on_progress=progress, lanes=args.lanes)
         if report.skipped:
             print("the registry already holds households: nothing seeded (--if-empty)")
         else:

@@ -257,3 +257,20 @@ async def test_seeding_after_a_seed_in_lanes_numbers_on_past_every_serial_it_use
     assert len(set(pinfls)) == len(pinfls)
     assert len(set(all_phones)) == len(all_phones) == 180
     assert len(set(numbers)) == len(numbers)
+
+
+async def test_a_seed_in_three_lanes_loads_every_household_once(core: Core) -> None:
+    report = await seed_registry(core, 31, SEED, chunk_size=4, lanes=3)
+    assert report.households == 31
+    async with core.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Household)) == 31
+        pinfls = (await s.scalars(select(Person.pinfl))).all()
+    assert len(set(pinfls)) == len(pinfls) == report.rows["persons"]
+
+
+def test_cli_refuses_a_lanes_count_out_of_range(tmp_path: Path) -> None:
+    env = {**os.environ, "SPSR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    for bad in ("0", "17", "two"):
+        run = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--lanes", bad], env=env,
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert run.returncode == 2 and "--lanes: a whole number from 1 to 16" in run.stderr
