@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -478,7 +479,11 @@ async def _load_lanes(
             for w in range(len(lanes)):
                 group.create_task(run(w))
     except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None  # the first lane's failure; the others were stopped
+        first = failed.exceptions[0]  # the first lane's failure; the others were stopped
+        if isinstance(first, BrokenProcessPool):
+            raise RuntimeError(f"a seed worker process died (killed, or out of memory) after {report.households:,} "
+                               "households: what it had committed stays, in whole chunks") from first
+        raise first from None
     finally:
         for pool in pools:
             try:

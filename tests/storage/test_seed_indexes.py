@@ -249,3 +249,33 @@ async def test_a_process_starting_builds_what_a_killed_seed_left_but_not_under_a
         assert await schema_of(engine) == before and not await has_bookkeeping(engine)
     finally:
         await engine.dispose()
+
+
+async def test_a_lane_killed_mid_seed_fails_the_seed_loudly_and_leaves_whole_chunks_and_every_index(
+        core: Core) -> None:
+    """SIGKILL one of the worker processes: the seed stops with an error, what was committed is whole
+    chunks (each household with its people), and the indexes deferred for the load are built again."""
+    import multiprocessing
+    import os
+    import signal
+
+    before = await schema_of(core.engine)
+    killed = False
+
+    def kill_a_lane(done: int, total: int) -> None:
+        nonlocal killed
+        if not killed and done >= 16:
+            lanes = multiprocessing.active_children()
+            assert lanes
+            os.kill(lanes[0].pid, signal.SIGKILL)
+            killed = True
+
+    with pytest.raises(Exception) as failed:
+        await seed_registry(core, 2000, SEED, chunk_size=8, lanes=2, on_progress=kill_a_lane)
+    assert killed and "a seed worker process died" in str(failed.value)
+    async with core.sessions() as s:
+        loaded = await households(core)
+        empty = await s.scalar(text(
+            "SELECT COUNT(*) FROM households h WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.household_id = h.id)"))
+    assert 16 <= loaded < 2000 and loaded % 8 == 0 and empty == 0
+    assert await schema_of(core.engine) == before and not await has_bookkeeping(core.engine)
