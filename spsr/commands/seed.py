@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     core = await build_core(Settings.from_env())
     try:
+        if (args.lanes or 1) > 1 and core.engine.dialect.name != "postgresql":
+            print("spsr seed: --lanes needs PostgreSQL (SQLite has one writer: lanes would only wait for it)",
+                  file=sys.stderr)
+            return 2
         progress = None if args.quiet or args.households < 5000 else Progress()
         report = await seed_registry(core, args.households, args.seed, if_empty=args.if_empty,
                                      chunk_size=args.chunk, on_progress=progress, lanes=args.lanes)
