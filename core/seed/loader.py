@@ -260,7 +260,8 @@ PROCESS_FROM = 20_000
 # On PostgreSQL a large seed runs in this many lanes: worker processes that each generate their
 # share of the households with their own lane of the counters and COPY it through their own
 # connection, so generating (Python, one core a lane) and loading overlap, and the rows never go
-# through the parent. The rows a seed makes depend on the number of lanes, so it is fixed.
+# through the parent. The rows a seed makes depend on the number of lanes, as on the seed, so the
+# default does not follow the machine's cores: `spsr seed --lanes N` asks for more.
 LANES = 2
 MAX_LANES = 16
 
