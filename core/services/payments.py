@@ -129,15 +129,17 @@ async def household_lines(session: AsyncSession, household_id: int) -> sa.Column
             PaymentCycle.month.between(min(e.first_month for e in enrolments),
                                        max(e.last_month for e in enrolments))))).all()
         ids = [line_id(m, e.id) for e in enrolments for m in months if e.first_month <= m <= e.last_month]
-    before = sa.and_(_numbered_before_0006(), PayrollLine.household_id == household_id)
-    return sa.or_(PayrollLine.id.in_(ids), before) if ids else before
+    mine = PayrollLine.household_id == household_id  # as before: the family the line was frozen for
+    before = sa.and_(_numbered_before_0006(), mine)
+    return sa.or_(sa.and_(PayrollLine.id.in_(ids), mine), before) if ids else before
 
 
 def household_line_exists(household_id: Any, month: dt.date, *criteria: Any) -> sa.ColumnElement[bool]:
     """EXISTS a payroll line of the family in ``household_id`` (a correlated column) in ``month``."""
     first, _ = month_line_ids(month)
     by_key = sa.exists().where(Enrolment.household_id == household_id,
-                               PayrollLine.id == literal(first - 1, sa.BigInteger) + Enrolment.id, *criteria)
+                               PayrollLine.id == literal(first - 1, sa.BigInteger) + Enrolment.id,
+                               PayrollLine.household_id == household_id, *criteria)
     before = sa.exists().where(_numbered_before_0006(), PayrollLine.household_id == household_id,
                                PayrollLine.cycle_month == month, *criteria)
     return sa.or_(by_key, before)
