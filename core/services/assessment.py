@@ -155,6 +155,11 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> A
     now = uow.now()
     ids = {"lo": lo, "hi": hi}
     part = AssessSummary()
+    if s.get_bind().dialect.name == "postgresql":
+        # Planned for each range, never once for all: the driver prepares these statements, and from
+        # its sixth run on one connection PostgreSQL may keep a generic plan, which cannot see how
+        # many rows :lo..:hi holds. Measured at 200,000 households: 0.8 s a range, then 48 s.
+        await s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     due = int(await s.scalar(st.due, ids) or 0)
     if not due:
         return part
