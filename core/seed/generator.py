@@ -343,7 +343,6 @@ class Generator:
         self.size_cum = _cum(HOUSEHOLD_SIZE_WEIGHTS)
         self.windows = {m: pay_rules.payment_window(m, book) for m in payroll_months(today)}
         self.made = 0  # households made by this generator (the first SHOWCASE are made to order)
-        self._pinfl_heads: dict[tuple[dt.date, str], tuple[str, int]] = {}
         self.region_cum = _cum(territory.region_weights)
         self.district_cum = {r: (soatos, _cum(w)) for r, (soatos, w) in territory.districts.items()}
         weights = dict(zip(territory.regions, territory.region_weights, strict=True))
@@ -378,16 +377,7 @@ class Generator:
         n = self.c.pinfl_used.get(key, self.c.lane)
         self.c.pinfl_used[key] = n + self.c.lanes
         place, serial = pinfl_tail(birth, sex, n)
-        # make_pinfl's digits and check digit, with the part fixed by the birth date and sex
-        # (digits 1-7 and their weighted sum) worked out once per day and sex.
-        head = self._pinfl_heads.get(key)
-        if head is None:
-            first7 = make_pinfl(birth, sex, 0, 0).value[:7]
-            head = self._pinfl_heads[key] = (first7, sum(int(d) * (7, 3, 1)[i % 3] for i, d in enumerate(first7)))
-        tail = place * 1000 + serial
-        digits = f"{tail:06d}"
-        check = (head[1] + sum(int(d) * w for d, w in zip(digits, (3, 1, 7, 3, 1, 7), strict=True))) % 10
-        return f"{head[0]}{digits}{check}"
+        return make_pinfl(birth, sex, place, serial).value
 
     def _phone(self) -> str:
         prefix = self._pick(self.prefixes, self.prefix_cum)
