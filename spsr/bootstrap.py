@@ -6,6 +6,7 @@ import gc
 import logging
 import random
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import configure_mappers
 
 from core.clock import Clock, clock_from_env
@@ -31,20 +32,26 @@ async def build_core(
     configure_mappers()  # once, here: not inside a command's first query (~13 ms); a no-op after
     engine = create_engine(settings.database_url)
     if migrate:
-        # What a killed seed left unbuilt first (from the revision it was dropped under), unless
-        # that seed is still loading.
-        built = await restore_indexes(engine, unless_seeding=True)
+        built = await migrate_database(engine)
         if built:
             log.warning("built %d indexes and constraints a seed had left unbuilt: %s", len(built), ", ".join(built))
-        await upgrade(engine)
-    core = Core(
+    return Core(
         engine=engine,
         sessions=session_factory(engine),
         clock=clock or clock_from_env(),
         book=book or RateBook.load(),
         rng=rng or random.SystemRandom(),
     )
-    return core
+
+
+async def migrate_database(engine: AsyncEngine) -> list[str]:
+    """Bring the database to the current schema; the indexes and constraints built on the way.
+
+    What a killed seed left unbuilt comes first, from the definitions of the revision it was
+    dropped under, unless that seed is still loading (it builds them itself)."""
+    built = await restore_indexes(engine, unless_seeding=True)
+    await upgrade(engine)
+    return built
 
 
 def freeze_startup() -> None:

@@ -7,9 +7,10 @@ import asyncio
 import sys
 
 from core.config import Settings
-from core.seed.bulk import IndexRestoreError, restore_indexes
+from core.seed.bulk import IndexRestoreError
 from core.storage.engine import create_engine
 from core.storage.migrate import autogenerate, current_revision, head_revision, upgrade
+from spsr.bootstrap import migrate_database
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,12 +28,9 @@ def _upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
         engine = create_engine(Settings.from_env().database_url)
         try:
-            # What a killed seed left unbuilt is built first, from definitions of the revision it
-            # was dropped under.
-            built = await restore_indexes(engine, unless_seeding=True)
+            built = await migrate_database(engine)
             if built:
                 print(f"built {len(built)} indexes and constraints a seed had left unbuilt")
-            await upgrade(engine)
             print(f"database at revision {await current_revision(engine)}")
         except IndexRestoreError as exc:
             print(exc, file=sys.stderr)
