@@ -134,11 +134,16 @@ async def household_lines(session: AsyncSession, household_id: int) -> sa.Column
     return sa.or_(sa.and_(PayrollLine.id.in_(ids), mine), before) if ids else before
 
 
+def line_id_sql(month: dt.date, enrolment_id: sa.ColumnExpressionArgument[int]) -> sa.ColumnElement[int]:
+    """:func:`core.payments.line_id` in SQL, for the enrolment id in ``enrolment_id`` (a column)."""
+    first, _ = month_line_ids(month)
+    return literal(first - 1, sa.BigInteger) + enrolment_id
+
+
 def household_line_exists(household_id: Any, month: dt.date, *criteria: Any) -> sa.ColumnElement[bool]:
     """EXISTS a payroll line of the family in ``household_id`` (a correlated column) in ``month``."""
-    first, _ = month_line_ids(month)
     by_key = sa.exists().where(Enrolment.household_id == household_id,
-                               PayrollLine.id == literal(first - 1, sa.BigInteger) + Enrolment.id,
+                               PayrollLine.id == line_id_sql(month, Enrolment.id),
                                PayrollLine.household_id == household_id, *criteria)
     before = sa.exists().where(_numbered_before_0006(), PayrollLine.household_id == household_id,
                                PayrollLine.cycle_month == month, *criteria)
@@ -180,9 +185,8 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
             s.add(cycle)
             await s.flush()
         now = uow.now()
-        first, _ = month_line_ids(month)
         source = select(
-            (literal(first - 1, sa.BigInteger) + Enrolment.id).label("id"),  # core.payments.line_id
+            line_id_sql(month, Enrolment.id).label("id"),
             literal(month).label("cycle_month"),
             Enrolment.household_id,
             Enrolment.id,
