@@ -255,18 +255,19 @@ def _permute(counter: int, modulus: int, multiplier: int, offset: int) -> int:
 
 
 # The permutations below, as constants the loader also uses (in SQL) to find the serials used.
-PINFL_SERIALS, PINFL_MULTIPLIER = 900_000, 7919
+PINFL_SERIALS, PINFL_MULTIPLIER, PINFL_FIRST = 900_000, 7919, 100_000
+PINFL_DAY_STEP, PINFL_FEMALE_STEP = 7777, 4242
 PHONE_SERIALS, PHONE_MULTIPLIER, PHONE_OFFSET = 10_000_000, 3_141_593, 104_729
 
 
 def pinfl_offset(birth: dt.date, sex: str) -> int:
-    return (birth.toordinal() * 7777 + (4242 if sex == "f" else 0)) % PINFL_SERIALS
+    return (birth.toordinal() * PINFL_DAY_STEP + (PINFL_FEMALE_STEP if sex == "f" else 0)) % PINFL_SERIALS
 
 
 def pinfl_tail(birth: dt.date, sex: str, counter: int) -> tuple[int, int]:
     """(place, serial) of the n-th person born on a day with a sex: unique per day and sex, and
     different-looking from one day to the next."""
-    v = _permute(counter, PINFL_SERIALS, PINFL_MULTIPLIER, pinfl_offset(birth, sex)) + 100_000
+    v = _permute(counter, PINFL_SERIALS, PINFL_MULTIPLIER, pinfl_offset(birth, sex)) + PINFL_FIRST
     return v // 1000, v % 1000
 
 

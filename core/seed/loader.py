@@ -41,6 +41,9 @@ from core.seed.generator import (
     PHONE_MULTIPLIER,
     PHONE_OFFSET,
     PHONE_SERIALS,
+    PINFL_DAY_STEP,
+    PINFL_FEMALE_STEP,
+    PINFL_FIRST,
     PINFL_MULTIPLIER,
     PINFL_SERIALS,
     Chunk,
@@ -152,8 +155,9 @@ async def counters_from(conn: AsyncConnection) -> Counters:
 # space are ignored, so one can only move numbering on, never near the end of the space.
 _PINFL_SERIALS = f"""
 SELECT birth_date, sex, COUNT(*), MAX(CASE WHEN serial < {PINFL_SERIALS // 2} THEN serial END) FROM (
-  SELECT birth_date, sex, ((((CAST(substr(pinfl, 8, 6) AS BIGINT) - 100000
-      - (CAST({{ordinal}} AS BIGINT) * 7777 + CASE WHEN sex = 'f' THEN 4242 ELSE 0 END) % {PINFL_SERIALS}) % {PINFL_SERIALS}
+  SELECT birth_date, sex, ((((CAST(substr(pinfl, 8, 6) AS BIGINT) - {PINFL_FIRST}
+      - (CAST({{ordinal}} AS BIGINT) * {PINFL_DAY_STEP} + CASE WHEN sex = 'f' THEN {PINFL_FEMALE_STEP} ELSE 0 END)
+        % {PINFL_SERIALS}) % {PINFL_SERIALS}
       + {PINFL_SERIALS}) % {PINFL_SERIALS}) * {pow(PINFL_MULTIPLIER, -1, PINFL_SERIALS)}) % {PINFL_SERIALS} AS serial
   FROM persons WHERE sex IN ('m', 'f') AND length(pinfl) = 14
 ) s GROUP BY birth_date, sex
