@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from core.eligibility import Decision as EligibilityDecision
-from core.services.assessment import assess_households
+from core.services.assessment import _assess_range, _statements, assess_households
 from core.services.decisions import decision_document, provenance_of
 from core.services.exchange import ingest
 from core.services.messages import render
 from core.storage.engine import create_engine, session_factory
-from core.storage.schema import Decision, Enrolment, OutboxMessage
+from core.storage.schema import Decision, Enrolment, OutboxMessage, Person
 from core.storage.uow import Core
 from tests.storage.factories import make_family
 
@@ -183,3 +183,42 @@ async def test_each_range_is_planned_for_its_own_ids_however_many_a_connection_r
         assert plans and all(generic == 0 and custom >= 8 for generic, custom, _ in plans), plans
     finally:
         await one.dispose()
+
+
+async def test_a_range_runs_without_jit_and_its_settings_end_with_it(core: Core) -> None:
+    """Compiling the decisions statement's expressions cost an eighth of each range and was never
+    repaid; the settings are the range transaction's own and do not outlive it."""
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("JIT and plan caching are PostgreSQL's")
+    household, _ = await make_family(core, phone="+998901234599", children=(dt.date(2025, 1, 1),),
+                                     monthly_income=300_000)
+    async with core.uow() as uow:
+        statements = _statements(uow, True)
+    async with core.uow() as uow:
+        part = await _assess_range(uow, statements, household, household)
+        inside = (await uow.session.execute(
+            text("SELECT current_setting('jit'), current_setting('plan_cache_mode')"))).one()
+        await uow.commit()
+    assert part.assessed == 1
+    assert tuple(inside) == ("off", "force_custom_plan")
+    async with core.uow() as uow:
+        after = (await uow.session.execute(text("SELECT current_setting('plan_cache_mode')"))).one()
+    assert tuple(after) == ("auto",)
+
+
+async def test_a_family_with_a_member_born_after_today_is_counted_not_decided(core: Core) -> None:
+    """A birth date after today is an error in the data: that family gets no decision and is
+    counted as an error, and the families around it in the same range are decided as usual."""
+    wrong, _ = await make_family(core, phone="+998901234581", children=(dt.date(2025, 1, 1),), monthly_income=300_000)
+    right, _ = await make_family(core, phone="+998901234582", children=(dt.date(2025, 1, 1),), monthly_income=300_000)
+    tomorrow = core.clock.today() + dt.timedelta(days=1)
+    async with core.uow() as uow:
+        await uow.session.execute(
+            update(Person).where(Person.household_id == wrong, Person.relation == "child").values(birth_date=tomorrow))
+        await uow.commit()
+    summary = await assess_households(core, everything=True)
+    assert (summary.assessed, summary.errors) == (1, 1)
+    async with core.uow() as uow:
+        decided = set((await uow.session.scalars(
+            select(Decision.household_id).where(Decision.application_id.is_(None)))).all())
+    assert decided == {right}
