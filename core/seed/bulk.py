@@ -46,13 +46,18 @@ MAINTENANCE_WORK_MEM = "256MB"
 # One encoder for every value: json.dumps with options builds a new one per call, which was a
 # quarter of the cost of the JSON columns (16 values a household).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_json = _ENCODER.encode
+encode_json = _ENCODER.encode
 
 
 class BulkWriter:
-    """Write chunks of rows, table by table in the given order, each chunk in one transaction."""
+    """Write chunks of rows, table by table in the given order, each chunk in one transaction.
 
-    def __init__(self, engine: AsyncEngine, columns: Mapping[str, Sequence[str]]) -> None:
+    The JSON columns of the tables in ``encoded`` arrive as JSON text and are passed on untouched:
+    the seed writes its agency records' small values itself (converting a household's rows: 65 ->
+    21 µs)."""
+
+    def __init__(self, engine: AsyncEngine, columns: Mapping[str, Sequence[str]],
+                 encoded: Iterable[str] = ()) -> None:
         self.engine = engine
         self.columns = {t: tuple(c) for t, c in columns.items()}
         self.postgres = engine.dialect.name == "postgresql"
@@ -61,15 +66,18 @@ class BulkWriter:
         self._sql: dict[str, str] = {}
         self._converters: dict[str, list[Callable[[Any], Any] | None]] = {}
         dialect = engine.dialect
+        encoded = set(encoded)
         for name, cols in self.columns.items():
             table = self.tables[name]
             convs: list[Callable[[Any], Any] | None] = []
             for c in cols:
                 column = table.c[c]
-                if self.postgres:
-                    affinity = column.type._type_affinity
-                    is_json = affinity is not None and affinity.__name__ in ("JSON", "JSONB")
-                    convs.append(_json if is_json else None)
+                affinity = column.type._type_affinity
+                is_json = affinity is not None and affinity.__name__ in ("JSON", "JSONB")
+                if is_json and name in encoded:
+                    convs.append(None)  # JSON text already
+                elif self.postgres:
+                    convs.append(encode_json if is_json else None)
                 else:
                     convs.append(column.type.dialect_impl(dialect).bind_processor(dialect))
             self._converters[name] = convs

@@ -35,6 +35,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ from core.grievances import damm_digit, new_tracking_number
 from core.identity import make_pinfl
 from core.rates import RateBook
 from core.seed import names
+from core.seed.bulk import encode_json
 
 INCOME_MONTHS = 6
 # Tables whose rows come with the agency records behind them.
@@ -130,6 +132,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                    "extension_reason", "assigned_to", "escalation_level", "answer", "answered_on", "closed_on",
                    "appeal_of_id", "idempotency_key", "created_at", "updated_at", "version"),
 }
+# Tables whose JSON columns the generator writes as JSON text (the writer passes them on as they are).
+ENCODED = frozenset({"exchange_records", "facts"})
 # Tables with an ``id`` the generator assigns.
 ID_TABLES = tuple(t for t, cols in COLUMNS.items() if cols[0] == "id")
 
@@ -315,6 +319,21 @@ def _cum(weights: Sequence[float]) -> tuple[float, ...]:
     return tuple(itertools.accumulate(weights))
 
 
+_json_string = json.encoder.encode_basestring  # a JSON string literal, as the writer's encoder writes it
+
+
+def _json_value(value: Any) -> str:
+    """An agency record's value as JSON text: numbers, flags and codes written directly."""
+    kind = value.__class__
+    if kind is int:
+        return str(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is str:
+        return _json_string(value)
+    return encode_json(value)
+
+
 class Generator:
     """Makes households one after another from one seeded random stream."""
 
@@ -336,6 +355,9 @@ class Generator:
         self.tz = now.tzinfo
         self.month = today.replace(day=1)
         self.income_months = tuple(add_months(self.month, -k) for k in range(INCOME_MONTHS, 0, -1))
+        self.counted_months = frozenset(income_months(today))
+        self.records_as_of = mirror_as_of(today)
+        self.records_received = min(dt.datetime.combine(self.records_as_of, dt.time(10, 0), tzinfo=now.tzinfo), now)
         self.mce_now = book.mce.in_force(today)
         self.min_wage = book.minimum_wage.in_force(today)
         prefixes = allocated_prefixes()
@@ -702,23 +724,24 @@ class Generator:
         incomes, assets, disability and service), as ``spsr exchange generate`` would write them:
         with them every value the registry holds has its provenance. Uses no randomness."""
         pinfl = {m.id: m.pinfl for m in members}
-        counted = set(income_months(self.today))
-        as_of = mirror_as_of(self.today)
-        received = min(dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=self.tz), self.now)
+        as_of, received = self.records_as_of, self.records_received
+        records, facts = rows["exchange_records"], rows["facts"]
 
         def record(person_id: int, mirrored: Mirrored, value: Any, on: dt.date = as_of) -> None:
             p = pinfl[person_id]
             item, key, rid = mirrored
             agency = item.split(".")[0]
             record_id = self._id("exchange_records")
-            rows["exchange_records"].append((record_id, agency, rid, item, p,
-                                             {"value": value, "key": key}, on, received, "current"))
-            rows["facts"].append((p, item if key is None else f"{item}|{key}", hid, {"value": value}, agency, rid,
-                                  on, received, record_id))
+            written = _json_value(value)
+            records.append((record_id, agency, rid, item, p,
+                            '{"value":' + written + ',"key":' + ("null" if key is None else _json_string(key)) + "}",
+                            on, received, "current"))
+            facts.append((p, item if key is None else f"{item}|{key}", hid, '{"value":' + written + "}",
+                          agency, rid, on, received, record_id))
 
         for _, _, pid, month, source, amount, _ in rows["incomes"][marks["incomes"]:]:
             income = income_record(pid, month, source)
-            if income is not None and month in counted:
+            if income is not None and month in self.counted_months:
                 record(pid, income, amount)
         for vid, _, pid, kind, year, roadworthy, plate in rows["vehicles"][marks["vehicles"]:]:
             record(pid, vehicle_record(vid, plate), {"year": year, "roadworthy": roadworthy, "kind": kind})

@@ -37,6 +37,7 @@ from core.rates import RateBook
 from core.seed.bulk import BulkWriter, IndexRestoreError, defer_indexes, restore_indexes, seed_lock
 from core.seed.generator import (
     COLUMNS,
+    ENCODED,
     ID_TABLES,
     PHONE_MULTIPLIER,
     PHONE_OFFSET,
@@ -311,7 +312,7 @@ def _lane_chunk(n: int) -> tuple[int, dict[str, int], bool]:
     lane = _lane
     assert lane is not None
     if lane.writer is None:
-        lane.writer = BulkWriter(lane.engine, COLUMNS)
+        lane.writer = BulkWriter(lane.engine, COLUMNS, ENCODED)
         lane.loop.run_until_complete(lane.writer.__aenter__())
     chunk = lane.generator.chunk(n)
     lane.loop.run_until_complete(lane.writer.write(chunk.rows))
@@ -511,7 +512,7 @@ async def _load(
 ) -> BulkWriter:
     """Write chunks until ``households`` are in; the writer (which says how references were checked)."""
     done = 0
-    writer = BulkWriter(core.engine, COLUMNS)
+    writer = BulkWriter(core.engine, COLUMNS, ENCODED)
     async with writer:
         # Make the next chunk in a worker thread while this one is written.
         pending = asyncio.create_task(make_async(min(chunk_size, households)))
