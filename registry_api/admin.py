@@ -54,8 +54,9 @@ NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {
 NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": clients_service.MAX_NAME,
                            "pattern": "^[A-Za-z0-9._-]+$"},
                   "role": {"enum": list(clients_service.ROLES)},
-                  "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                  "rate_per_minute": {"type": "integer", "minimum": 1, "maximum": 100000}}, ("name", "role"))
+                  "expires_days": {"type": "integer", "minimum": 1, "maximum": clients_service.MAX_EXPIRES_DAYS},
+                  "rate_per_minute": {"type": "integer", "minimum": 1,
+                                      "maximum": clients_service.MAX_RATE_PER_MINUTE}}, ("name", "role"))
 
 
 async def statistics(call: Call) -> Result:

@@ -24,10 +24,14 @@ from core.storage.schema import ApiClient
 from core.storage.uow import Actor, Core, UnitOfWork
 
 ROLES = ("agency", "hotline", "operator", "auditor", "admin")
-CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires")
+CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires",
+                      "client.rate")
 KEY_PREFIX = "spsr_"
 # The audit log names a client by its name, in a 40-character entity id.
 MAX_NAME = 40
+# A key's lifetime and rate limit: the API's schema and the command line both hold to these.
+MAX_EXPIRES_DAYS = 3650
+MAX_RATE_PER_MINUTE = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,10 @@ async def add_client(uow: UnitOfWork, name: str, role: str, actor: Actor, *,
         raise InvalidInput("client.unknown_role", role=role)
     if not name or len(name) > MAX_NAME or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InvalidInput("client.name", name=name[:80])
-    if expires_days is not None and not 1 <= expires_days <= 3650:
+    if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
         raise InvalidInput("client.expires", days=expires_days)
+    if not 1 <= rate_per_minute <= MAX_RATE_PER_MINUTE:
+        raise InvalidInput("client.rate", rate_per_minute=rate_per_minute)
     s = uow.session
     if await s.scalar(select(ApiClient.id).where(ApiClient.name == name)):
         raise Conflict("client.exists", name=name)

@@ -8,9 +8,10 @@ import sys
 import time
 
 from core.config import Settings
-from core.services.assessment import assess_households, households_due
+from core.services.assessment import CHUNK, assess_households, households_due
 from core.services.exchange import expire_facts
 from core.storage.uow import Actor
+from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 
 
@@ -40,7 +41,9 @@ class Progress:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("assess", help="re-assess changed households; enrol, end and notify families")
     parser.add_argument("--all", action="store_true", help="re-assess every household")
-    parser.add_argument("--chunk", type=int, default=1000, help="households per transaction")
+    # The service's own range size, measured for it: ranges of 1,000 took twice as long in all.
+    parser.add_argument("--chunk", type=whole_number(1), default=CHUNK,
+                        help=f"household ids per transaction (default {CHUNK:,})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

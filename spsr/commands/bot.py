@@ -8,6 +8,8 @@ import contextlib
 import logging
 import signal
 
+from spsr.arguments import whole_number
+
 log = logging.getLogger("spsr.bot")
 
 
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--polling", action="store_true", help="run the bot with getUpdates (no webhook)")
     parser.add_argument("--fake-api", action="store_true", help="run a fake Telegram Bot API server instead")
     parser.add_argument("--host", default="127.0.0.1", help="fake API address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8081, help="fake API port (default 8081)")
+    parser.add_argument("--port", type=whole_number(1, 65535), default=8081, help="fake API port (default 8081)")
     parser.set_defaults(func=run)
 
 

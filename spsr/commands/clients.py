@@ -8,7 +8,15 @@ import asyncio
 from core.config import Settings
 from core.errors import DomainError
 from core.storage.uow import Actor
-from registry_api.clients import ROLES, add_client, list_clients, revoke_client
+from registry_api.clients import (
+    MAX_EXPIRES_DAYS,
+    MAX_RATE_PER_MINUTE,
+    ROLES,
+    add_client,
+    list_clients,
+    revoke_client,
+)
+from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 
 CLI = Actor("staff", "spsr clients", "cli")
@@ -20,8 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = actions.add_parser("add", help="create a client and print its key (shown once)")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--expires", type=int, metavar="DAYS", help="the key expires after DAYS days")
-    add.add_argument("--rate", type=int, default=600, metavar="PER_MINUTE", help="rate limit (default 600/min)")
+    add.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
+                     help="the key expires after DAYS days")
+    add.add_argument("--rate", type=whole_number(1, MAX_RATE_PER_MINUTE), default=600, metavar="PER_MINUTE",
+                     help="rate limit (default 600/min)")
     add.set_defaults(func=_add)
     actions.add_parser("list", help="list clients").set_defaults(func=_list)
     revoke = actions.add_parser("revoke", help="revoke a client's key")

@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from core.exchange import MAX_BATCH, ParsedLine, parse_csv, parse_jsonl
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor
+from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
 
@@ -24,7 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = actions.add_parser("import", help="load a batch file (JSON lines, or CSV with a header)")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--batch", type=int, default=MAX_BATCH, help="records per transaction (at most 10,000)")
+    imp.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=MAX_BATCH,
+                     help=f"records per transaction (at most {MAX_BATCH:,})")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=run_import)
     gen = actions.add_parser("generate", help="write JSON lines of agency records for the registry's persons")
@@ -74,7 +76,7 @@ def read_batches(path: Path, size: int) -> Iterator[list[ParsedLine]]:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    size = max(1, min(args.batch, MAX_BATCH))
+    size = args.batch
     rejected_path = args.file.with_name(args.file.name + ".rejected.jsonl")
 
     async def go() -> int:

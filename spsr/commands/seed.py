@@ -11,6 +11,7 @@ from typing import TextIO
 from core.config import Settings
 from core.seed.demo import demo_citizens
 from core.seed.loader import DEFAULT_CHUNK, LANES, MAX_LANES, seed_registry
+from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.demo import print_citizens
 
@@ -47,25 +48,15 @@ class Progress:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("seed", help="load the territory and a synthetic registry for demos")
-    parser.add_argument("--households", type=int, default=2000, help="households to add (default 2000)")
+    parser.add_argument("--households", type=whole_number(0), default=2000, help="households to add (default 2000)")
     parser.add_argument("--seed", type=int, default=1140, help="random seed: the same seed gives the same data")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the registry holds households")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="households per transaction")
-    parser.add_argument("--lanes", type=_lanes, default=None,
+    parser.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, help="households per transaction")
+    parser.add_argument("--lanes", type=whole_number(1, MAX_LANES), default=None,
                         help=f"worker processes generating and loading at once on PostgreSQL, 1-{MAX_LANES} "
                              f"(default {LANES} for large seeds; the data depends on it, like on --seed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def _lanes(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_LANES:
-        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_LANES}")
-    return n
 
 
 def run(args: argparse.Namespace) -> int:

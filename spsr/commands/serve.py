@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from core.config import Settings
+from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.server import build_app
 
@@ -18,7 +19,7 @@ log = logging.getLogger("spsr.serve")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="run the web server (USSD, SMS, Telegram webhook, API, staff pages)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--port", type=whole_number(1, 65535), default=8080, help="port to listen on (default 8080)")
     parser.set_defaults(func=run)
 
 

@@ -9,6 +9,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from spsr.arguments import whole_number
 from ussd.sms_simulator import build_gateway
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_sms)
     g = sub.add_parser("sms-gateway", help="run the SMS gateway simulator (set SPSR_SMS_GATEWAY_URL to it)")
     g.add_argument("--host", default="127.0.0.1")
-    g.add_argument("--port", type=int, default=8090)
+    g.add_argument("--port", type=whole_number(1, 65535), default=8090)
     g.set_defaults(func=run_gateway)
 
 

@@ -273,7 +273,7 @@ def test_cli_refuses_a_lanes_count_out_of_range(tmp_path: Path) -> None:
     for bad in ("0", "17", "two"):
         run = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--lanes", bad], env=env,
                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
-        assert run.returncode == 2 and "--lanes: a whole number from 1 to 16" in run.stderr
+        assert run.returncode == 2 and "--lanes: '" + bad + "' is not a whole number from 1 to 16" in run.stderr
     run = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--lanes", "2"], env=env,
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 2 and "--lanes needs PostgreSQL" in run.stderr
