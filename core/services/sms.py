@@ -242,7 +242,10 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
             provider_id, error = None, str(exc)[:200]
         async with sqlite_writer(core), core.uow() as uow:
             await begin_write(uow)
-            stored = await uow.session.get(OutboxMessage, message_id)
+            # Locked: a receipt for this message may be recorded at the same moment, and the state
+            # it wrote must not be overwritten from a stale read (a lost receipt, seen under load).
+            stored = await uow.session.get(OutboxMessage, message_id, with_for_update=True,
+                                           populate_existing=True)
             assert stored is not None
             row = stored
             row.attempts += 1
@@ -267,10 +270,12 @@ async def record_receipt(core: Core, provider_message_id: str, status: str, refe
     record of the gateway's id, and is then matched by it instead of being lost."""
     async with sqlite_writer(core), core.uow() as uow:
         await begin_write(uow)
+        # Locked, as the sender locks it: the two may meet on one row (see send_due).
         row = await uow.session.scalar(
-            select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id))
+            select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
+            .with_for_update())
         if row is None and reference and reference.isdigit():
-            row = await uow.session.get(OutboxMessage, int(reference))
+            row = await uow.session.get(OutboxMessage, int(reference), with_for_update=True)
             if row is not None and row.provider_message_id not in (None, provider_message_id):
                 row = None
         if row is None:

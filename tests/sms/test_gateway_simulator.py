@@ -61,7 +61,7 @@ async def _rows(core: Core, phone: str | None = None) -> list[SimpleNamespace]:
 
 
 async def _until_delivered(core: Core, ids: set[int]) -> None:
-    for _ in range(200):
+    for _ in range(500):  # up to 10 s: the receipts travel over HTTP, on a loaded CI machine too
         if all(r.state == "delivered" for r in await _rows(core) if r.id in ids):
             return
         await asyncio.sleep(0.02)

@@ -3,6 +3,8 @@ segments per language, the sender and receipts."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -102,3 +104,25 @@ async def test_bad_sms_gets_a_short_answer(core: Core, demo: dict[str, str], tex
     reply = await handle_inbound(core, PHONE, text)
     assert reply.text and len(reply.text) < 400
     assert await _count(core, Application) == 1
+
+
+async def test_a_receipt_that_meets_the_senders_own_update_is_kept(core: Core, demo: dict[str, str]) -> None:
+    """A fast gateway posts its receipt while the sender is still recording the submission: both
+    touch the same row at once, and the receipt's "delivered" must survive the sender's "sent"."""
+    replies = [await handle_inbound(core, PHONE, "HOLAT", f"race-{n}") for n in range(12)]
+    receipts: list[asyncio.Task[bool]] = []
+
+    class Gateway:
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            # The receipt is on its way before the sender has even seen the gateway's answer.
+            receipts.append(asyncio.create_task(record_receipt(core, f"id-{reference}", "delivered", reference)))
+            await asyncio.sleep(0)
+            return f"id-{reference}"
+
+    while await send_due(core, Gateway()):
+        pass
+    assert all(await asyncio.gather(*receipts))
+    async with core.uow() as uow:
+        states = {r.id: r.state for r in (await uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_([r.outbox_id for r in replies])))).all()}
+    assert states == {r.outbox_id: "delivered" for r in replies}
