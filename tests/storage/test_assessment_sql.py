@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 
 from core.eligibility import (
     DISABILITIES,
@@ -155,6 +155,24 @@ async def _python_decisions(core: Core, on: dt.date) -> dict[int, Any]:
             for hid, ms in members.items()}
 
 
+def _compare(rows: Any, expected: dict[int, Any]) -> set[tuple[bool, str | None, str]]:
+    """Each decision row against ``assess``'s, figure by figure; the outcomes seen."""
+    seen: set[tuple[bool, str | None, str]] = set()
+    for row in rows:
+        want = expected[row.household_id]
+        got = {"eligible": row.eligible, "category": row.category, "programme": row.programme,
+               "amount": row.amount, "share": row.share_percent, "duration": row.duration_months,
+               "mce": row.mce, "ipm": row.income_per_member, "reasons": row.reasons,
+               "members": row.inputs["figures"]["members"], "income": row.inputs["figures"]["income_total"]}
+        assert got == {"eligible": want.eligible, "category": want.category, "programme": want.programme,
+                       "amount": want.monthly_amount, "share": want.share_percent,
+                       "duration": want.duration_months, "mce": want.mce, "ipm": want.income_per_member,
+                       "reasons": [r.to_dict() for r in want.reasons], "members": want.members,
+                       "income": want.income_total}, row.household_id
+        seen.add((want.eligible, want.category, want.programme))
+    return seen
+
+
 @pytest.mark.parametrize("on", [dt.date(2026, 12, 10), dt.date(2025, 10, 16), dt.date(2028, 2, 29)],
                          ids=["categories", "single_criterion", "29_february"])
 async def test_sql_and_python_decide_every_family_alike(core: Core, clock, on: dt.date) -> None:
@@ -168,19 +186,7 @@ async def test_sql_and_python_decide_every_family_alike(core: Core, clock, on: d
         uow.session.expunge_all()  # keep the loaded values readable after the session closes
     assert summary.assessed == len(rows) == len(expected) > FAMILIES
     assert summary.eligible == sum(1 for d in expected.values() if d.eligible)
-    seen = set()
-    for row in rows:
-        want = expected[row.household_id]
-        got = {"eligible": row.eligible, "category": row.category, "programme": row.programme,
-               "amount": row.amount, "share": row.share_percent, "duration": row.duration_months,
-               "mce": row.mce, "ipm": row.income_per_member, "reasons": row.reasons,
-               "members": row.inputs["figures"]["members"], "income": row.inputs["figures"]["income_total"]}
-        assert got == {"eligible": want.eligible, "category": want.category, "programme": want.programme,
-                       "amount": want.monthly_amount, "share": want.share_percent,
-                       "duration": want.duration_months, "mce": want.mce, "ipm": want.income_per_member,
-                       "reasons": [r.to_dict() for r in want.reasons], "members": want.members,
-                       "income": want.income_total}, row.household_id
-        seen.add((want.eligible, want.category, want.programme))
+    seen = _compare(rows, expected)
     # The random families reach every outcome the scheme has, so the comparison means something.
     categories = {c for _, c, _ in seen}
     assert {True, False} <= {e for e, _, _ in seen}
@@ -189,3 +195,28 @@ async def test_sql_and_python_decide_every_family_alike(core: Core, clock, on: d
         assert {"poor", "state_supported", "near_poor"} <= categories
     else:
         assert "low_income" in categories
+
+
+async def test_only_the_families_whose_data_changed_are_read_and_decided_again(core: Core, clock) -> None:
+    """The daily pass reads only the due families of each range: those get decisions equal to
+    ``assess``'s, and their neighbours in the same ranges get none."""
+    on = dt.date(2026, 12, 10)
+    clock.set(on)
+    rng = random.Random(f"assess-due-{on}")
+    await _load(core, _families(rng, on, core.book), on)
+    await assess_households(core, everything=True, chunk=37)
+    clock.advance(dt.timedelta(hours=1))
+    async with core.uow() as uow:
+        before = int(await uow.session.scalar(select(func.max(Decision.id))) or 0)
+        changed = set((await uow.session.scalars(select(Household.id).where(Household.id % 3 == 0))).all())
+        await uow.session.execute(update(Household).where(Household.id.in_(changed)).values(data_changed_at=uow.now()))
+        await uow.commit()
+    summary = await assess_households(core, chunk=37)
+    expected = await _python_decisions(core, on)
+    async with core.uow() as uow:
+        rows = (await uow.session.scalars(select(Decision).where(Decision.id > before))).all()
+        uow.session.expunge_all()
+    assert changed and summary.assessed == len(rows) == len(changed)
+    assert {r.household_id for r in rows} == changed
+    _compare(rows, {hid: expected[hid] for hid in changed})
+    assert (await assess_households(core, chunk=37)).assessed == 0
