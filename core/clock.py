@@ -64,5 +64,8 @@ def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
     env = os.environ if environ is None else environ
     pinned = env.get("SPSR_TODAY", "").strip()
     if pinned:
-        return PinnedDateClock(dt.date.fromisoformat(pinned))
+        try:
+            return PinnedDateClock(dt.date.fromisoformat(pinned))
+        except ValueError:
+            raise ValueError(f"SPSR_TODAY={pinned!r} is not a date (YYYY-MM-DD, e.g. 2026-12-10)") from None
     return SystemClock()

@@ -13,8 +13,10 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from core.clock import clock_from_env
 from spsr import commands
 from spsr.bootstrap import freeze_startup
+from spsr.files import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,10 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    try:
+        clock_from_env()  # a mistyped SPSR_TODAY is said once, before any command starts
+    except ValueError as exc:
+        print(f"spsr: {exc}", file=sys.stderr)
+        return 2
     freeze_startup()
     try:
         return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"spsr {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
+        print(f"spsr {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
