@@ -1,11 +1,12 @@
-"""National-scale benchmark: seed, assess --all, payroll open, against a bulk-write baseline.
+"""National-scale benchmark: seed, assess --all, payroll open, a day's assess, against a bulk-write baseline.
 
     .venv/bin/python bench/national.py --households 2000000 --database postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/national.py --households 200000 --database /tmp/bench.db
 
 Each step runs in a child process of its own, as the ``spsr`` command would; the child times
 the operation itself (so the figures leave out Python's start-up) and the parent reads the
-child's peak RSS (``wait4``). The baseline writes as many rows as the payroll has, in one
+child's peak RSS (``wait4``). The day's assess marks every hundredth family changed, as imported
+agency data does, and times ``spsr assess`` without ``--all``. The baseline writes as many rows as the payroll has, in one
 transaction, into a scratch table of the payroll's shape: ``COPY`` on PostgreSQL,
 ``executemany`` on SQLite (it has no COPY). Figures are printed, never asserted.
 """
@@ -48,6 +49,14 @@ async def main():
         note = f"households {report.households}"
     elif step == "assess":
         note = str(await assess_households(core, everything=True))
+    elif step == "daily":
+        # A day's changes: every hundredth family's data changed (marked as an import marks them).
+        from sqlalchemy import text
+        async with core.engine.begin() as conn:
+            await conn.execute(text("UPDATE households SET data_changed_at = :now WHERE id % 100 = 0"),
+                               {"now": core.clock.now()})
+        t = time.perf_counter()
+        note = str(await assess_households(core))
     elif step == "payroll":
         view = await open_payroll(core, parse_month(arg), Actor("staff", "bench", "cli"))
         note = f"lines {view.line_count}"
@@ -137,6 +146,8 @@ def main() -> int:
         assess_s, assess_mb, _ = run_step("assess --all", child + ["assess", "-"], env)
         payroll_s, payroll_mb, note = run_step("payroll open", child + ["payroll", MONTH], env)
         lines = int(note.split()[-1])
+        daily_s, daily_mb, daily = run_step("assess (1% due)", child + ["daily", "-"], env)
+        daily_n = int(daily.split(",")[0].split()[-1])
         base_s, base_mb, _ = run_step("baseline", child + ["baseline", str(lines)], env)
         kind = "COPY" if scratch else "executemany"
         print(f"\n  baseline: {kind} of {lines:,} payroll-shaped rows in {base_s:.2f} s "
@@ -144,7 +155,8 @@ def main() -> int:
         print(f"  {'step':<14}{'seconds':>9}{'rows/s':>12}{'× baseline':>12}{'peak RSS':>10}")
         for name, s, rows, mb in (("seed", seed_s, args.households, seed_mb),
                                   ("assess --all", assess_s, args.households, assess_mb),
-                                  ("payroll open", payroll_s, lines, payroll_mb)):
+                                  ("payroll open", payroll_s, lines, payroll_mb),
+                                  ("assess 1% due", daily_s, daily_n, daily_mb)):
             print(f"  {name:<14}{s:9.2f}{rows / s:12,.0f}{s / base_s:12.1f}{mb:8.0f} MB")
     finally:
         if scratch is not None and not args.keep:
