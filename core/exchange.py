@@ -60,6 +60,9 @@ _MONTH_EMPLOYER = re.compile(r"^\d{4}-(0[1-9]|1[0-2])/\d{9}$")
 _TEXT_KEY = re.compile(r"^[A-Za-z0-9:/._-]{1,24}$")
 MAX_TEXT = 80
 MIN_YEAR = 1900
+# No amount, count or area an agency reports comes near 10^15 (a quadrillion so'm); the bound keeps
+# every value, and the sums of a person's incomes or balances, inside a 64-bit database integer.
+MAX_NUMBER = 10**15 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,10 @@ def _scalar(kind: str, value: Any, spec: ItemSpec, name: str, today: dt.date) ->
                 value = int(value)
             else:
                 raise _type_error(spec, value, name)
+        if value > MAX_NUMBER:
+            # As text: a client reading JSON numbers as doubles would misread the number it sent.
+            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=str(value)[:24],
+                               limit=MAX_NUMBER)
         if value < 0:
             raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
         if kind == "year" and not MIN_YEAR <= value <= today.year + 1:

@@ -258,7 +258,7 @@ async def read_json(request: web.Request, schema: Schema) -> Any:
         raise ApiError(413, "request.too_large", limit=MAX_BODY)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's depth: not a body we take
         raise ApiError(400, "request.malformed_json") from None
     validate(body, schema)
     return body

@@ -209,3 +209,28 @@ async def test_exchange_takes_single_records_and_batches(api: Api) -> None:
                   422, "exchange.bad_pinfl")
     person = await (await api.get(f"/v1/persons/{head}", "agency")).json()
     assert person["contributions"]["facts"][0]["agency_record_id"] == "W-2"
+
+
+async def test_exchange_refuses_a_number_too_large_record_by_record(api: Api) -> None:
+    _, head = await make_family(api.core)
+    record = {"item": "soliq.wage", "pinfl": head, "key": "2026-11/301234567", "value": 700_000, "unit": "UZS",
+              "as_of": "2026-12-05", "record_id": "W-1"}
+    batch = {"records": [record, {**record, "record_id": "W-2", "value": 99999999999999999999}]}
+    resp = await api.post("/v1/exchange/records", batch, "agency")
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == [(1, "exchange.bad_value")]
+    await problem(await api.post("/v1/exchange/records", {**record, "record_id": "W-3", "value": 10**19}, "agency"),
+                  422, "exchange.bad_value")
+    deep = b'{"records": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    resp = await api.http.post("/v1/exchange/records", data=deep, headers={
+        **api.auth("agency"), "Content-Type": "application/json"})
+    assert resp.status == 400, await resp.text()
+    for depth in (900, 990):  # parses, but nested nearly as deep as Python goes
+        nested = b"[" * depth + b"]" * depth
+        body = b'{"records": [{"item": "soliq.wage", "pinfl": "' + head.encode() + b'", "as_of": "2026-12-05", ' \
+            b'"record_id": "W-4", "value": ' + nested + b"}]}"
+        resp = await api.http.post("/v1/exchange/records", data=body, headers={
+            **api.auth("agency"), "Content-Type": "application/json", "Idempotency-Key": f"deep-{depth}"})
+        assert resp.status in (200, 400), await resp.text()

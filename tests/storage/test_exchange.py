@@ -234,3 +234,12 @@ async def test_a_seeded_registry_comes_with_the_agency_records_behind_it(core: C
             select(Decision.household_id, Decision.eligible, Decision.category, Decision.amount)
             .where(Decision.application_id.is_(None)).order_by(Decision.id))).all()}
     assert latest == first
+
+
+async def test_a_number_too_large_is_refused_alone_and_the_batch_is_kept(core: Core) -> None:
+    household_id, head = await make_family(core)
+    result = await ingest(core, [wage(head, 99999999999999999999, record_id="BIG"), wage(head, 1_200_000)])
+    assert result.accepted == 1
+    assert [(i, code, p["value"]) for i, code, p in result.rejected] == [
+        (0, "exchange.bad_value", "99999999999999999999")]
+    assert (await november_wage(core, household_id))[0] == 1_200_000

@@ -30,6 +30,8 @@ def test_the_catalogue_covers_every_agency_the_issue_names() -> None:
     ({"pinfl": "30101990123458"}, "exchange.bad_pinfl"),
     ({"value": "much"}, "exchange.wrong_type"),
     ({"value": -5}, "exchange.bad_value"),
+    ({"value": 99999999999999999999}, "exchange.bad_value"),  # past any database integer
+    ({"value": 10**15}, "exchange.bad_value"),
     ({"unit": "USD"}, "exchange.wrong_unit"),
     ({"as_of": "2026-12-11"}, "exchange.future_as_of"),
     ({"as_of": "yesterday"}, "exchange.bad_as_of"),
