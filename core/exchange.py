@@ -18,7 +18,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -50,6 +50,7 @@ EXCHANGE_ERROR_CODES: tuple[str, ...] = (
     "exchange.batch_too_large",
     "exchange.malformed_line",
     "exchange.truncated_line",
+    "exchange.not_utf8",
     "exchange.catalogue",
 )
 
@@ -281,7 +282,18 @@ def validate_record(raw: Any, today: dt.date, catalogue: Catalogue | None = None
 
 # --- batch files -----------------------------------------------------------------------------
 
+# A CSV header names these columns, in any order, in any case; ``key`` and ``unit`` may be left
+# out, other columns are ignored.
 CSV_COLUMNS = ("agency", "item", "pinfl", "key", "value", "unit", "as_of", "record_id")
+CSV_SEPARATORS = (",", ";", "\t")  # spreadsheets set to a decimal comma save with ';'
+# A problem with a whole file, raised before any of its records is read.
+FILE_ERROR_CODES: tuple[str, ...] = (
+    "exchange.not_text",
+    "exchange.csv_header",
+    "exchange.duplicate_column",
+    "exchange.csv_as_jsonl",
+)
+_BOM = "\ufeff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,41 +305,132 @@ class ParsedLine:
     error: InvalidInput | None = None
 
 
-def parse_jsonl(text: str) -> list[ParsedLine]:
-    """Read JSON lines; a broken *last* line (no newline at the end) is a truncated file."""
-    out: list[ParsedLine] = []
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+@dataclass(frozen=True, slots=True)
+class CsvHeader:
+    names: tuple[str, ...]
+    delimiter: str
+
+
+def _csv_row(text: str, delimiter: str) -> list[str]:
+    return next(csv.reader([text], delimiter=delimiter, strict=True), [])
+
+
+def csv_header(text: str) -> CsvHeader:
+    """The header line of a CSV batch: its column names (trimmed, lower case) and separator.
+
+    Raises ``exchange.csv_header`` if no separator gives the required columns, and
+    ``exchange.duplicate_column`` if one is named twice (which of the two would count?).
+    """
+    for delimiter in CSV_SEPARATORS:
         try:
-            out.append(ParsedLine(number, json.loads(line)))
-        except ValueError:
-            code = "exchange.truncated_line" if number == len(lines) else "exchange.malformed_line"
-            out.append(ParsedLine(number, error=InvalidInput(code, line=number)))
-    return out
+            names = tuple(name.strip().lower() for name in _csv_row(text, delimiter))
+        except csv.Error:
+            continue
+        if set(REQUIRED) <= set(names):
+            twice = sorted({n for n in names if n in CSV_COLUMNS and names.count(n) > 1})
+            if twice:
+                raise InvalidInput("exchange.duplicate_column", column=twice[0])
+            return CsvHeader(names, delimiter)
+    try:
+        found = {name.strip().lower() for name in _csv_row(text, ",")}
+    except csv.Error:
+        found = set()
+    raise InvalidInput("exchange.csv_header", missing=[n for n in REQUIRED if n not in found],
+                       json=text.lstrip().startswith("{"))
+
+
+def parse_csv_line(text: str, header: CsvHeader, number: int, *, ends_file: bool = False) -> ParsedLine:
+    """One CSV data line (without its newline). ``ends_file``: the file ends on it, unterminated.
+
+    Such a line is refused as truncated even when it reads well: a file cut inside its last
+    value (``31`` of ``3100000``) is otherwise indistinguishable from a whole one, and storing a
+    wrong amount is worse than asking a writer that omits the final newline to add it.
+    """
+    if ends_file:
+        return ParsedLine(number, error=InvalidInput("exchange.truncated_line", line=number))
+    try:
+        row = _csv_row(text, header.delimiter)
+    except csv.Error:
+        row = None
+    if row is None or len(row) != len(header.names):
+        return ParsedLine(number, error=InvalidInput("exchange.malformed_line", line=number))
+    return ParsedLine(number, dict(zip(header.names, row, strict=True)))
+
+
+def parse_jsonl_line(text: str, number: int, *, ends_file: bool = False) -> ParsedLine:
+    """One JSON line; a broken one the file ends on (no newline) is a truncated file."""
+    try:
+        return ParsedLine(number, json.loads(text))
+    except (ValueError, RecursionError):  # nested past Python's depth: malformed too
+        pass
+    code = "exchange.truncated_line" if ends_file else "exchange.malformed_line"
+    return ParsedLine(number, error=InvalidInput(code, line=number))
+
+
+def _first_line_text(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput("exchange.not_text", reason="utf16")
+    if b"\x00" in raw:
+        raise InvalidInput("exchange.not_text", reason="nul")
+    try:
+        return raw.decode("utf-8").removeprefix(_BOM)
+    except UnicodeDecodeError:
+        raise InvalidInput("exchange.not_text", reason="utf8") from None
+
+
+def parse_batch_file(lines: Iterable[bytes], *, csv_format: bool) -> Iterator[ParsedLine]:
+    """The data lines of a batch file given as its lines of bytes, in file order, blank ones skipped.
+
+    Each line is decoded on its own, so one that is not UTF-8 is refused (``exchange.not_utf8``)
+    and the others are read. A problem with the file as a whole (it is not text, a CSV header
+    lacks columns) raises ``InvalidInput`` (one of :data:`FILE_ERROR_CODES`) before any line is
+    yielded. Line numbers are the file's, the header's included.
+    """
+    header: CsvHeader | None = None
+    for number, raw in enumerate(lines, 1):
+        ends_file = not raw.endswith(b"\n")
+        if number == 1:
+            text = _first_line_text(raw)
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield ParsedLine(number, error=InvalidInput("exchange.not_utf8", line=number))
+                continue
+        text = text.rstrip("\r\n")
+        if csv_format and header is None:
+            if not text.strip():
+                continue  # blank lines before the header
+            header = csv_header(text)
+            continue
+        if not text.strip():
+            continue
+        if csv_format:
+            assert header is not None
+            yield parse_csv_line(text, header, number, ends_file=ends_file)
+            continue
+        parsed = parse_jsonl_line(text, number, ends_file=ends_file)
+        if number == 1 and parsed.error is not None and _is_csv_header(text):
+            raise InvalidInput("exchange.csv_as_jsonl")
+        yield parsed
+
+
+def _is_csv_header(text: str) -> bool:
+    try:
+        csv_header(text)
+    except InvalidInput:
+        return False
+    return True
+
+
+def parse_jsonl(text: str) -> list[ParsedLine]:
+    """Read JSON lines from text (see :func:`parse_batch_file`)."""
+    return list(parse_batch_file(io.BytesIO(text.encode("utf-8")), csv_format=False))
 
 
 def parse_csv(text: str) -> list[ParsedLine]:
-    """Read CSV with a header naming :data:`CSV_COLUMNS` (``key`` and ``unit`` may be empty)."""
-    out: list[ParsedLine] = []
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None:
-        return out
-    names = [h.strip() for h in header]
-    truncated = not text.endswith("\n")
-    rows = list(reader)
-    for i, row in enumerate(rows):
-        number = i + 2
-        if len(row) != len(names):
-            last = i == len(rows) - 1
-            code = "exchange.truncated_line" if last and truncated else "exchange.malformed_line"
-            out.append(ParsedLine(number, error=InvalidInput(code, line=number)))
-            continue
-        record: dict[str, Any] = dict(zip(names, row, strict=True))
-        out.append(ParsedLine(number, record))
-    return out
+    """Read CSV with a header naming :data:`CSV_COLUMNS` from text (see :func:`parse_batch_file`)."""
+    return list(parse_batch_file(io.BytesIO(text.encode("utf-8")), csv_format=True))
 
 
 # --- the records behind the registry's own data (seed, ``spsr exchange generate``) -------------

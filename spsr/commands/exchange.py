@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 from core.config import Settings
 from core.errors import InvalidInput
-from core.exchange import MAX_BATCH, ParsedLine, parse_csv, parse_jsonl
+from core.exchange import CSV_COLUMNS, MAX_BATCH, ParsedLine, parse_batch_file
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
+from spsr.files import CommandError, binary_input, output_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("exchange", help="import agency records; generate records for a seeded registry")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = actions.add_parser("import", help="load a batch file (JSON lines, or CSV with a header)")
+    imp = actions.add_parser(
+        "import", help="load a batch file (JSON lines, or CSV with a header)",
+        description="Load agency records from FILE: JSON lines, or (named .csv) CSV whose first line names "
+        f"the columns {','.join(CSV_COLUMNS)} in any order and case, separated by ',' or ';' (key and "
+        "unit may be left out). Other JSON fields and CSV columns are ignored. One record per line, the "
+        "last one ended by a newline. Refused records are listed in FILE.rejected.jsonl.")
     imp.add_argument("file", type=Path)
     imp.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=MAX_BATCH,
                      help=f"records per transaction (at most {MAX_BATCH:,})")
@@ -51,70 +58,130 @@ def run_expire(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def read_batches(path: Path, size: int) -> Iterator[list[ParsedLine]]:
-    """Stream a JSON-lines file in batches (CSV is read whole); line numbers are the file's."""
-    if path.suffix.lower() == ".csv":
-        lines = parse_csv(path.read_text("utf-8"))
-        for i in range(0, len(lines), size):
-            yield lines[i:i + size]
-        return
+def read_batches(handle: BinaryIO, path: Path, size: int) -> Iterator[list[ParsedLine]]:
+    """The data lines of a batch file in batches of ``size``, in file order; line numbers are the
+    file's. A problem with the whole file is a :class:`CommandError` before the first batch."""
+    lines = parse_batch_file(_lines(handle, path), csv_format=path.suffix.lower() == ".csv")
     batch: list[ParsedLine] = []
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                # A last line without its newline that does not parse is a truncated file.
-                [parsed] = parse_jsonl(line)
-                error = None if parsed.error is None else InvalidInput(
-                    "exchange.truncated_line" if not line.endswith("\n") else "exchange.malformed_line",
-                    line=number)
-                batch.append(ParsedLine(number, parsed.record, error))
+    try:
+        for parsed in lines:
+            batch.append(parsed)
             if len(batch) >= size:
                 yield batch
                 batch = []
+    except InvalidInput as exc:
+        raise CommandError(_file_problem(path, exc)) from None
     if batch:
         yield batch
 
 
+def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
+    try:
+        yield from handle
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+def _file_problem(path: Path, exc: InvalidInput) -> str:
+    """The sentence for a problem with a whole batch file (``FILE_ERROR_CODES``)."""
+    fix = "save it as UTF-8 text: JSON lines, or CSV with a header"
+    if exc.code == "exchange.not_text":
+        what = {"utf16": "is UTF-16 text", "nul": "holds NUL bytes (binary data or UTF-16 text)"}
+        return f"{path}: {what.get(exc.params['reason'], 'line 1 is not UTF-8 text')}; {fix}"
+    if exc.code == "exchange.csv_header":
+        text = (f"{path}: line 1 is not a CSV header naming the columns {','.join(CSV_COLUMNS)} "
+                f"(key and unit may be left out); missing: {', '.join(exc.params['missing'])}")
+        return text + ("; it looks like JSON lines: name the file .jsonl" if exc.params["json"] else "")
+    if exc.code == "exchange.duplicate_column":
+        return f"{path}: the CSV header names the column {exc.params['column']} twice; keep one"
+    if exc.code == "exchange.csv_as_jsonl":
+        return f"{path}: line 1 is a CSV header, but the file is read as JSON lines: name it .csv"
+    return f"{path}: {exc}"
+
+
+def _count_lines(handle: BinaryIO) -> int:
+    """Lines in the file, counted in blocks (cheap next to importing them); the handle is rewound."""
+    if not handle.seekable():
+        return 0  # a pipe is read once: no total
+    count, last = 0, b"\n"
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        count += block.count(b"\n")
+        last = block[-1:]
+    handle.seek(0)
+    return count + (last != b"\n")
+
+
 def run_import(args: argparse.Namespace) -> int:
-    size = args.batch
-    rejected_path = args.file.with_name(args.file.name + ".rejected.jsonl")
+    size, path = args.batch, args.file
 
     async def go() -> int:
-        core = await build_core(Settings.from_env())
         total = IngestResult()
-        progress = None if args.quiet else Progress(0, "records")
-        try:
-            with rejected_path.open("w", encoding="utf-8") as rejected:
-                for batch in read_batches(args.file, size):
-                    good = [p for p in batch if p.error is None]
-                    for p in batch:
-                        if p.error is not None:
-                            _reject(rejected, total, p.line, p.error.code, p.error.params, None)
-                    result = await ingest(core, [p.record for p in good], Actor("agency", "spsr exchange", "cli"))
-                    total.accepted += result.accepted
-                    total.superseded += result.superseded
-                    total.unchanged += result.unchanged
-                    total.stale += result.stale
-                    for index, code, params in result.rejected:
-                        _reject(rejected, total, good[index].line, code, params, good[index].record)
-                    if progress is not None:
-                        progress.total += len(batch)
-                        progress(len(batch))
-        finally:
-            if progress is not None:
-                progress.close()
-            await core.engine.dispose()
-        print(f"accepted {total.accepted}, superseded {total.superseded}, stale {total.stale}, "
-              f"unchanged {total.unchanged}, rejected {len(total.rejected)}"
+        records = 0  # data lines of the committed batches, refused ones included
+        stopped: BaseException | None = None
+        done_through = 0  # the last line of the last committed batch
+        progress: Progress | None = None
+        with binary_input(path) as handle:
+            if not args.quiet:
+                progress = Progress(_count_lines(handle), "lines")
+            batches = read_batches(handle, path, size)
+            # The first batch checks the file as a whole: a file that cannot be imported opens no
+            # database and leaves no rejected file.
+            first = next(batches, None)
+            if first is None:
+                raise CommandError(f"no records in {path}")
+            rejected_path = path.with_name(path.name + ".rejected.jsonl")  # a file by now: it has a name
+            core = await build_core(Settings.from_env())
+            try:
+                with output_file(rejected_path) as rejected:
+                    try:
+                        for batch in itertools.chain([first], batches):
+                            good = [p for p in batch if p.error is None]
+                            result = await ingest(core, [p.record for p in good],
+                                                  Actor("agency", "spsr exchange", "cli"))
+                            total.accepted += result.accepted
+                            total.superseded += result.superseded
+                            total.unchanged += result.unchanged
+                            total.stale += result.stale
+                            refused = [(p.line, p.error.code, p.error.params, None) for p in batch
+                                       if p.error is not None]
+                            refused += [(good[i].line, code, params, good[i].record)
+                                        for i, code, params in result.rejected]
+                            for line, code, params, record in sorted(refused, key=lambda r: r[0]):
+                                _reject(rejected, total, line, code, params, record)
+                            records += len(batch)
+                            done_through = batch[-1].line
+                            if progress is not None:
+                                progress(batch[-1].line - progress.done)
+                        if progress is not None and progress.done < progress.total:
+                            progress(progress.total - progress.done)  # blank lines at the end
+                    except (Exception, KeyboardInterrupt, asyncio.CancelledError) as exc:
+                        # The committed batches stay, and so do the refusals listed so far; the
+                        # summary below says where the import stopped.
+                        stopped = exc
+            finally:
+                if progress is not None:
+                    progress.close()
+                await core.engine.dispose()
+        print(f"{records} records: accepted {total.accepted}, superseded {total.superseded}, "
+              f"stale {total.stale}, unchanged {total.unchanged}, rejected {len(total.rejected)}"
               + (f" (see {rejected_path})" if total.rejected else ""))
+        if any(code == "exchange.truncated_line" for _, code, _ in total.rejected):
+            print(f"{path}: the last line has no newline at its end, so the file may be cut off; "
+                  "if that line is whole, end the file with a newline and import it again", file=sys.stderr)
         if not total.rejected:
             rejected_path.unlink(missing_ok=True)
+        if stopped is not None:
+            done = f"after line {done_through}; the records up to it are" if done_through else \
+                "before any record was"
+            print(f"{path}: import stopped {done} stored. Importing the file again goes on from there "
+                  "(records already stored count as unchanged).", file=sys.stderr)
+            raise stopped
         return 1 if total.rejected else 0
 
     return asyncio.run(go())
 
 
-def _reject(out: Any, total: IngestResult, line: int, code: str, params: dict[str, Any], record: Any) -> None:
+def _reject(out: TextIO, total: IngestResult, line: int, code: str, params: dict[str, Any], record: Any) -> None:
     total.rejected.append((line, code, params))
     entry = {"line": line, "code": code, "params": params, "record": record}
     out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 
 from core.errors import InvalidInput
-from core.exchange import EXCHANGE_ERROR_CODES, load_catalogue, parse_csv, parse_jsonl, validate_record
+from core.exchange import (
+    EXCHANGE_ERROR_CODES,
+    CsvHeader,
+    csv_header,
+    load_catalogue,
+    parse_batch_file,
+    parse_csv,
+    parse_jsonl,
+    validate_record,
+)
 
 TODAY = dt.date(2026, 12, 10)
 HEAD = "31210632040244"
@@ -59,3 +69,24 @@ def test_a_broken_last_line_is_a_truncated_file() -> None:
     lines = parse_jsonl('{"a": 1}\n{"b": 2}\n{"c": ')
     assert [p.error.code if p.error else None for p in lines] == [None, None, "exchange.truncated_line"]
     assert parse_jsonl('{"a": 1\n{"b": 2}\n')[0].error.code == "exchange.malformed_line"
+
+
+def test_a_csv_header_is_read_in_any_case_order_and_separator() -> None:
+    assert csv_header(" Record_ID ;AS_OF;value;pinfl;item;agency") == CsvHeader(
+        ("record_id", "as_of", "value", "pinfl", "item", "agency"), ";")
+    with pytest.raises(InvalidInput) as err:
+        csv_header("agency,item,pinfl,value,as_of,record_id,Value")
+    assert (err.value.code, err.value.params) == ("exchange.duplicate_column", {"column": "value"})
+    with pytest.raises(InvalidInput) as err:
+        csv_header(f"soliq,soliq.wage,{HEAD},2026-11/301234567,1200000,UZS,2026-12-01,W-9")
+    assert err.value.code == "exchange.csv_header" and err.value.params["missing"][0] == "agency"
+
+
+def test_each_line_is_decoded_alone_and_a_csv_ending_without_a_newline_is_truncated() -> None:
+    header = b"\xef\xbb\xbfagency,item,pinfl,key,value,unit,as_of,record_id\n"
+    row = f"soliq,soliq.wage,{HEAD},2026-11/301234567,3100000,UZS,2026-12-01,W-9".encode()
+    lines = list(parse_batch_file(io.BytesIO(header + row + b"\n" + b"\xff\n" + row[:-9]), csv_format=True))
+    assert [(p.line, p.error.code if p.error else None) for p in lines] == [
+        (2, None), (3, "exchange.not_utf8"), (4, "exchange.truncated_line")]
+    with pytest.raises(InvalidInput, match="exchange.not_text"):
+        list(parse_batch_file(io.BytesIO("{}\n".encode("utf-16")), csv_format=False))
