@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,10 +40,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen = actions.add_parser("generate", help="write JSON lines of agency records for the registry's persons")
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--seed", type=int, default=1140)
-    gen.add_argument("--share", type=float, default=1.0, help="fraction of households to cover")
+    gen.add_argument("--share", type=share, default=1.0, help="fraction of households to cover (over 0, at most 1)")
     gen.set_defaults(func=run_generate)
     exp = actions.add_parser("expire", help="retire agency values past their validity (also run by spsr assess)")
     exp.set_defaults(func=run_expire)
+
+
+def share(text: str) -> float:
+    """An argparse ``type``: a fraction over 0 and at most 1 (nan and inf are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:  # false for nan too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction over 0 and at most 1")
+    return value
 
 
 def run_expire(args: argparse.Namespace) -> int:
@@ -191,12 +203,12 @@ def _reject(out: TextIO, total: IngestResult, line: int, code: str, params: dict
 
 def run_generate(args: argparse.Namespace) -> int:
     async def go() -> int:
-        core = await build_core(Settings.from_env())
-        try:
-            with args.out.open("w", encoding="utf-8") as out:
+        with output_file(args.out) as out:  # a folder that is not there is said before the database opens
+            core = await build_core(Settings.from_env())
+            try:
                 count = await generate_records(core, out, seed=args.seed, share=args.share)
-        finally:
-            await core.engine.dispose()
+            finally:
+                await core.engine.dispose()
         print(f"{count} records written to {args.out}")
         return 0
 

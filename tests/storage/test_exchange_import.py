@@ -125,6 +125,8 @@ async def test_paths_and_bytes_that_are_not_a_batch_file_are_said_plainly(env: P
         (["import", "."], ".: is a folder, not a file"),
         (["import", "binary.jsonl"], "binary.jsonl: holds NUL bytes"),
         (["import", "wide.csv"], "wide.csv: is UTF-16 text; save it as UTF-8"),
+        (["generate", "--out", "nowhere/f.jsonl"], "nowhere: no such folder"),
+        (["generate", "--out", "."], ".: is a folder; give a file name"),
     ]:
         code, out, err = await spsr("exchange", *argv)
         assert (code, out) == (2, "") and says in err, (argv, err)

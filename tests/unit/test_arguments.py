@@ -20,6 +20,11 @@ from spsr.cli import build_parser
     (["exchange", "import", "f.jsonl", "--batch", "50000"], "from 1 to 10,000"),
     (["clients", "add", "x", "--role", "agency", "--rate", "0"], "--rate: '0' is not a whole number from 1 to 100,000"),
     (["clients", "add", "x", "--role", "agency", "--expires", "-3"], "--expires: '-3' is not a whole number from 1"),
+    (["exchange", "generate", "--out", "f", "--share", "2"], "--share: '2' is not a fraction over 0 and at most 1"),
+    (["exchange", "generate", "--out", "f", "--share", "-1"], "'-1' is not a fraction"),
+    (["exchange", "generate", "--out", "f", "--share", "0"], "'0' is not a fraction"),
+    (["exchange", "generate", "--out", "f", "--share", "nan"], "'nan' is not a fraction"),
+    (["exchange", "generate", "--out", "f", "--share", "inf"], "'inf' is not a fraction"),
     (["serve", "--port", "70000"], "--port: '70000' is not a whole number from 1 to 65,535"),
 ])
 def test_a_number_out_of_range_is_a_usage_error(argv: list[str], says: str,
@@ -35,4 +40,5 @@ def test_numbers_in_range_and_the_defaults() -> None:
     assert parser.parse_args(["assess", "--all"]).chunk == CHUNK  # what the benchmark measures
     assert parser.parse_args(["assess", "--chunk", "5_000"]).chunk == 5000
     assert parser.parse_args(["exchange", "import", "f.jsonl"]).batch == MAX_BATCH
+    assert parser.parse_args(["exchange", "generate", "--out", "f", "--share", "0.25"]).share == 0.25
     assert parser.parse_args(["seed", "--households", "0", "--lanes", "16"]).lanes == 16
