@@ -62,7 +62,8 @@ _TEXT_KEY = re.compile(r"^[A-Za-z0-9:/._-]{1,24}$")
 MAX_TEXT = 80
 MIN_YEAR = 1900
 # No amount, count or area an agency reports comes near 10^15 (a quadrillion so'm); the bound keeps
-# every value, and the sums of a person's incomes or balances, inside a 64-bit database integer.
+# every value inside a 64-bit database integer, and the sum of a person's incomes in a month or of
+# their balances too unless over 9,000 such records add up to it.
 MAX_NUMBER = 10**15 - 1
 
 
