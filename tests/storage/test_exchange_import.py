@@ -136,14 +136,14 @@ async def test_paths_and_bytes_that_are_not_a_batch_file_are_said_plainly(env: P
 async def test_a_line_that_is_not_utf8_is_refused_alone_in_file_order(core: Core, env: Path) -> None:
     _, head = await make_family(core)
     records = wages(head, 30)
-    records[4]["value"] = -1  # invalid, before the unreadable line
+    records[21]["value"] = -1  # invalid, before the unreadable line in the same batch
     lines = jsonl(records).encode().split(b"\n")
     lines[25] = lines[25].replace(b"soliq.wage", b"soliq.w\xffge")
     path = env / "bytes.jsonl"
     path.write_bytes(b"\n".join(lines))
     code, out, _ = await spsr("exchange", "import", "--quiet", "--batch", "10", str(path))
     assert code == 1 and out.startswith("30 records: accepted 28, superseded 0, stale 0, unchanged 0, rejected 2")
-    assert rejected(path) == [(5, "exchange.bad_value"), (26, "exchange.not_utf8")]
+    assert rejected(path) == [(22, "exchange.bad_value"), (26, "exchange.not_utf8")]
     assert await stored(core) == 28
 
 
