@@ -192,15 +192,20 @@ async def test_a_byte_order_mark_capitals_and_semicolons_are_read(core: Core, en
     assert code == 0 and "accepted 2, superseded 0, stale 0, unchanged 2, rejected 0" in out, err
 
 
-@pytest.mark.parametrize("batch", ["1", "10000"])
-async def test_the_same_record_twice_in_a_file_is_unchanged_in_any_batch(core: Core, env: Path, batch: str) -> None:
+async def test_a_record_twice_in_one_batch_is_refused_and_sent_again_later_changes_nothing(core: Core, env: Path) -> None:
+    """A repeat inside one batch is the sender's mistake and is refused with its reason; the same
+    record sent again in a later batch (or file, or API call) is idempotent: counted, unchanged."""
     _, head = await make_family(core)
     [record] = wages(head, 1)
     (env / "twice.jsonl").write_text(jsonl([record, record]))
-    code, out, _ = await spsr("exchange", "import", "--quiet", "--batch", batch, "twice.jsonl")
-    assert (code, out) == (0, "2 records: accepted 1, superseded 0, stale 0, unchanged 1, rejected 0\n")
+    code, out, _ = await spsr("exchange", "import", "--quiet", "twice.jsonl")
+    assert (code, out) == (1, "2 records: accepted 1, superseded 0, stale 0, unchanged 0, rejected 1 "
+                              "(see twice.jsonl.rejected.jsonl)\n")
+    assert rejected(env / "twice.jsonl") == [(2, "exchange.duplicate_in_batch")]
+    code, out, _ = await spsr("exchange", "import", "--quiet", "--batch", "1", "twice.jsonl")
+    assert (code, out) == (0, "2 records: accepted 0, superseded 0, stale 0, unchanged 2, rejected 0\n")
     (env / "other.jsonl").write_text(jsonl([{**record, "record_id": "X"}, {**record, "record_id": "X", "value": 9}]))
-    code, out, _ = await spsr("exchange", "import", "--quiet", "--batch", batch, "other.jsonl")
+    code, out, _ = await spsr("exchange", "import", "--quiet", "--batch", "1", "other.jsonl")
     assert code == 1 and rejected(env / "other.jsonl") == [(2, "exchange.record_id_reused")]
 
 
