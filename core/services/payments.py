@@ -52,6 +52,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.line_not_sent",
     "payroll.duplicate_line",
     "payroll.malformed_line",
+    "payroll.actor_required",
 )
 EXPORT_COLUMNS = ("line_id", "pinfl", "account", "amount", "window_start", "window_end")
 RESULT_COLUMNS = ("line_id", "status", "amount", "reason", "bank_reference")
@@ -163,12 +164,27 @@ def _priced(month: dt.date, book: RateBook) -> Any:
                    else_=full * Enrolment.share_percent // 100).label("amount")
 
 
+def _acting(actor: Actor) -> str:
+    """The actor's name as recorded: surrounding spaces dropped; an empty name is refused, since
+    maker-checker cannot tell two people apart without names."""
+    name = actor.id.strip()
+    if not name:
+        raise InvalidInput("payroll.actor_required")
+    return name
+
+
+def same_person(a: str | None, b: str) -> bool:
+    """Maker-checker compares people, not spellings: "Alice" and "alice " are one person."""
+    return a is not None and a.strip().casefold() == b.strip().casefold()
+
+
 async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: bool = False) -> CycleView:
     """Freeze the month's payroll from the enrolments in force, in one pass and one transaction.
 
     A payroll can be regenerated (its lines replaced) until it is approved, never after.
     """
     month = month.replace(day=1)
+    by = _acting(actor)
     window = payment_window(month, core.book)
     async with core.uow() as uow:
         s = uow.session
@@ -181,7 +197,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
             await s.execute(delete(PayrollLine).where(await month_lines(s, month)))
         else:
             cycle = PaymentCycle(month=month, state="frozen", window_start=window.first_day,
-                                 window_end=window.last_day, opened_by=actor.id, opened_at=uow.now())
+                                 window_end=window.last_day, opened_by=by, opened_at=uow.now())
             s.add(cycle)
             await s.flush()
         now = uow.now()
@@ -214,7 +230,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
                 .where(PayrollLine.id.between(*month_line_ids(month)))  # a new or regenerated month
             )).one()
         cycle.line_count, cycle.total_amount = int(count), int(total)
-        cycle.opened_by, cycle.opened_at = actor.id, now
+        cycle.opened_by, cycle.opened_at = by, now
         uow.audit(actor, "payroll.regenerated" if regenerate else "payroll.opened", "payroll",
                   month.isoformat(), lines=cycle.line_count, total=cycle.total_amount)
         view = _cycle_view(cycle)
@@ -259,15 +275,16 @@ def _payment_view(line: PayrollLine) -> PaymentView:
 async def approve_payroll(core: Core, month: dt.date, actor: Actor) -> CycleView:
     """The checker approves a frozen payroll; the person who opened it may not (maker-checker)."""
     month = month.replace(day=1)
+    by = _acting(actor)
     async with core.uow() as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
             raise NotFound("payroll.not_found", month=month.isoformat())
         if c.state != "frozen":
             raise Conflict("payroll.already_approved", month=month.isoformat(), by=c.approved_by)
-        if c.opened_by == actor.id:
+        if same_person(c.opened_by, by):
             raise Conflict("payroll.same_person", month=month.isoformat(), opened_by=c.opened_by)
-        c.state, c.approved_by, c.approved_at = "approved", actor.id, uow.now()
+        c.state, c.approved_by, c.approved_at = "approved", by, uow.now()
         uow.audit(actor, "payroll.approved", "payroll", month.isoformat(), lines=c.line_count,
                   total=c.total_amount, opened_by=c.opened_by)
         view = _cycle_view(c)
@@ -283,6 +300,7 @@ def account_placeholder(household_id: int) -> str:
 async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) -> int:
     """Write an approved payroll for the paying bank (CSV, streamed) and mark its lines sent."""
     month = month.replace(day=1)
+    _acting(actor)
     async with core.uow() as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
@@ -419,6 +437,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
     transaction. A line the registry did not send, an amount that differs, an unknown status, a
     line twice: refused with a code and counted; a repeated file changes nothing.
     """
+    _acting(actor)
     outcome = ReconcileResult()
     refused = 0
 

@@ -8,7 +8,7 @@ import io
 import pytest
 from sqlalchemy import select, update
 
-from core.errors import Conflict
+from core.errors import Conflict, InvalidInput
 from core.services.assessment import assess_households
 from core.services.exchange import ingest
 from core.services.payments import (
@@ -173,3 +173,28 @@ async def test_an_indexation_reaches_running_enrolments_from_the_month_it_takes_
         enrolled = (await uow.session.execute(
             select(Enrolment.amount, Enrolment.children, Enrolment.infant, Enrolment.share_percent))).all()
     assert enrolled == [(360_000, 1, True, 100)] * 2  # the decision's figure stays as the family was told
+
+
+@pytest.mark.parametrize("checker", ["Dilnoza.Karimova", "dilnoza.karimova ", " DILNOZA.KARIMOVA\t"])
+async def test_the_maker_cannot_approve_under_another_spelling_of_her_name(core: Core, checker: str) -> None:
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    with pytest.raises(Conflict) as err:
+        await approve_payroll(core, JANUARY, Actor("staff", checker, "cli"))
+    assert err.value.code == "payroll.same_person"
+    async with core.uow() as uow:
+        assert (await cycle(uow, JANUARY)).state == "frozen"
+
+
+@pytest.mark.parametrize("nobody", ["", " ", "\t"])
+async def test_an_actor_without_a_name_is_refused(core: Core, nobody: str) -> None:
+    await two_enrolled_families(core)
+    with pytest.raises(InvalidInput) as err:
+        await open_payroll(core, JANUARY, Actor("staff", nobody, "cli"))
+    assert err.value.code == "payroll.actor_required"
+    await open_payroll(core, JANUARY, MAKER)
+    with pytest.raises(InvalidInput) as err:
+        await approve_payroll(core, JANUARY, Actor("staff", nobody, "cli"))
+    assert err.value.code == "payroll.actor_required"
+    approved = await approve_payroll(core, JANUARY, Actor("staff", " jasur.toshmatov ", "cli"))
+    assert approved.approved_by == "jasur.toshmatov"  # recorded without the stray spaces
