@@ -53,6 +53,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.duplicate_line",
     "payroll.malformed_line",
     "payroll.actor_required",
+    "payroll.lines_in_payment",
 )
 EXPORT_COLUMNS = ("line_id", "pinfl", "account", "amount", "window_start", "window_end")
 RESULT_COLUMNS = ("line_id", "status", "amount", "reason", "bank_reference")
@@ -194,7 +195,13 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
                 raise Conflict("payroll.already_approved", month=month.isoformat())
             if not regenerate:
                 raise Conflict("payroll.already_open", month=month.isoformat())
-            await s.execute(delete(PayrollLine).where(await month_lines(s, month)))
+            lines = await month_lines(s, month)
+            # A line the bank has seen may be paid: replacing it with a scheduled one pays twice.
+            in_payment = await s.scalar(select(func.count()).select_from(PayrollLine).where(
+                lines, PayrollLine.status != "scheduled"))
+            if in_payment:
+                raise Conflict("payroll.lines_in_payment", month=month.isoformat(), lines=int(in_payment))
+            await s.execute(delete(PayrollLine).where(lines))
         else:
             cycle = PaymentCycle(month=month, state="frozen", window_start=window.first_day,
                                  window_end=window.last_day, opened_by=by, opened_at=uow.now())
@@ -377,12 +384,14 @@ UPDATE bank_results SET verdict = CASE
   WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx < bank_results.idx)
     THEN 'payroll.duplicate_line'
   WHEN l.id IS NULL THEN 'payroll.unknown_line'
+  WHEN c.state IS NULL OR c.state NOT IN ('approved', 'reconciled') THEN 'payroll.not_approved'
   WHEN l.amount <> bank_results.amount THEN 'payroll.amount_mismatch'
   WHEN l.status = bank_results.status AND (l.status = 'paid' OR l.failure_reason = bank_results.reason)
     THEN 'unchanged'
   WHEN l.status <> 'sent' THEN 'payroll.line_not_sent'
   ELSE 'ok' END
 FROM bank_results b LEFT JOIN payroll_lines l ON l.id = b.line_id
+  LEFT JOIN payment_cycles c ON c.month = l.cycle_month
 WHERE b.idx = bank_results.idx
 """
 
@@ -434,8 +443,9 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
 
     Set-based, for a national file: lines stream into a temporary table in batches, SQL judges
     them all against the payroll at once and applies the good ones in one statement, in one
-    transaction. A line the registry did not send, an amount that differs, an unknown status, a
-    line twice: refused with a code and counted; a repeated file changes nothing.
+    transaction. A line the registry did not send, a line of a payroll nobody approved, an amount
+    that differs, an unknown status, a line twice: refused with a code and counted; a repeated
+    file changes nothing.
     """
     _acting(actor)
     outcome = ReconcileResult()
@@ -480,12 +490,14 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
             await s.execute(sa.text("ANALYZE bank_results"))
         await s.execute(sa.text(_VERDICT))
         rows = await s.stream(sa.text(
-            "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status FROM bank_results b"
+            "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status, l.cycle_month FROM bank_results b"
             " LEFT JOIN payroll_lines l ON l.id = b.line_id WHERE b.verdict NOT IN ('ok', 'unchanged')"
-            " ORDER BY b.idx"))
-        async for idx, verdict, line_id, amount, expected, status in rows:
+            " ORDER BY b.idx").columns(cycle_month=sa.Date))
+        async for idx, verdict, line_id, amount, expected, status, month in rows:
             params: dict[str, Any] = {"line_id": line_id}
-            if verdict == "payroll.amount_mismatch":
+            if verdict == "payroll.not_approved":
+                params.update(month=f"{month:%Y-%m}")
+            elif verdict == "payroll.amount_mismatch":
                 params.update(amount=amount, expected=expected)
             elif verdict == "payroll.line_not_sent":
                 params.update(status=status)

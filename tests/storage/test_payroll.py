@@ -6,7 +6,7 @@ import datetime as dt
 import io
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.errors import Conflict, InvalidInput
 from core.services.assessment import assess_households
@@ -198,3 +198,33 @@ async def test_an_actor_without_a_name_is_refused(core: Core, nobody: str) -> No
     assert err.value.code == "payroll.actor_required"
     approved = await approve_payroll(core, JANUARY, Actor("staff", " jasur.toshmatov ", "cli"))
     assert approved.approved_by == "jasur.toshmatov"  # recorded without the stray spaces
+
+
+async def test_a_payroll_with_lines_at_the_bank_is_never_regenerated(core: Core) -> None:
+    """A frozen payroll whose lines were sent or paid (as an old seed left December) keeps them:
+    replacing them with scheduled lines would pay the families twice."""
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    async with core.uow() as uow:
+        first = await uow.session.scalar(select(func.min(PayrollLine.id)))
+        await uow.session.execute(update(PayrollLine).where(PayrollLine.id == first).values(status="paid"))
+        await uow.commit()
+    with pytest.raises(Conflict) as err:
+        await open_payroll(core, JANUARY, MAKER, regenerate=True)
+    assert (err.value.code, err.value.params) == ("payroll.lines_in_payment", {"month": "2027-01-01", "lines": 1})
+    async with core.uow() as uow:
+        assert sorted((await uow.session.scalars(select(PayrollLine.status))).all()) == ["paid", "scheduled"]
+
+
+async def test_bank_results_for_a_payroll_nobody_approved_are_refused(core: Core) -> None:
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    async with core.uow() as uow:  # sent without approval, as an old seed left December
+        await uow.session.execute(update(PayrollLine).values(status="sent"))
+        await uow.commit()
+        first = await uow.session.scalar(select(func.min(PayrollLine.id)))
+    result = await reconcile_payroll(core, read_results(
+        f"line_id,status,amount,reason,bank_reference\n{first},paid,360000,,XB-1\n"), CHECKER)
+    assert (result.paid, result.rejected) == (0, [(0, "payroll.not_approved", {"line_id": first, "month": "2027-01"})])
+    async with core.uow() as uow:
+        assert set((await uow.session.scalars(select(PayrollLine.status))).all()) == {"sent"}
