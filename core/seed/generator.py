@@ -22,8 +22,8 @@ What the data looks like (all figures approximate, chosen to make the channels w
   security services;
 - families that applied 1 to 3 months ago, decided by :func:`core.eligibility.assess` on the
   data as it was then, enrolled (with paid or failed payroll lines for past months and a line in
-  this month's frozen payroll) or rejected with its reasons; families whose application of this
-  month is waiting; grievances in every state with their legal due dates.
+  this month's payroll, approved and partly paid once its window has begun) or rejected with its
+  reasons; families whose application of this month is waiting; grievances in every state with their legal due dates.
 
 The first :data:`SHOWCASE` households of a run are made to order: for each language, one family
 enrolled with a payment coming, one rejected, one waiting, one with an open grievance and one that

@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 2000
 SEEDED_BY = "seed"
+SEEDED_CHECKER = "seed.checker"  # maker-checker: the seeded payrolls are approved by a second person
 
 
 @dataclass
@@ -190,23 +191,33 @@ async def _serials_used(conn: AsyncConnection, sql: str) -> dict[Any, int]:
     return out
 
 
+def seeded_cycle_state(month: dt.date, today: dt.date, window: pay_rules.PaymentWindow) -> str:
+    """The state a seeded cycle is in, matching the lines the generator wrote for it: a month
+    whose lines are all paid or failed is ``reconciled``; this month, once its window has begun
+    (lines sent to the bank, some paid), ``approved``; before it, ``frozen`` (all scheduled)."""
+    if month < today.replace(day=1) or today > window.last_day:
+        return "reconciled"
+    return "approved" if today >= window.first_day else "frozen"
+
+
 async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.date, ...]) -> None:
-    """Payment cycles the generated lines belong to: past months reconciled, this month frozen."""
+    """Payment cycles the generated lines belong to, in the state their lines say
+    (:func:`seeded_cycle_state`); opened by one seed actor, approved by another."""
     existing = set((await conn.scalars(select(PaymentCycle.month).where(PaymentCycle.month.in_(months)))).all())
-    now = core.clock.now()
-    this_month = core.clock.today().replace(day=1)
+    now, today = core.clock.now(), core.clock.today()
     for month in months:
         if month in existing:
             continue
         window = pay_rules.payment_window(month, core.book)
         opened = min(now, dt.datetime.combine(month, dt.time(8, 0), tzinfo=now.tzinfo))
-        past = month < this_month
+        state = seeded_cycle_state(month, today, window)
         approved = min(now, dt.datetime.combine(window.first_day - dt.timedelta(days=1), dt.time(11, 0),
                                                 tzinfo=now.tzinfo))
+        frozen = state == "frozen"
         await conn.execute(insert(PaymentCycle).values(
-            month=month, state="reconciled" if past else "frozen", window_start=window.first_day,
+            month=month, state=state, window_start=window.first_day,
             window_end=window.last_day, opened_by=SEEDED_BY, opened_at=opened,
-            approved_by=SEEDED_BY if past else None, approved_at=approved if past else None,
+            approved_by=None if frozen else SEEDED_CHECKER, approved_at=None if frozen else approved,
             line_count=0, total_amount=0,
         ))
 

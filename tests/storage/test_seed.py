@@ -27,7 +27,14 @@ from core.seed.generator import (
     phone_number,
     pinfl_tail,
 )
-from core.seed.loader import LANES, counters_from, lane_rng, seed_registry, territory_index
+from core.seed.loader import (
+    LANES,
+    counters_from,
+    lane_rng,
+    seed_registry,
+    seeded_cycle_state,
+    territory_index,
+)
 from core.seed.names import surname_agrees
 from core.services.territory import load_territory
 from core.storage.schema import (
@@ -107,8 +114,11 @@ async def test_every_story_hangs_together(core: Core) -> None:
         enrolments = (await s.scalars(select(Enrolment))).all()
         assert enrolments and all(e.state == "active" and e.first_month <= month <= e.last_month for e in enrolments)
         cycles = {c.month: c for c in (await s.scalars(select(PaymentCycle))).all()}
-        assert cycles[month].state == "frozen"
+        # 10 December: the window (4th–27th) is open, lines are at the bank, so the payroll was
+        # approved, by someone other than who opened it (maker-checker).
+        assert cycles[month].state == "approved"
         assert all(c.state == "reconciled" for m, c in cycles.items() if m < month)
+        assert all(c.approved_by and c.approved_by != c.opened_by for c in cycles.values())
         for m, c in cycles.items():
             lines = (await s.scalars(select(PayrollLine).where(PayrollLine.cycle_month == m))).all()
             assert c.line_count == len(lines) and c.total_amount == sum(line.amount for line in lines)
@@ -277,3 +287,18 @@ def test_cli_refuses_a_lanes_count_out_of_range(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "spsr.cli", "seed", "--lanes", "2"], env=env,
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 2 and "--lanes needs PostgreSQL" in run.stderr
+
+
+def test_a_seeded_cycle_is_in_the_state_its_lines_are_in() -> None:
+    """Lines at the bank (sent, paid) only ever belong to an approved payroll: never frozen."""
+    from core.payments import payment_window
+    from core.rates import RateBook
+
+    december = dt.date(2026, 12, 1)
+    window = payment_window(december, RateBook.load())  # the 4th to the 27th
+    assert seeded_cycle_state(december, dt.date(2026, 12, 3), window) == "frozen"  # all scheduled
+    assert seeded_cycle_state(december, dt.date(2026, 12, 4), window) == "approved"
+    assert seeded_cycle_state(december, dt.date(2026, 12, 27), window) == "approved"
+    assert seeded_cycle_state(december, dt.date(2026, 12, 28), window) == "reconciled"  # all paid or failed
+    november = dt.date(2026, 11, 1)
+    assert seeded_cycle_state(november, dt.date(2026, 12, 3), payment_window(november, RateBook.load())) == "reconciled"
