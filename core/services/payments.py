@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 from core.payments import FIRST_LINE_ID, line_id, month_line_ids, payment_window
 from core.rates import RateBook
 from core.services.assessment import rowcount
@@ -54,6 +54,13 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.malformed_line",
     "payroll.actor_required",
     "payroll.lines_in_payment",
+    "payroll.empty",
+    "payroll.no_window",
+    "payroll.already_reconciled",
+    "payroll.conflicting_lines",
+    "payroll.bad_header",
+    "payroll.not_utf8",
+    "payroll.no_lines",
 )
 EXPORT_COLUMNS = ("line_id", "pinfl", "account", "amount", "window_start", "window_end")
 RESULT_COLUMNS = ("line_id", "status", "amount", "reason", "bank_reference")
@@ -90,9 +97,11 @@ def _cycle_view(c: PaymentCycle) -> CycleView:
 
 
 def parse_month(text: str) -> dt.date:
-    """``2026-12`` → 1 December 2026."""
+    """``2026-12`` → 1 December 2026; anything else (``2026-13``, ``2026-12-05``) is refused."""
     try:
-        year, month = text.strip().split("-")[:2]
+        year, month = text.strip().split("-")
+        if len(year) != 4 or not 1 <= len(month) <= 2:
+            raise ValueError(text)
         return dt.date(int(year), int(month), 1)
     except (ValueError, TypeError):
         raise InvalidInput("payroll.month", month=text) from None
@@ -182,11 +191,15 @@ def same_person(a: str | None, b: str) -> bool:
 async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: bool = False) -> CycleView:
     """Freeze the month's payroll from the enrolments in force, in one pass and one transaction.
 
-    A payroll can be regenerated (its lines replaced) until it is approved, never after.
+    A payroll can be regenerated (its lines replaced) until it is approved, never after. A month
+    in which no enrolment is paid has no payroll: it is refused, not frozen empty.
     """
     month = month.replace(day=1)
     by = _acting(actor)
-    window = payment_window(month, core.book)
+    try:
+        window = payment_window(month, core.book)
+    except DomainError as exc:  # before the first payment window the rate book knows
+        raise InvalidInput("payroll.no_window", month=month.isoformat(), first=exc.params.get("first")) from None
     async with core.uow() as uow:
         s = uow.session
         cycle = await s.get(PaymentCycle, month, with_for_update=True)
@@ -236,6 +249,8 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
                 select(func.count(), func.coalesce(func.sum(PayrollLine.amount), 0))
                 .where(PayrollLine.id.between(*month_line_ids(month)))  # a new or regenerated month
             )).one()
+        if not count:  # no enrolment is paid that month: nothing to freeze (rolled back)
+            raise Conflict("payroll.empty", month=month.isoformat())
         cycle.line_count, cycle.total_amount = int(count), int(total)
         cycle.opened_by, cycle.opened_at = by, now
         uow.audit(actor, "payroll.regenerated" if regenerate else "payroll.opened", "payroll",
@@ -314,6 +329,8 @@ async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) 
             raise NotFound("payroll.not_found", month=month.isoformat())
         if c.state == "frozen":
             raise Conflict("payroll.not_approved", month=month.isoformat())
+        if c.state == "reconciled":  # every line paid or failed: a file would hold only its header
+            raise Conflict("payroll.already_reconciled", month=month.isoformat())
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         count = 0
@@ -346,19 +363,67 @@ class ReconcileResult:
     refused: int = 0  # all of them
 
 
-def iter_results(lines: Iterable[str]) -> Iterator[dict[str, str] | None]:
-    """The bank's result file (CSV with :data:`RESULT_COLUMNS`), a row at a time; ``None`` for a
-    line that cannot be read. Takes an open file, so a national file is never held in memory."""
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
+@dataclass(frozen=True)
+class MalformedLine:
+    """A line of the bank's file that is not a row of results, and why (``problem`` and its
+    details become the params of ``payroll.malformed_line``)."""
+
+    problem: str  # not_utf8 | unreadable | blank | columns
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def iter_results(lines: Iterable[str | bytes]) -> Iterator[dict[str, str] | MalformedLine]:
+    """The bank's result file (CSV with :data:`RESULT_COLUMNS`, in any order, other columns
+    ignored), a row at a time, from its lines as text or as bytes (decoded here, one line at a
+    time, so one line that is not UTF-8 is refused alone). Takes an open file, so a national
+    file is never held in memory.
+
+    The first line must be the header: a file without one would lose its first result, so a
+    header lacking a required column refuses the whole file (``payroll.bad_header``), as does a
+    header that is not UTF-8 (``payroll.not_utf8``: a UTF-16 or binary file). A UTF-8 byte-order
+    mark is dropped.
+    """
+    texts = iter(lines)
+    first = next(texts, None)
+    if first is None:
         return
-    names = [h.strip() for h in header]
-    for row in reader:
-        yield dict(zip(names, row, strict=True)) if len(row) == len(names) else None
+    header = _decoded(first)
+    if header is None:
+        raise InvalidInput("payroll.not_utf8", line=1)
+    names = [h.strip().lower() for h in next(csv.reader([header.removeprefix("\ufeff")]), [])]
+    missing = [c for c in RESULT_COLUMNS if c not in names]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if missing or repeated:
+        raise InvalidInput("payroll.bad_header", missing=missing, repeated=repeated,
+                           found=header.strip()[:120])
+    for raw in texts:
+        text = _decoded(raw)
+        if text is None:
+            yield MalformedLine("not_utf8")
+            continue
+        try:
+            row = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            yield MalformedLine("unreadable", {"detail": str(exc)})
+            continue
+        if not any(cell.strip() for cell in row):
+            yield MalformedLine("blank")
+        elif len(row) != len(names):
+            yield MalformedLine("columns", {"expected": len(names), "found": len(row)})
+        else:
+            yield dict(zip(names, row, strict=True))
 
 
-def read_results(text: str) -> list[dict[str, str] | None]:
+def _decoded(line: str | bytes) -> str | None:
+    if isinstance(line, str):
+        return line
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_results(text: str) -> list[dict[str, str] | MalformedLine]:
     return list(iter_results(text.splitlines()))
 
 
@@ -378,9 +443,15 @@ _STAGING = sa.Table(
     postgresql_on_commit="drop",  # a stream's portal keeps it in use until the commit
 )
 
-# Each staged line's fate, decided in SQL against the payroll (first match wins).
+# Each staged line's fate, decided in SQL against the payroll (first match wins). A line the
+# file gives twice with different results is refused every time: the bank contradicts itself,
+# and applying whichever came first would be a guess. Given twice alike, the first counts.
 _VERDICT = """
 UPDATE bank_results SET verdict = CASE
+  WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx <> bank_results.idx
+               AND (t.status <> bank_results.status OR t.amount <> bank_results.amount
+                    OR (t.status = 'failed' AND COALESCE(t.reason, '') <> COALESCE(bank_results.reason, ''))))
+    THEN 'payroll.conflicting_lines'
   WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx < bank_results.idx)
     THEN 'payroll.duplicate_line'
   WHEN l.id IS NULL THEN 'payroll.unknown_line'
@@ -416,21 +487,39 @@ ON CONFLICT (dedupe_key) DO NOTHING
 """
 
 
-def _parse(index: int, row: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
+def _number(row: Mapping[str, Any], name: str, below: int) -> int | tuple[str, dict[str, Any]]:
+    text = str(row.get(name) or "").strip()
+    if not text:
+        return "payroll.malformed_line", {"problem": "missing", "field": name}
+    try:
+        value = int(text)
+    except ValueError:
+        return "payroll.malformed_line", {"problem": "not_a_number", "field": name, "value": text[:24]}
+    if not 0 <= value < below:
+        return "payroll.malformed_line", {"problem": "out_of_range", "field": name, "value": text[:24]}
+    return value
+
+
+def _parse(index: int, row: Mapping[str, Any] | MalformedLine | None
+           ) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
     """One line of the bank's file: a staged row, or why it was refused."""
     if row is None:
-        return None, ("payroll.malformed_line", {})
-    try:
-        line_id, amount = int(str(row.get("line_id", "")).strip()), int(str(row.get("amount", "")).strip())
-    except ValueError:
-        return None, ("payroll.malformed_line", {})
-    if not (0 < line_id < 2 ** 62 and 0 <= amount < 2 ** 62):
-        return None, ("payroll.malformed_line", {})
+        return None, ("payroll.malformed_line", {"problem": "unreadable"})
+    if isinstance(row, MalformedLine):
+        return None, ("payroll.malformed_line", {"problem": row.problem, **row.details})
+    line_id = _number(row, "line_id", 2 ** 62)
+    if isinstance(line_id, tuple):
+        return None, line_id
+    if line_id == 0:
+        return None, ("payroll.malformed_line", {"problem": "out_of_range", "field": "line_id", "value": "0"})
+    amount = _number(row, "amount", 2 ** 62)
+    if isinstance(amount, tuple):
+        return None, amount
     status = str(row.get("status", "")).strip().lower()
     reason = (str(row.get("reason") or "").strip() or None)
     reference = (str(row.get("bank_reference") or "").strip() or None)
     if status not in ("paid", "failed"):
-        return None, ("payroll.bad_result", {"status": status[:20]})
+        return None, ("payroll.bad_result", {"line_id": line_id, "status": status[:20]})
     if status == "failed" and not reason:
         return None, ("payroll.failure_reason_required", {"line_id": line_id})
     return {"idx": index, "line_id": line_id, "status": status, "amount": amount,
@@ -438,14 +527,15 @@ def _parse(index: int, row: Mapping[str, Any] | None) -> tuple[dict[str, Any] | 
             "verdict": None}, None
 
 
-async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | None], actor: Actor) -> ReconcileResult:
+async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | MalformedLine | None],
+                            actor: Actor) -> ReconcileResult:
     """Import the bank's results: each line paid or failed (with the bank's reason).
 
     Set-based, for a national file: lines stream into a temporary table in batches, SQL judges
     them all against the payroll at once and applies the good ones in one statement, in one
     transaction. A line the registry did not send, a line of a payroll nobody approved, an amount
     that differs, an unknown status, a line twice: refused with a code and counted; a repeated
-    file changes nothing.
+    file changes nothing; a file with no result lines is refused (``payroll.no_lines``).
     """
     _acting(actor)
     outcome = ReconcileResult()
@@ -474,6 +564,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
                 await s.execute(insert(_STAGING), rows)
 
         batch: list[dict[str, Any]] = []
+        index = -1
         for index, row in enumerate(results):
             staged, why = _parse(index, row)
             if why is not None:
@@ -483,6 +574,8 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | No
             if len(batch) >= RECONCILE_BATCH:
                 await stage(batch)
                 batch = []
+        if index < 0:  # an empty or header-only file: nothing to reconcile, say so (rolled back)
+            raise InvalidInput("payroll.no_lines")
         if batch:
             await stage(batch)
         await s.execute(sa.text("CREATE INDEX ix_bank_results_line ON bank_results (line_id, idx)"))

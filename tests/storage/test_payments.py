@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from core.errors import Conflict
+from core.errors import Conflict, InvalidInput
 from core.services.applications import SubmitApplication, decide_due, submit_application
 from core.services.payments import next_payment, open_payroll
-from core.storage.schema import Enrolment
+from core.storage.schema import Enrolment, PaymentCycle
 from core.storage.uow import Core
 from tests.storage.factories import CITIZEN, STAFF, make_family
 
@@ -55,7 +55,15 @@ async def test_a_payroll_is_opened_once_and_regenerated_only_before_approval(cor
     assert again.line_count == 1
 
 
-async def test_a_month_outside_any_enrolment_has_no_lines(core: Core) -> None:
+async def test_a_month_outside_any_enrolment_has_no_payroll(core: Core) -> None:
+    """Opening it is refused, not frozen empty: an empty payroll would look like a month paid."""
     await enrolled_family(core)
-    december = await open_payroll(core, dt.date(2026, 12, 1), STAFF)
-    assert december.line_count == 0
+    for month in (dt.date(2026, 12, 1), dt.date(2025, 1, 1), dt.date(2030, 1, 1)):
+        with pytest.raises(Conflict) as err:
+            await open_payroll(core, month, STAFF)
+        assert (err.value.code, err.value.params) == ("payroll.empty", {"month": month.isoformat()})
+    with pytest.raises(InvalidInput) as bad:
+        await open_payroll(core, dt.date(2021, 12, 1), STAFF)  # before any payment window
+    assert (bad.value.code, bad.value.params) == ("payroll.no_window", {"month": "2021-12-01", "first": "2022-01-01"})
+    async with core.uow() as uow:
+        assert (await uow.session.scalars(select(PaymentCycle))).all() == []

@@ -83,7 +83,7 @@ async def test_freeze_approve_export_and_reconcile(core: Core) -> None:
     first, second = (line.split(",")[0] for line in lines[1:])
 
     bank = (f"line_id,status,amount,reason,bank_reference\n{first},paid,360000,,XB-1\n"
-            f"{second},failed,360000,card_blocked,XB-2\n999999,paid,360000,,XB-3\n{first},paid,1,,XB-4\n"
+            f"{second},failed,360000,card_blocked,XB-2\n999999,paid,360000,,XB-3\n{first},paid,360000,,XB-1\n"
             f"{second},weird,360000,,\n")
     result = await reconcile_payroll(core, read_results(bank), CHECKER)
     assert (result.paid, result.failed, result.notices) == (1, 1, 2)
@@ -228,3 +228,82 @@ async def test_bank_results_for_a_payroll_nobody_approved_are_refused(core: Core
     assert (result.paid, result.rejected) == (0, [(0, "payroll.not_approved", {"line_id": first, "month": "2027-01"})])
     async with core.uow() as uow:
         assert set((await uow.session.scalars(select(PayrollLine.status))).all()) == {"sent"}
+
+
+async def exported_january(core: Core) -> tuple[str, str]:
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    await approve_payroll(core, JANUARY, CHECKER)
+    out = io.StringIO()
+    await export_payroll(core, JANUARY, out, CHECKER)
+    first, second = (line.split(",")[0] for line in out.getvalue().splitlines()[1:])
+    return first, second
+
+
+async def statuses(core: Core) -> list[str]:
+    async with core.uow() as uow:
+        return list((await uow.session.scalars(select(PayrollLine.status).order_by(PayrollLine.id))).all())
+
+
+async def test_a_line_the_bank_reports_twice_with_different_results_is_refused_both_times(core: Core) -> None:
+    first, second = await exported_january(core)
+    result = await reconcile_payroll(core, read_results(
+        "line_id,status,amount,reason,bank_reference\n"
+        f"{first},paid,360000,,XB-1\n{second},paid,360000,,XB-2\n{first},failed,360000,card_blocked,XB-3\n"), CHECKER)
+    assert (result.paid, result.failed) == (1, 0)
+    assert [(i, code) for i, code, _ in result.rejected] == [
+        (0, "payroll.conflicting_lines"), (2, "payroll.conflicting_lines")]
+    assert await statuses(core) == ["sent", "paid"]  # nothing half-applied for the contradicted line
+
+
+async def test_the_header_is_checked_and_a_byte_order_mark_is_dropped(core: Core) -> None:
+    first, second = await exported_january(core)
+    headless = f"{first},paid,360000,,XB-1\n{second},paid,360000,,XB-2\n"
+    with pytest.raises(InvalidInput) as err:
+        await reconcile_payroll(core, read_results(headless), CHECKER)
+    assert err.value.code == "payroll.bad_header"
+    assert err.value.params["missing"] == ["line_id", "status", "amount", "reason", "bank_reference"]
+    with pytest.raises(InvalidInput) as err:
+        await reconcile_payroll(core, read_results(f"line_id,status,amount\n{first},paid,360000\n"), CHECKER)
+    assert err.value.params["missing"] == ["reason", "bank_reference"]
+    assert await statuses(core) == ["sent", "sent"]
+
+    # Columns in another order, one more, a BOM, bytes as read from a file: all fine.
+    bank = (f"\ufeffBank_Reference,Amount,Status,Line_ID,Reason,branch\n"
+            f"XB-1,360000,paid,{first},,Tashkent\nXB-2,360000,failed,{second},card_blocked,Nukus\n")
+    result = await reconcile_payroll(core, iter_results(bank.encode().splitlines(keepends=True)), CHECKER)
+    assert (result.paid, result.failed, result.refused) == (1, 1, 0)
+
+
+async def test_unreadable_lines_say_what_is_wrong_with_them(core: Core) -> None:
+    first, second = await exported_january(core)
+    lines = [b"line_id,status,amount,reason,bank_reference\n", f"{first},paid,36O000,,XB-1\n".encode(),
+             b"\xff\xfe,paid,1,,\n", b"\n", f"{second},paid\n".encode(), b",paid,360000,,\n"]
+    result = await reconcile_payroll(core, iter_results(lines), CHECKER)
+    assert result.rejected == [
+        (0, "payroll.malformed_line", {"problem": "not_a_number", "field": "amount", "value": "36O000"}),
+        (1, "payroll.malformed_line", {"problem": "not_utf8"}),
+        (2, "payroll.malformed_line", {"problem": "blank"}),
+        (3, "payroll.malformed_line", {"problem": "columns", "expected": 5, "found": 2}),
+        (4, "payroll.malformed_line", {"problem": "missing", "field": "line_id"}),
+    ]
+    with pytest.raises(InvalidInput) as err:
+        await reconcile_payroll(core, iter_results("line_id".encode("utf-16").splitlines(keepends=True)), CHECKER)
+    assert err.value.code == "payroll.not_utf8"
+
+
+@pytest.mark.parametrize("bank", ["", "line_id,status,amount,reason,bank_reference\n"])
+async def test_a_bank_file_without_result_lines_is_refused(core: Core, bank: str) -> None:
+    await exported_january(core)
+    with pytest.raises(InvalidInput) as err:
+        await reconcile_payroll(core, read_results(bank), CHECKER)
+    assert err.value.code == "payroll.no_lines"
+
+
+async def test_a_reconciled_payroll_is_not_exported_again(core: Core) -> None:
+    first, second = await exported_january(core)
+    await reconcile_payroll(core, read_results(
+        f"line_id,status,amount,reason,bank_reference\n{first},paid,360000,,A\n{second},paid,360000,,B\n"), CHECKER)
+    with pytest.raises(Conflict) as err:
+        await export_payroll(core, JANUARY, io.StringIO(), CHECKER)
+    assert err.value.code == "payroll.already_reconciled"
