@@ -205,7 +205,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
         cycle = await s.get(PaymentCycle, month, with_for_update=True)
         if cycle is not None:
             if cycle.state != "frozen":
-                raise Conflict("payroll.already_approved", month=month.isoformat())
+                raise Conflict("payroll.already_approved", month=month.isoformat(), by=cycle.approved_by)
             if not regenerate:
                 raise Conflict("payroll.already_open", month=month.isoformat())
             lines = await month_lines(s, month)

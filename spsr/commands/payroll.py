@@ -104,7 +104,7 @@ MESSAGES: dict[str, str] = {
                                   "so there is nothing to send to the bank",
     "payroll.bad_header": "the first line of the bank file must be the header "
                           "line_id,status,amount,reason,bank_reference (any order, other columns allowed); "
-                          "{problem}, it reads {found!r}; nothing was reconciled",
+                          "{problem} (it reads {found!r}); nothing was reconciled",
     "payroll.not_utf8": "line {line} of the bank file is not UTF-8 text (save the file as UTF-8); nothing "
                         "was reconciled",
     "payroll.no_lines": "the bank file has no result lines (it is empty or holds only the header); nothing "

@@ -75,7 +75,9 @@ def test_the_months_that_have_no_payroll_are_refused(registry: Path) -> None:
         assert run.returncode == 2
         assert f"no enrolment is paid in {month}, so there is no payroll to open for it (payroll.empty)" in run.stderr
     run = spsr(registry, "open", "--month", "2026-12", "--regenerate", "--by", "alice")
-    assert run.returncode == 2 and "(payroll.already_approved)" in run.stderr
+    assert (run.returncode, run.stderr) == (2, "spsr payroll: refused: the payroll of 2026-12 was already approved "
+                                               "(by seed.checker); it can no longer be opened, regenerated or "
+                                               "approved (payroll.already_approved)\n")
 
 
 def test_a_refused_export_leaves_the_bank_file_as_it_was(registry: Path) -> None:
@@ -107,8 +109,8 @@ def test_bank_files_that_cannot_be_read_are_said_plainly(registry: Path) -> None
                        ("utf16.csv", "line 1 of the bank file is not UTF-8 text"),
                        ("empty.csv", "the bank file has no result lines"),
                        ("header.csv", "the bank file has no result lines"),
-                       ("headless.csv", "it lacks line_id, status, amount, reason, bank_reference, it reads "
-                                        "'202612000000001,paid,360000,,XB-1'")):
+                       ("headless.csv", "it lacks line_id, status, amount, reason, bank_reference (it reads "
+                                        "'202612000000001,paid,360000,,XB-1')")):
         run = spsr(registry, "reconcile", "--by", "bob", name)
         assert run.returncode == 2 and says in run.stderr, (name, run.stderr)
 
