@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
-from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import FIRST_LINE_ID, line_id, month_line_ids, payment_window
 from core.rates import RateBook
 from core.services.assessment import rowcount
@@ -198,7 +198,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
     by = _acting(actor)
     try:
         window = payment_window(month, core.book)
-    except DomainError as exc:  # before the first payment window the rate book knows
+    except NotFound as exc:  # rates.no_row: before the first payment window the rate book holds
         raise InvalidInput("payroll.no_window", month=month.isoformat(), first=exc.params.get("first")) from None
     async with core.uow() as uow:
         s = uow.session
@@ -487,7 +487,8 @@ ON CONFLICT (dedupe_key) DO NOTHING
 """
 
 
-def _number(row: Mapping[str, Any], name: str, below: int) -> int | tuple[str, dict[str, Any]]:
+def _number(row: Mapping[str, Any], name: str, least: int) -> int | tuple[str, dict[str, Any]]:
+    """A whole number from ``least`` to below 2**62 in column ``name``, or why it is not one."""
     text = str(row.get(name) or "").strip()
     if not text:
         return "payroll.malformed_line", {"problem": "missing", "field": name}
@@ -495,7 +496,7 @@ def _number(row: Mapping[str, Any], name: str, below: int) -> int | tuple[str, d
         value = int(text)
     except ValueError:
         return "payroll.malformed_line", {"problem": "not_a_number", "field": name, "value": text[:24]}
-    if not 0 <= value < below:
+    if not least <= value < 2 ** 62:
         return "payroll.malformed_line", {"problem": "out_of_range", "field": name, "value": text[:24]}
     return value
 
@@ -507,12 +508,10 @@ def _parse(index: int, row: Mapping[str, Any] | MalformedLine | None
         return None, ("payroll.malformed_line", {"problem": "unreadable"})
     if isinstance(row, MalformedLine):
         return None, ("payroll.malformed_line", {"problem": row.problem, **row.details})
-    line_id = _number(row, "line_id", 2 ** 62)
+    line_id = _number(row, "line_id", 1)
     if isinstance(line_id, tuple):
         return None, line_id
-    if line_id == 0:
-        return None, ("payroll.malformed_line", {"problem": "out_of_range", "field": "line_id", "value": "0"})
-    amount = _number(row, "amount", 2 ** 62)
+    amount = _number(row, "amount", 0)
     if isinstance(amount, tuple):
         return None, amount
     status = str(row.get("status", "")).strip().lower()

@@ -278,7 +278,8 @@ async def test_the_header_is_checked_and_a_byte_order_mark_is_dropped(core: Core
 async def test_unreadable_lines_say_what_is_wrong_with_them(core: Core) -> None:
     first, second = await exported_january(core)
     lines = [b"line_id,status,amount,reason,bank_reference\n", f"{first},paid,36O000,,XB-1\n".encode(),
-             b"\xff\xfe,paid,1,,\n", b"\n", f"{second},paid\n".encode(), b",paid,360000,,\n"]
+             b"\xff\xfe,paid,1,,\n", b"\n", f"{second},paid\n".encode(), b",paid,360000,,\n",
+             b"0,paid,360000,,\n", f"{second},paid,-5,,\n".encode()]
     result = await reconcile_payroll(core, iter_results(lines), CHECKER)
     assert result.rejected == [
         (0, "payroll.malformed_line", {"problem": "not_a_number", "field": "amount", "value": "36O000"}),
@@ -286,6 +287,8 @@ async def test_unreadable_lines_say_what_is_wrong_with_them(core: Core) -> None:
         (2, "payroll.malformed_line", {"problem": "blank"}),
         (3, "payroll.malformed_line", {"problem": "columns", "expected": 5, "found": 2}),
         (4, "payroll.malformed_line", {"problem": "missing", "field": "line_id"}),
+        (5, "payroll.malformed_line", {"problem": "out_of_range", "field": "line_id", "value": "0"}),
+        (6, "payroll.malformed_line", {"problem": "out_of_range", "field": "amount", "value": "-5"}),
     ]
     with pytest.raises(InvalidInput) as err:
         await reconcile_payroll(core, iter_results("line_id".encode("utf-16").splitlines(keepends=True)), CHECKER)
