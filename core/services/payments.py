@@ -438,7 +438,7 @@ _STAGING = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.String(40)),
     sa.Column("reference", sa.String(40)),
-    sa.Column("verdict", sa.String(24)),
+    sa.Column("verdict", sa.String(40)),  # a refusal code (SQLite does not check the length; PostgreSQL does)
     prefixes=["TEMPORARY"],
     postgresql_on_commit="drop",  # a stream's portal keeps it in use until the commit
 )
