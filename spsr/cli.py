@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
+    """Run ``spsr ARGV``; its exit code. ``freeze=False`` for callers that run many commands in one
+    process (tests): freezing start-up's objects is for a process's single entry point."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"spsr: {exc}", file=sys.stderr)
         return 2
-    freeze_startup()
+    if freeze:
+        freeze_startup()
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:

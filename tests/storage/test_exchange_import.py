@@ -4,10 +4,7 @@ cannot be imported is said plainly before anything is stored, and what was store
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +13,8 @@ from sqlalchemy import func, select
 
 from core.storage.schema import ExchangeRecord
 from core.storage.uow import Core
-from spsr.cli import build_parser
 from spsr.commands import exchange as exchange_command
-from spsr.files import CommandError
+from tests.cli import run_cli
 from tests.storage.factories import make_family
 
 pytestmark = pytest.mark.postgres
@@ -38,23 +34,8 @@ def env(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> P
 
 
 async def spsr(*argv: str) -> tuple[int, str, str]:
-    """Run ``spsr ARGV`` as ``spsr.cli.main`` does (in a thread: the command runs its own loop);
-    the exit code and what it printed."""
-    out, err = io.StringIO(), io.StringIO()
-
-    def run() -> int:
-        args = build_parser().parse_args(argv)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                return int(args.func(args) or 0)
-            except CommandError as exc:
-                print(f"spsr {args.command}: {exc}", file=sys.stderr)
-                return 2
-            except KeyboardInterrupt:
-                return 130
-
-    code = await asyncio.to_thread(run)
-    return code, out.getvalue(), err.getvalue()
+    """``spsr ARGV`` (in a thread: the command runs its own loop); the exit code and what it printed."""
+    return await asyncio.to_thread(run_cli, *argv)
 
 
 def wages(pinfl: str, count: int) -> list[dict[str, Any]]:

@@ -4,16 +4,20 @@ traceback), and a refused export leaves the bank file it would have written as i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 
 from core.services.payments import PAYMENT_SERVICE_ERROR_CODES
 from spsr.commands.payroll import MESSAGES, describe
+from tests.cli import run_cli
 
 HEADER = "line_id,status,amount,reason,bank_reference\n"
 
@@ -40,11 +44,12 @@ def _env(db: Path) -> dict[str, str]:
     return env
 
 
-def spsr(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run([sys.executable, "-m", "spsr.cli", "payroll", *argv], env=_env(folder / "spsr.db"),
-                         capture_output=True, text=True, timeout=120, cwd=folder)
-    assert "Traceback" not in run.stderr, run.stderr
-    return run
+def spsr(folder: Path, *argv: str) -> SimpleNamespace:
+    """``spsr payroll ARGV`` in this process, run in ``folder`` on its registry."""
+    with mock.patch.dict(os.environ, _env(folder / "spsr.db"), clear=True), contextlib.chdir(folder):
+        code, out, err = run_cli("payroll", *argv)
+    assert "Traceback" not in err, err
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
 def test_every_refusal_has_a_sentence() -> None:
