@@ -40,6 +40,16 @@ async def two_enrolled_families(core: Core) -> list[str]:
     return heads
 
 
+async def exported_january(core: Core) -> tuple[str, str]:
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    await approve_payroll(core, JANUARY, CHECKER)
+    out = io.StringIO()
+    await export_payroll(core, JANUARY, out, CHECKER)
+    first, second = (line.split(",")[0] for line in out.getvalue().splitlines()[1:])
+    return first, second
+
+
 async def test_freeze_approve_export_and_reconcile(core: Core) -> None:
     heads = await two_enrolled_families(core)
     frozen = await open_payroll(core, JANUARY, MAKER)
@@ -103,12 +113,7 @@ async def test_freeze_approve_export_and_reconcile(core: Core) -> None:
 
 
 async def test_an_amount_that_does_not_match_is_refused_and_nothing_else_moves(core: Core) -> None:
-    await two_enrolled_families(core)
-    await open_payroll(core, JANUARY, MAKER)
-    await approve_payroll(core, JANUARY, CHECKER)
-    out = io.StringIO()
-    await export_payroll(core, JANUARY, out, CHECKER)
-    line_id = out.getvalue().splitlines()[1].split(",")[0]
+    line_id, _ = await exported_january(core)
     result = await reconcile_payroll(core, read_results(
         f"line_id,status,amount,reason,bank_reference\n{line_id},paid,999,,X\n"), CHECKER)
     assert (result.paid, [c for _, c, _ in result.rejected]) == (0, ["payroll.amount_mismatch"])
@@ -131,12 +136,7 @@ async def test_regenerating_before_approval_picks_up_new_enrolments(core: Core, 
 async def test_a_national_bank_file_streams_through_in_batches(core: Core) -> None:
     """Lines are read one at a time and judged together in SQL; a line twice is refused even when
     the two copies fall in different batches; refusals are all counted, the first ones listed."""
-    await two_enrolled_families(core)
-    await open_payroll(core, JANUARY, MAKER)
-    await approve_payroll(core, JANUARY, CHECKER)
-    out = io.StringIO()
-    await export_payroll(core, JANUARY, out, CHECKER)
-    first, second = (line.split(",")[0] for line in out.getvalue().splitlines()[1:])
+    first, second = await exported_january(core)
 
     def bank_file():  # a generator, as an open file would be
         yield "line_id,status,amount,reason,bank_reference\n"
@@ -228,16 +228,6 @@ async def test_bank_results_for_a_payroll_nobody_approved_are_refused(core: Core
     assert (result.paid, result.rejected) == (0, [(0, "payroll.not_approved", {"line_id": first, "month": "2027-01"})])
     async with core.uow() as uow:
         assert set((await uow.session.scalars(select(PayrollLine.status))).all()) == {"sent"}
-
-
-async def exported_january(core: Core) -> tuple[str, str]:
-    await two_enrolled_families(core)
-    await open_payroll(core, JANUARY, MAKER)
-    await approve_payroll(core, JANUARY, CHECKER)
-    out = io.StringIO()
-    await export_payroll(core, JANUARY, out, CHECKER)
-    first, second = (line.split(",")[0] for line in out.getvalue().splitlines()[1:])
-    return first, second
 
 
 async def statuses(core: Core) -> list[str]:
