@@ -399,12 +399,10 @@ def parse_batch_file(lines: Iterable[bytes], *, csv_format: bool) -> Iterator[Pa
                 yield ParsedLine(number, error=InvalidInput("exchange.not_utf8", line=number))
                 continue
         text = text.rstrip("\r\n")
-        if csv_format and header is None:
-            if not text.strip():
-                continue  # blank lines before the header
-            header = csv_header(text)
-            continue
         if not text.strip():
+            continue  # blank lines, before the header too
+        if csv_format and header is None:
+            header = csv_header(text)
             continue
         if csv_format:
             assert header is not None

@@ -1,9 +1,10 @@
 """The files a command reads and writes, with a plain answer when one cannot be used.
 
-Every command that takes a path goes through these: a missing file, a directory, a folder that does
-not exist or text that is not UTF-8 is a :class:`CommandError` (``spsr`` prints it and exits 2),
-never a traceback; an output file appears whole or not at all, so a refused or failed command
-leaves an existing file as it was.
+Every command that takes a path goes through these: a missing file, a directory or a folder that
+does not exist is a :class:`CommandError` (``spsr`` prints it and exits 2), never a traceback; inputs
+are read as bytes, so that each reader decodes line by line and refuses a line that is not UTF-8
+alone; an output file appears whole or not at all, so a refused or failed command leaves an
+existing file as it was.
 """
 
 from __future__ import annotations
@@ -38,20 +39,6 @@ def binary_input(path: Path) -> Iterator[BinaryIO]:
         raise CommandError(f"{path}: cannot be read ({exc.strerror})") from exc
     with handle:
         yield handle
-
-
-def read_text(path: Path) -> str:
-    """The whole of a UTF-8 text file, without a byte-order mark if it starts with one."""
-    _check_readable(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot be read ({exc.strerror})") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise CommandError(f"{path}: line {line} is not UTF-8 text (save the file as UTF-8)") from exc
 
 
 @contextlib.contextmanager

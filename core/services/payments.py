@@ -501,11 +501,9 @@ def _number(row: Mapping[str, Any], name: str, least: int) -> int | tuple[str, d
     return value
 
 
-def _parse(index: int, row: Mapping[str, Any] | MalformedLine | None
+def _parse(index: int, row: Mapping[str, Any] | MalformedLine
            ) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
     """One line of the bank's file: a staged row, or why it was refused."""
-    if row is None:
-        return None, ("payroll.malformed_line", {"problem": "unreadable"})
     if isinstance(row, MalformedLine):
         return None, ("payroll.malformed_line", {"problem": row.problem, **row.details})
     line_id = _number(row, "line_id", 1)
@@ -526,7 +524,7 @@ def _parse(index: int, row: Mapping[str, Any] | MalformedLine | None
             "verdict": None}, None
 
 
-async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | MalformedLine | None],
+async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | MalformedLine],
                             actor: Actor) -> ReconcileResult:
     """Import the bank's results: each line paid or failed (with the bank's reason).
 

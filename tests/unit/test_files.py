@@ -8,28 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from spsr.files import CommandError, binary_input, output_file, read_text
+from spsr.files import CommandError, binary_input, output_file
 
 
 def test_a_missing_file_or_a_folder_is_said_plainly(tmp_path: Path) -> None:
-    with pytest.raises(CommandError, match="no such file"):
-        read_text(tmp_path / "nothing.csv")
-    with pytest.raises(CommandError, match="is a folder"):
-        read_text(tmp_path)
+    with pytest.raises(CommandError, match="no such file"), binary_input(tmp_path / "nothing.csv"):
+        pass
+    with pytest.raises(CommandError, match="is a folder"), binary_input(tmp_path):
+        pass
     with pytest.raises(CommandError, match="no such file"), binary_input(tmp_path / "nothing.jsonl"):
         pass
-
-
-def test_text_loses_its_byte_order_mark_and_bad_bytes_name_their_line(tmp_path: Path) -> None:
-    path = tmp_path / "a.csv"
-    path.write_bytes(b"\xef\xbb\xbfagency,item\nsoliq,x\n")
-    assert read_text(path).startswith("agency,")
-    path.write_bytes(b"agency,item\nsoliq,\xff\n")
-    with pytest.raises(CommandError, match="line 2 is not UTF-8"):
-        read_text(path)
-    path.write_bytes("agency".encode("utf-16"))
-    with pytest.raises(CommandError, match="line 1 is not UTF-8"):
-        read_text(path)
 
 
 def test_an_output_replaces_the_file_only_when_it_is_complete(tmp_path: Path) -> None:
