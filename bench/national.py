@@ -5,7 +5,10 @@
 
 Each step runs in a child process of its own, as the ``spsr`` command would; the child times
 the operation itself (so the figures leave out Python's start-up) and the parent reads the
-child's peak RSS (``wait4``). The day's assess marks every hundredth family changed, as imported
+child's peak RSS (``wait4``). Under ``assess --all`` two floors are timed over the same ranges
+and workers: reading every household's figures (the statement's joins and aggregates, nothing
+computed or written), and writing the decisions it made again into a table of their shape (no
+reading of the registry, no computing). The day's assess marks every hundredth family changed, as imported
 agency data does, and times ``spsr assess`` without ``--all``. The baseline writes as many rows as the payroll has, in one
 transaction, into a scratch table of the payroll's shape: ``COPY`` on PostgreSQL,
 ``executemany`` on SQLite (it has no COPY). Figures are printed, never asserted.
@@ -57,6 +60,55 @@ async def main():
                                {"now": core.clock.now()})
         t = time.perf_counter()
         note = str(await assess_households(core))
+    elif step in ("reading", "writing"):
+        # Floors under assess --all: the same ranges and workers, doing only one half of its work.
+        from sqlalchemy import text
+        from core.eligibility import rules_in_force
+        from core.services.assessment import CHUNK, RANGE_SETTINGS
+        from core.storage import assessment_sql as q
+        pg = core.engine.dialect.name == "postgresql"
+        if step == "reading":  # every household's figures read and joined, nothing computed or written
+            rules = rules_in_force(core.clock.today(), core.book)
+            cte = q.figures_cte(rules, q.Dialect(core.engine.dialect.name), everything=True)
+            # Every figure used: a join whose columns go unused is left out by PostgreSQL's planner.
+            bodies = "".join(f" + body_{i}" for i in range(len(rules.service_bodies)))
+            sql = (cte + " SELECT COUNT(*), SUM(n + unborn + able + children + res + nonres + rw + COALESCE(newest, 0)"
+                   f"{bodies} + CASE WHEN youngest IS NULL THEN 0 ELSE 1 END + LENGTH(COALESCE(src, ''))),"
+                   " SUM(total), SUM(bank) FROM base")
+        else:  # the decisions assess --all wrote, written again into a table of their shape
+            async with core.engine.begin() as conn:
+                await conn.execute(text("DROP TABLE IF EXISTS bench_decisions"))
+                if pg:
+                    await conn.execute(text("CREATE TABLE bench_decisions (LIKE decisions INCLUDING ALL)"))
+                else:
+                    ddl = (await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'decisions'"))).scalar()
+                    await conn.execute(text(ddl.replace("decisions", "bench_decisions", 1)))
+                    await conn.execute(text("CREATE INDEX ix_bench_decisions ON bench_decisions (household_id, id)"))
+            sql = ("INSERT INTO bench_decisions SELECT * FROM decisions"
+                   " WHERE application_id IS NULL AND household_id BETWEEN :lo AND :hi")
+        async with core.engine.connect() as conn:
+            low, high = (await conn.execute(text("SELECT MIN(id), MAX(id) FROM households"))).one()
+        ranges = iter(range(low, high + 1, CHUNK))
+        t = time.perf_counter()
+
+        async def worker():
+            for lo in ranges:
+                async with core.engine.begin() as conn:
+                    for setting in RANGE_SETTINGS if pg else ():
+                        await conn.execute(text(setting))
+                    await conn.execute(text(sql), {"lo": lo, "hi": lo + CHUNK - 1})
+
+        await asyncio.gather(*(worker() for _ in range(2 if pg else 1)))
+        took = time.perf_counter() - t
+        if step == "writing":
+            async with core.engine.begin() as conn:
+                note = f"rows {(await conn.execute(text('SELECT COUNT(*) FROM bench_decisions'))).scalar()}"
+                await conn.execute(text("DROP TABLE bench_decisions"))
+        else:
+            note = "households read"
+        print(f"took {took:.3f} {note}")
+        await core.engine.dispose()
+        return
     elif step == "payroll":
         view = await open_payroll(core, parse_month(arg), Actor("staff", "bench", "cli"))
         note = f"lines {view.line_count}"
@@ -144,6 +196,8 @@ def main() -> int:
             run_step("exchange generate", [spsr, "exchange", "generate", "--out", "/tmp/bench_exchange.jsonl"], env)
             run_step("exchange import", [spsr, "exchange", "import", "--quiet", "/tmp/bench_exchange.jsonl"], env)
         assess_s, assess_mb, _ = run_step("assess --all", child + ["assess", "-"], env)
+        read_s, read_mb, _ = run_step("  reading only", child + ["reading", "-"], env)
+        write_s, write_mb, _ = run_step("  writing only", child + ["writing", "-"], env)
         payroll_s, payroll_mb, note = run_step("payroll open", child + ["payroll", MONTH], env)
         lines = int(note.split()[-1])
         daily_s, daily_mb, daily = run_step("assess (1% due)", child + ["daily", "-"], env)
@@ -155,6 +209,8 @@ def main() -> int:
         print(f"  {'step':<14}{'seconds':>9}{'rows/s':>12}{'× baseline':>12}{'peak RSS':>10}")
         for name, s, rows, mb in (("seed", seed_s, args.households, seed_mb),
                                   ("assess --all", assess_s, args.households, assess_mb),
+                                  ("  reading", read_s, args.households, read_mb),
+                                  ("  writing", write_s, args.households, write_mb),
                                   ("payroll open", payroll_s, lines, payroll_mb),
                                   ("assess 1% due", daily_s, daily_n, daily_mb)):
             print(f"  {name:<14}{s:9.2f}{rows / s:12,.0f}{s / base_s:12.1f}{mb:8.0f} MB")

@@ -140,17 +140,8 @@ def _pieces(pieces: Sequence[tuple[str, str]]) -> str:
 
 def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
     """``INSERT INTO decisions … SELECT``: one decision per due household with ids in [:lo, :hi]."""
-    on = d.date(r.on)
-    child, infant = d.date(r.child_born_after), d.date(r.infant_born_after)
-    unable = ", ".join(_word(x) for x in r.unable_disabilities) or "''"
-    able = (f"p.birth_date <= {d.date(r.working_born_on_or_before)}"
-            f" AND ((p.sex = 'm' AND p.birth_date > {d.date(r.male_working_born_after)})"
-            f" OR (p.sex <> 'm' AND p.birth_date > {d.date(r.female_working_born_after)}))"
-            f" AND (p.disability IS NULL OR p.disability NOT IN ({unable}))")
+    on, infant = d.date(r.on), d.date(r.infant_born_after)
     bodies = [(f"body_{i}", body) for i, body in enumerate(r.service_bodies)]
-    body_sums = "".join(f", SUM(CASE WHEN p.service_body = {_word(b)} THEN 1 ELSE 0 END) AS {c}" for c, b in bodies)
-    body_cols = "".join(f", m.{c}" for c, _ in bodies)
-    months = ", ".join(d.date(m) for m in r.months)
 
     exclusions: list[tuple[str, str]] = [
         (f"res > {r.max_residential_properties}", _reason(
@@ -221,6 +212,43 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
     inputs = _json_object(("trigger", _const("assessment")), ("form", _const("set-based")),
                           ("scheme", _const(r.scheme)), ("figures", f"({figures})"),
                           ("sources", "'[' || COALESCE(src, '') || ']'"))
+    return f"""
+INSERT INTO decisions (household_id, application_id, decided_on, eligible, category, programme, amount,
+                       share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at)
+{figures_cte(r, d, everything=everything)}, x AS MATERIALIZED (
+  SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
+         CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
+         {full} AS full_amount
+  FROM base
+), y AS MATERIALIZED (
+  -- Here, past the joins: in base it became a HAVING in the persons aggregate, estimated at a
+  -- fiftieth of the range, and every join after it was planned for a handful of rows.
+  SELECT x.*, (cat0 IS NOT NULL AND NOT excluded) AS eligible FROM x WHERE unborn = 0
+), z AS MATERIALIZED (
+  SELECT y.*, CASE WHEN eligible THEN cat0 END AS category, CASE WHEN eligible THEN share0 ELSE 0 END AS share,
+         {_pieces(pieces)} AS reasons_text
+  FROM y
+)
+SELECT hid, NULL, {on}, eligible, category, programme, CASE WHEN eligible THEN full_amount * share / 100 ELSE 0 END,
+       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {d.parse(inputs)}, :now
+FROM z
+"""
+
+
+def figures_cte(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
+    """``WITH … base AS (…)``: each due household in [:lo, :hi] with its figures, read from the
+    registry's tables (what an assessment reads; ``bench/national.py`` times it alone)."""
+    on = d.date(r.on)
+    child = d.date(r.child_born_after)
+    unable = ", ".join(_word(x) for x in r.unable_disabilities) or "''"
+    able = (f"p.birth_date <= {d.date(r.working_born_on_or_before)}"
+            f" AND ((p.sex = 'm' AND p.birth_date > {d.date(r.male_working_born_after)})"
+            f" OR (p.sex <> 'm' AND p.birth_date > {d.date(r.female_working_born_after)}))"
+            f" AND (p.disability IS NULL OR p.disability NOT IN ({unable}))")
+    bodies = [(f"body_{i}", body) for i, body in enumerate(r.service_bodies)]
+    body_sums = "".join(f", SUM(CASE WHEN p.service_body = {_word(b)} THEN 1 ELSE 0 END) AS {c}" for c, b in bodies)
+    body_cols = "".join(f", m.{c}" for c, _ in bodies)
+    months = ", ".join(d.date(m) for m in r.months)
     cast = "BIGINT"
     # Every range is read whole for --all. Otherwise only the due families' rows: their ids first,
     # and every aggregate reads just those (a day's changes are a few in each range of 20,000).
@@ -231,10 +259,7 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
         head = f"WITH dh AS MATERIALIZED (\n  SELECT h.id AS hid FROM households h WHERE h.id BETWEEN :lo AND :hi AND {DUE}\n), m AS ("
         scope += " AND household_id IN (SELECT hid FROM dh)"
         due = " AND h.id IN (SELECT hid FROM dh)"
-    return f"""
-INSERT INTO decisions (household_id, application_id, decided_on, eligible, category, programme, amount,
-                       share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at)
-{head}
+    return f"""{head}
   SELECT p.household_id AS hid, COUNT(*) AS n,
          SUM(CASE WHEN p.birth_date > {on} THEN 1 ELSE 0 END) AS unborn,
          SUM(CASE WHEN {able} THEN 1 ELSE 0 END) AS able,
@@ -267,24 +292,7 @@ INSERT INTO decisions (household_id, application_id, decided_on, eligible, categ
   LEFT JOIN i ON i.hid = h.id LEFT JOIN pr ON pr.hid = h.id LEFT JOIN v ON v.hid = h.id
   LEFT JOIN b ON b.hid = h.id LEFT JOIN f ON f.hid = h.id
   WHERE h.id BETWEEN :lo AND :hi{due}
-), x AS MATERIALIZED (
-  SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
-         CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
-         {full} AS full_amount
-  FROM base
-), y AS MATERIALIZED (
-  -- Here, past the joins: in base it became a HAVING in the persons aggregate, estimated at a
-  -- fiftieth of the range, and every join after it was planned for a handful of rows.
-  SELECT x.*, (cat0 IS NOT NULL AND NOT excluded) AS eligible FROM x WHERE unborn = 0
-), z AS MATERIALIZED (
-  SELECT y.*, CASE WHEN eligible THEN cat0 END AS category, CASE WHEN eligible THEN share0 ELSE 0 END AS share,
-         {_pieces(pieces)} AS reasons_text
-  FROM y
-)
-SELECT hid, NULL, {on}, eligible, category, programme, CASE WHEN eligible THEN full_amount * share / 100 ELSE 0 END,
-       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {d.parse(inputs)}, :now
-FROM z
-"""
+)"""
 
 
 def due_in_range(*, everything: bool) -> str:
