@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from core import applications as app_rules
 from core.eligibility import Decision as EligibilityDecision
@@ -171,6 +172,19 @@ async def test_if_empty_is_a_no_op_the_second_time_and_seeding_more_adds_to_the_
         s.add(household)
         await s.flush()
         assert household.id > top
+
+
+async def test_a_seed_on_postgresql_leaves_its_tables_vacuumed(core: Core) -> None:
+    """Pages marked all-visible: the first assessment reads facts from their index alone and sets
+    no hint bits on the whole registry."""
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("VACUUM is PostgreSQL's")
+    await seed_registry(core, 40, SEED)
+    async with core.engine.connect() as conn:
+        visible = dict((await conn.execute(text(
+            "SELECT relname, relallvisible FROM pg_class WHERE relname IN ('persons', 'incomes', 'facts')"))).all())
+    assert set(visible) == {"persons", "incomes", "facts"}
+    assert all(pages > 0 for pages in visible.values()), visible
 
 
 def test_cli_seeds_and_lists_demo_citizens_as_json(tmp_path: Path) -> None:
