@@ -157,9 +157,12 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
         await begin_write(uow)
         now = uow.now()
         row = await s.get(ChannelSession, key, with_for_update=True)
-        if row is not None and hop_id is not None and row.last_input == hop_id and row.last_reply:
+        # A session belongs to the phone that opened it: a gateway that hands a session id on to
+        # another caller starts that caller afresh, never in (nor shown) the first one's session.
+        fresh = row is None or (row.phone is not None and row.phone != phone)
+        if not fresh and row is not None and hop_id is not None and row.last_input == hop_id and row.last_reply:
             return _stored(row.last_reply)
-        if row is not None and ttl is not None and _age_seconds(now, row.updated_at) > ttl:
+        if not fresh and row is not None and ttl is not None and _age_seconds(now, row.updated_at) > ttl:
             lang = row.language or "uz"
             with use_locale(lang):
                 screen = Screen(_("Session"), _(SESSION_EXPIRED), end=True, back=False, home=False)
@@ -169,12 +172,14 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
             await uow.commit()
             return Reply(screen, lang, True, expired)
 
-        if row is None:
+        if row is None or fresh:
             language = await _preferred_language(uow, phone)
             result = step({}, Start(language))
-            row = ChannelSession(key=key, phone=phone, language=language, state={}, hops=0,
-                                 created_at=now, updated_at=now, ended=False)
-            s.add(row)
+            if row is None:
+                row = ChannelSession(key=key)
+                s.add(row)
+            row.phone, row.language, row.state, row.hops = phone, language, {}, 0
+            row.created_at, row.updated_at, row.ended = now, now, False
         else:
             saved: dict[str, Any] = dict(row.state or {})
             paged = _page_move(saved, text, pager)

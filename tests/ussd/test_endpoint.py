@@ -143,3 +143,15 @@ async def test_several_applications_are_listed_newest_first(core: Core, demo, us
     assert "Arizalaringiz" in listed and "\n1 " in listed and "\n2 " in listed
     older = await play(session_for(ussd_client, PHONE), ["2", "2", "0"])
     assert "Mening arizam" in older and older.rstrip().endswith("0 Orqaga 00 Menyu")
+
+
+async def test_a_session_id_reused_by_another_phone_starts_afresh(demo, ussd_client) -> None:
+    # A flaky gateway hands a live session id to another caller: the stranger must not see (nor
+    # go on with) the applicant's family, shown on the screen the applicant stopped at.
+    await _hop(ussd_client, "s-reused", PHONE, "")
+    await _hop(ussd_client, "s-reused", PHONE, "1")
+    family = await _hop(ussd_client, "s-reused", PHONE, f"1*{demo['applicant']}")
+    assert "Anvar" in family
+    stranger = await _hop(ussd_client, "s-reused", STRANGER, "")
+    assert "Anvar" not in stranger and "Bunday tanlov" not in stranger
+    assert stranger.startswith("CON ") and "Русский" in stranger  # a new caller's first screen
