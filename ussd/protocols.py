@@ -24,6 +24,7 @@ class UssdHop:
 
 class Protocol(ABC):
     name: str
+    joined_by: str | None = None  # hop_id is all the session's inputs joined by this
 
     @abstractmethod
     def parse(self, form: Mapping[str, str]) -> UssdHop | None:
@@ -38,6 +39,7 @@ class AfricasTalking(Protocol):
     the reply is text/plain ``CON …`` (more to come) or ``END …``."""
 
     name = "africastalking"
+    joined_by = "*"
 
     def parse(self, form: Mapping[str, str]) -> UssdHop | None:
         session_id = (form.get("sessionId") or "").strip()

@@ -71,6 +71,7 @@ async def ussd_hop(request: web.Request) -> web.Response:
         reply = await asyncio.wait_for(hop(
             request.app[CORE], key=f"ussd:{parsed.session_id}", phone=phone, channel="ussd",
             text=parsed.text, hop_id=parsed.hop_id, pager=PAGER, ttl_seconds=SESSION_SECONDS,
+            joined_by=protocol.joined_by,
         ), ANSWER_WITHIN)
     except Exception:  # a slow or failing database must still get the caller a polite END
         log.exception("USSD hop failed (session %s)", parsed.session_id)

@@ -103,14 +103,19 @@ async def hop(
     hop_id: str | None = None,
     pager: Pager | None = None,
     ttl_seconds: float | None = None,
+    joined_by: str | None = None,
 ) -> Reply:
-    """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored)."""
+    """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored).
+
+    ``joined_by`` says the channel's ``hop_id`` is every input of the session joined by it (Africa's
+    Talking's ``text``): the new input is then what follows the previous hop's, separators included.
+    """
     text = clean_text(text)
     hop_id = clean_text(hop_id) if hop_id is not None else None
     for attempt in range(2):
         try:
             async with sqlite_writer(core):
-                return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds)
+                return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds, joined_by)
         except IntegrityError:
             # Two first hops of one session raced to create it: the second reads the first's.
             if attempt:
@@ -151,7 +156,7 @@ async def begin_write(uow: UnitOfWork) -> None:
 
 
 async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str, hop_id: str | None,
-               pager: Pager | None, ttl: float | None) -> Reply:
+               pager: Pager | None, ttl: float | None, joined_by: str | None = None) -> Reply:
     async with core.uow() as uow:
         s = uow.session
         await begin_write(uow)
@@ -181,6 +186,7 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
             row.phone, row.language, row.state, row.hops = phone, language, {}, 0
             row.created_at, row.updated_at, row.ended = now, now, False
         else:
+            text = _new_input(text, hop_id, row.last_input, joined_by)
             saved: dict[str, Any] = dict(row.state or {})
             paged = _page_move(saved, text, pager)
             if paged is not None:
@@ -221,6 +227,18 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
         _remember(row, hop_id, reply, now)
         await uow.commit()
         return reply
+
+
+def _new_input(text: str, hop_id: str | None, previous: str | None, joined_by: str | None) -> str:
+    """The input of this hop when ``hop_id`` joins all the session's inputs: a "*" the person typed
+    (in a grievance, say) is no separator, so the text after the last "*" alone would lose words."""
+    if joined_by is None or hop_id is None or previous is None:
+        return text
+    if previous == "":
+        return hop_id  # the first input after the dial
+    if hop_id.startswith(previous + joined_by):
+        return hop_id[len(previous) + len(joined_by):]
+    return text  # the gateway skipped or replayed a hop: its own split is all there is
 
 
 def _page_move(saved: dict[str, Any], text: str, pager: Pager | None) -> tuple[int, list[str]] | None:

@@ -103,3 +103,14 @@ async def test_an_expired_session_is_not_continued(core: Core, demo, ussd_client
         row = await uow.session.get(ChannelSession, "ussd:exp-2")
         assert row is not None and row.ended
     assert await _count(core, Application) == 1  # only the demo's refused application
+
+
+async def test_a_star_typed_in_a_grievance_is_kept(core: Core, demo, ussd_client) -> None:
+    # Africa's Talking joins the inputs with "*": a "*" the person typed must not cut the text.
+    form = {"sessionId": "star-g", "phoneNumber": PHONE, "serviceCode": "*1140#", "networkCode": "63402"}
+    for text in ["", "4", "4*1", "4*1*1", "4*1*1*Pul *kelmadi* 2 oy"]:
+        resp = await ussd_client.post("/ussd/africastalking", data={**form, "text": text})
+        assert resp.status == 200
+    assert (await resp.text()).startswith("END ")
+    async with core.uow() as uow:
+        assert await uow.session.scalar(select(Grievance.text)) == "Pul *kelmadi* 2 oy"
