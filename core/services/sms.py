@@ -33,7 +33,7 @@ from core.services.conversations import (
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork
-from core.text import clean_text, fold, gsm_spelling
+from core.text import clean_text, fold, gsm_spelling, tidy_sentences
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ GRIEVANCE_TAKEN: Final = N_("Grievance {number} is registered. The answer is due
 
 def compose(text: str, language: str) -> tuple[str, int]:
     """The text as sent (GSM-friendly spelling for Latin-script languages) and its segment count."""
-    sent = gsm_spelling(text, language)
+    # A date that ends in an abbreviation ("2026 г.") at a sentence's end leaves "г.." behind.
+    sent = gsm_spelling(tidy_sentences(text), language)
     return sent, sms_segments(sent)
 
 

@@ -126,3 +126,9 @@ async def test_a_receipt_that_meets_the_senders_own_update_is_kept(core: Core, d
         states = {r.id: r.state for r in (await uow.session.scalars(
             select(OutboxMessage).where(OutboxMessage.id.in_([r.outbox_id for r in replies])))).all()}
     assert states == {r.outbox_id: "delivered" for r in replies}
+
+
+async def test_a_russian_date_at_a_sentence_end_has_one_full_stop(core: Core, demo: dict[str, str]) -> None:
+    # "... до 25 декабря 2026 г." + the sentence's own "." must not reach the phone as "г..".
+    taken = await handle_inbound(core, PHONE, "ЖАЛОБА нет денег", "gw-ru-1")
+    assert taken.language == "ru" and "г." in taken.text and ".." not in taken.text
