@@ -52,7 +52,7 @@ for _cmd, _lang, _words in (
     ("status", "uz", ("HOLAT", "ҲОЛАТ", "ХОЛАТ", "XOLAT")),
     ("status", None, ("STATUS",)),
     ("status", "ru", ("СТАТУС",)),
-    ("status", "kaa", ("JAǴDAY",)),
+    ("status", "kaa", ("JAǴDAY", "JAGDAY")),
     ("payment", "uz", ("TOʻLOV", "TOLOV", "ТЎЛОВ", "ТОЛОВ")),
     ("payment", "ru", ("ОПЛАТА", "ВЫПЛАТА")),
     ("payment", "kaa", ("TÓLEM", "TOLEM")),
@@ -65,7 +65,7 @@ for _cmd, _lang, _words in (
     ("help", None, ("HELP", "?")),
     ("help", "uz", ("YORDAM", "ЁРДАМ")),
     ("help", "ru", ("ПОМОЩЬ", "СПРАВКА")),
-    ("help", "kaa", ("JÁRDEM",)),
+    ("help", "kaa", ("JÁRDEM", "JARDEM")),
 ):
     for _w in _words:
         _KEYWORDS[(fold(_w), _cyrillic(_w))] = (_cmd, _lang)

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.postgres
     ("SHIKOYAT pul yoʻq", "grievance", "uz"), ("ЖАЛОБА нет денег", "grievance", "ru"), ("STOP", "stop", None),
     ("СТОП", "stop", None), ("START", "start", None), ("HELP", "help", None), ("YORDAM", "help", "uz"),
     ("ПОМОЩЬ", "help", "ru"), ("TÓLEM", "payment", "kaa"), ("salom", None, None),
+    # Karakalpak typed without its letters, as on most phones (TOLEM, SHAGIM are read so too).
+    ("jagday", "status", "kaa"), ("JARDEM", "help", "kaa"),
 ])
 def test_keywords(text: str, command: str | None, lang: str | None) -> None:
     assert parse(text)[:2] == (command, lang)
