@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
+from core.config import Settings
 from core.errors import InvalidInput
 from core.services.sms import handle_inbound, record_receipt, send_due
 from spsr.server import CORE, SETTINGS, periodic
@@ -48,10 +50,22 @@ async def inbound(request: web.Request) -> web.Response:
 
 
 async def receipt(request: web.Request) -> web.Response:
+    """A delivery receipt: from the gateway only (the same key or addresses as inbound SMS), or
+    anyone could mark a family's notices delivered or failed."""
+    from ussd.web import allowed
+
+    if not allowed(request):
+        return web.json_response({"error": "forbidden"}, status=403)
     data = await _fields(request)
     found = await record_receipt(request.app[CORE], data.get("id", ""), data.get("status", ""),
                                  data.get("reference") or None)
     return web.json_response({"ok": found}, status=200 if found else 404)
+
+
+def receipt_callback(settings: Settings) -> str:
+    """Where the gateway posts receipts, with SPSR_USSD_KEY when one is set (see ``receipt``)."""
+    url = (settings.public_url or "http://127.0.0.1:8080").rstrip("/") + "/sms/receipt"
+    return url + ("?" + urlencode({"key": settings.ussd_key}) if settings.ussd_key else "")
 
 
 def mount(app: web.Application) -> None:
@@ -65,7 +79,7 @@ async def _sender(app: web.Application) -> AsyncIterator[None]:
     if not settings.sms_gateway_url:
         yield
         return
-    callback = (settings.public_url or "http://127.0.0.1:8080").rstrip("/") + "/sms/receipt"
+    callback = receipt_callback(settings)
     async with aiohttp.ClientSession() as http:
         gateway = HttpSmsGateway(settings.sms_gateway_url, http, callback)
 

@@ -151,3 +151,28 @@ async def test_the_gateway_simulator_answers_over_http(wired) -> None:
         async with http.get(f"{base}/messages") as resp:
             assert await resp.json() == []
     assert isinstance(gateway_app, web.Application)
+
+
+async def test_a_receipt_needs_the_gateway_key_and_the_callback_carries_it(core: Core, aiohttp_client) -> None:
+    """Nobody but the gateway marks a family's notice delivered or failed."""
+    from ussd.sms_web import receipt_callback
+
+    settings = Settings(database_url="unused", ussd_key="s3 cret&", public_url="https://spsr.example/")
+    assert receipt_callback(settings) == "https://spsr.example/sms/receipt?key=s3+cret%26"
+    assert receipt_callback(Settings(database_url="unused")) == "http://127.0.0.1:8080/sms/receipt"
+    await make_family(core, phone=PHONE, language="uz")
+    reply = await handle_inbound(core, PHONE, "YORDAM", "in-1")
+    async with core.uow() as uow:
+        row = await uow.session.get(OutboxMessage, reply.outbox_id)
+        assert row is not None
+        row.provider_message_id = "gw-1"
+        await uow.commit()
+    client = await aiohttp_client(build_app(core, settings, mounts=[ussd_web.mount]))
+    forged = {"id": "gw-1", "status": "Failed", "reference": str(reply.outbox_id)}
+    for url in ("/sms/receipt", "/sms/receipt?key=wrong"):
+        response = await client.post(url, json=forged)
+        assert response.status == 403, url
+    assert [r.state for r in await _rows(core)] == ["pending"]
+    response = await client.post("/sms/receipt?key=s3+cret%26", json={**forged, "status": "Delivered"})
+    assert response.status == 200
+    assert [r.state for r in await _rows(core)] == ["delivered"]
