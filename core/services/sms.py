@@ -9,6 +9,7 @@ and Karakalpak in GSM 7-bit; Russian is UCS-2) and records its segment count.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -78,6 +79,8 @@ STOPPED_TEXT: Final = N_("You will no longer get SMS from us. Send START to get 
 STARTED_TEXT: Final = N_("SMS notices are on again. Send HELP for the list of commands.")
 NEED_NUMBER: Final = N_("Send ARIZA and the application number, for example ARIZA 123456789.")
 GRIEVANCE_TAKEN: Final = N_("Grievance {number} is registered. The answer is due by {date}.")
+# SMS has no menu to apply from (the USSD and Telegram answer sends the family there).
+NO_APPLICATION: Final = N_("Your family has no application yet. To apply, dial *1140# or write to our Telegram bot.")
 
 
 def compose(text: str, language: str) -> tuple[str, int]:
@@ -116,11 +119,19 @@ async def _language(uow: UnitOfWork, phone: str, implied: str | None) -> str:
     return str(lang) if lang in SUPPORTED else "uz"
 
 
+def _stored_id(gateway_id: str) -> str:
+    """A gateway's message id as kept (64 characters): a longer one by its digest, since two ids
+    cut to the same first 64 characters would make the second a "repeat" and lose it."""
+    if len(gateway_id) <= 64:
+        return gateway_id
+    return hashlib.sha256(gateway_id.encode()).hexdigest()
+
+
 async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | None = None) -> InboundReply:
     """Record one inbound SMS and queue its reply, once per gateway message id."""
     phone = Msisdn.parse(sender).e164
     text = clean_text(text)
-    gateway_id = clean_text(gateway_id)[:64] if gateway_id else None
+    gateway_id = _stored_id(clean_text(gateway_id)) if gateway_id else None
     async with sqlite_writer(core), core.uow() as uow:
         s = uow.session
         await begin_write(uow)
@@ -136,6 +147,8 @@ async def handle_inbound(core: Core, sender: str, text: str, gateway_id: str | N
         await s.flush()
         command, implied, rest = parse(text)
         language = await _language(uow, phone, implied)
+        if implied is not None:  # a keyword in a language: what follows (a bare number) is answered in it
+            await set_phone_preference(uow, phone, language=implied)
         who = Who(f"sms:{phone}", phone, "sms", language, inbound.id)
         with use_locale(language):
             body = await _answer(uow, who, command, rest, text)
@@ -165,7 +178,8 @@ async def _answer(uow: UnitOfWork, who: Who, command: str | None, rest: str, raw
     try:
         async with uow.session.begin_nested():
             if command == "status":
-                return application_text(await my_application_data(uow, who, {}))
+                data = await my_application_data(uow, who, {})
+                return application_text(data) if data.get("application") else _(NO_APPLICATION)
             if command == "payment":
                 return payment_text(await next_payment_data(uow, who, {}))
             if command == "application":

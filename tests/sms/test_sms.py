@@ -4,6 +4,7 @@ segments per language, the sender and receipts."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from core.services.sms import compose, handle_inbound, parse, record_receipt, send_due
 from core.storage.schema import Application, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Core
+from tests.storage.factories import make_family
 from tests.ussd.conftest import PAID_PHONE, PHONE, STRANGER
 
 pytestmark = pytest.mark.postgres
@@ -134,3 +136,34 @@ async def test_a_russian_date_at_a_sentence_end_has_one_full_stop(core: Core, de
     # "... до 25 декабря 2026 г." + the sentence's own "." must not reach the phone as "г..".
     taken = await handle_inbound(core, PHONE, "ЖАЛОБА нет денег", "gw-ru-1")
     assert taken.language == "ru" and "г." in taken.text and ".." not in taken.text
+
+
+async def test_a_family_with_no_application_is_told_how_to_apply_not_sent_to_a_menu(core: Core) -> None:
+    """SMS has no menu: the USSD and Telegram answer ("apply in the main menu") would strand them."""
+    phones = {"uz": "+998901110001", "kaa": "+998901110002", "ru": "+998901110003"}
+    for language, phone in phones.items():
+        await make_family(core, phone=phone, language=language, head_birth=dt.date(1980, 1, int(phone[-1])))
+    for (language, phone), keyword in zip(phones.items(), ("HOLAT", "JAGDAY", "СТАТУС"), strict=True):
+        reply = await handle_inbound(core, phone, keyword)
+        assert reply.language == language
+        assert "*1140#" in reply.text and "Telegram" in reply.text, reply.text
+        assert not any(word in reply.text.lower() for word in ("menyu", "меню")), reply.text
+
+
+async def test_long_gateway_ids_that_share_their_first_64_characters_are_two_messages(core: Core) -> None:
+    await make_family(core, phone=PHONE)
+    first = await handle_inbound(core, PHONE, "HOLAT", "g" * 100)
+    second = await handle_inbound(core, PHONE, "TOLOV", "g" * 101)
+    assert not second.duplicate and second.outbox_id != first.outbox_id
+    again = await handle_inbound(core, PHONE, "TOLOV", "g" * 101)
+    assert again.duplicate and again.outbox_id == second.outbox_id
+    assert await _count(core, InboundSms) == 2
+
+
+async def test_a_bare_grievance_number_is_answered_in_the_language_of_the_last_keyword(core: Core) -> None:
+    await make_family(core, phone=PHONE, language="uz")
+    taken = await handle_inbound(core, PHONE, "ЖАЛОБА нет денег", "gw-1")
+    assert taken.language == "ru"
+    number = "".join(ch for ch in taken.text if ch.isdigit())[:9]
+    status = await handle_inbound(core, PHONE, number, "gw-2")
+    assert status.language == "ru" and status.text.startswith("Обращение "), status.text
