@@ -57,12 +57,14 @@ REPLY_TEMPLATE = "telegram.reply"  # a reply Telegram asked to hold back: its te
 FLOOD_WINDOW = 10.0  # seconds
 FLOOD_LIMIT = 12  # updates per window from one chat before the bot asks it to slow down
 HOUSEHOLD_KEY = "h"  # button keys "h0", "h1", …: the household picked among a phone's several
-# Home-menu choices that need a linked phone (codes from core.flows.citizen.HOME_OPTIONS).
-LINKED_ONLY = ("status", "payment", "grievance")
+# Home-menu choices that need a linked phone (codes from core.flows.citizen.HOME_OPTIONS). Applying
+# does too: the registry takes an application only from the family's own phone, so without it the
+# PINFL would be answered with a dead end ("call 1140").
+LINKED_ONLY = ("apply", "status", "payment", "grievance")
 ENGINE_RESERVED = ("0", "00", "99")
 
-ASK_PHONE = N_("To see your application, payments and grievances, share your phone number with the "
-               "button below. You can apply for assistance and read help without it.")
+ASK_PHONE = N_("To apply for assistance or see your application, payments and grievances, share your "
+               "phone number with the button below. Help (/help) is open without it.")
 SHARE_PHONE = N_("Share my phone number")
 LINKED = N_("Thank you! Your phone is linked. Notices about your family will come here.")
 NOT_OWN_CONTACT = N_("Please share your own phone number with the button below, not someone else's contact.")

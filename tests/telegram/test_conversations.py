@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from bots.app import OLD_BUTTON
+from bots.app import ASK_PHONE, NEEDS_PHONE, OLD_BUTTON
 from core.i18n import Words, _, format_date_range, format_money, use_locale
 from core.services.assessment import assess_households
 from core.services.payments import open_payroll
@@ -86,16 +86,22 @@ async def test_next_payment_and_a_grievance(bot: Harness, language: str, code: s
     assert number.replace("-", "") in bot.all_text().replace("-", "")
 
 
-async def test_unlinked_chat_may_apply_but_not_see_payments(bot: Harness) -> None:
+async def test_unlinked_chat_shares_the_phone_before_applying_or_seeing_payments(bot: Harness) -> None:
     await make_family(bot.core, phone=PHONE)
     await bot.say("/start")
     await bot.press("Русский")
-    before = len(bot.fake.sent(CHAT))
-    await bot.press(bot.buttons()[2])  # Next payment: needs the phone
-    ask = bot.fake.sent(CHAT)[before:]
-    assert ask and ask[-1]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
-    await bot.press(bot.buttons()[0])  # Apply is public
-    assert bot.keyboard_message()
+    with use_locale("ru"):
+        assert bot.last_text() == _(ASK_PHONE)
+    for button in (2, 0):  # Next payment, Apply: the registry answers only the family's own phone
+        before = len(bot.fake.sent(CHAT))
+        await bot.press(bot.buttons()[button])
+        ask = bot.fake.sent(CHAT)[before:]
+        assert ask and ask[-1]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+        with use_locale("ru"):
+            assert ask[-1]["text"] == _(NEEDS_PHONE)
+    await bot.share(PHONE)  # then Apply goes on to the PINFL
+    await bot.press(bot.buttons()[0])
+    assert bot.keyboard_message()["text"].startswith("Подать заявку")
 
 
 @pytest.mark.parametrize(("language", "code"), LANGS)

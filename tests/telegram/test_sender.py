@@ -114,7 +114,7 @@ async def test_a_429_storm_in_the_middle_of_a_conversation(bot: Harness, languag
     home = bot.buttons()
     bot.fake.rate_limit("editMessageText", times=1, retry_after=3)
     bot.fake.rate_limit("sendMessage", times=1, retry_after=3)
-    await bot.press(home[0])  # Apply: both the edit and the new message get 429
+    await bot.press(home[4])  # Language: both the edit and the new message get 429
     (held,) = [r for r in await rows(bot) if r.template == "telegram.reply"]
     assert (held.state, held.priority, held.language) == ("pending", outbox.PRIORITY_REPLY, code)
     # Other chats are not frozen meanwhile.
