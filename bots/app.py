@@ -48,6 +48,7 @@ from core.i18n import N_, SUPPORTED, Words, _, current_locale, normalise_locale,
 from core.identity import Msisdn
 from core.services import outbox
 from core.services.messages import error_text
+from core.storage.schema import ChannelSession
 from core.storage.uow import Core
 
 log = logging.getLogger("spsr.bot")
@@ -469,9 +470,22 @@ async def on_error(update: object, context: BotContext) -> None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     user = update.effective_user
-    with use_locale(user.language_code if user else None):
+    language = await _chosen_language(context.core, update.effective_chat.id)
+    with use_locale(language or (user.language_code if user else None)):
         text = _(Words.UNAVAILABLE)
     try:
         await context.bot.send_message(update.effective_chat.id, text)
     except TelegramError:
         pass
+
+
+async def _chosen_language(core: Core, chat_id: int) -> str | None:
+    """The language the person chose in the bot, which may differ from their Telegram app's;
+    None when the database, perhaps the very cause of the failure, cannot say."""
+    try:
+        async with core.uow() as uow:
+            row = await uow.session.get(ChannelSession, sessions.session_key(chat_id))
+            return row.language if row is not None else None
+    except Exception:
+        log.warning("could not read chat %s's language for the apology", chat_id, exc_info=True)
+        return None

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from bots.app import FLOOD_LIMIT, NOT_OWN_CONTACT, OLD_BUTTON, ONLY_TEXT, SLOW_DOWN, USE_BUTTONS
-from core.i18n import _, use_locale
+from core.i18n import Words, _, use_locale
 from core.services.messages import error_text
 from tests.storage.factories import make_family
 from tests.telegram.conftest import CHAT, Harness
@@ -138,3 +138,17 @@ async def test_the_flood_limit_holds_across_processes(bot: Harness) -> None:
     answers = bot.fake.texts(CHAT)[before:]
     assert answers.count(said("ru", USE_BUTTONS)) == FLOOD_LIMIT - 2
     assert answers.count(said("ru", SLOW_DOWN)) == 1
+
+
+@pytest.mark.parametrize(("language", "code"), LANGS[1:])
+async def test_a_failure_is_apologised_for_in_the_chats_language(bot: Harness, language: str, code: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person's Telegram app is in Uzbek, but they chose another language in the bot."""
+    await started(bot, language)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the registry is down")
+
+    monkeypatch.setattr("bots.conversation.hop", broken)
+    await bot.press(bot.buttons()[4])
+    assert bot.last_text() == said(code, Words.UNAVAILABLE)
