@@ -30,7 +30,9 @@ async def _fields(request: web.Request) -> dict[str, str]:
         except ValueError:
             return {}
         return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-    return {k: str(v) for k, v in (await request.post()).items()}
+    from ussd.web import text_fields
+
+    return text_fields(await request.post())  # a file field is no message text
 
 
 async def inbound(request: web.Request) -> web.Response:

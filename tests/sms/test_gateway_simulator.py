@@ -21,7 +21,7 @@ from core.config import Settings
 from core.gsm import encoding, sms_segments
 from core.services import outbox
 from core.services.sms import handle_inbound, send_due
-from core.storage.schema import OutboxMessage
+from core.storage.schema import InboundSms, OutboxMessage
 from core.storage.uow import Core
 from spsr.server import build_app
 from tests.storage.factories import make_family
@@ -176,3 +176,31 @@ async def test_a_receipt_needs_the_gateway_key_and_the_callback_carries_it(core:
     response = await client.post("/sms/receipt?key=s3+cret%26", json={**forged, "status": "Delivered"})
     assert response.status == 200
     assert [r.state for r in await _rows(core)] == ["delivered"]
+
+
+async def test_inbound_sms_over_http_form_json_and_bad_bodies(core: Core, aiohttp_client) -> None:
+    await make_family(core, phone=PHONE, language="uz")
+    client = await aiohttp_client(build_app(core, Settings(database_url="unused", ussd_key="k"),
+                                            mounts=[ussd_web.mount]))
+    sms = {"from": PHONE, "text": "YORDAM", "id": "in-1"}
+    assert (await client.post("/sms/inbound", data=sms)).status == 403
+    response = await client.post("/sms/inbound?key=k", data=sms)
+    assert response.status == 200
+    body = await response.json()
+    assert body["language"] == "uz" and "HOLAT" in body["reply"] and not body["duplicate"]
+    again = await (await client.post("/sms/inbound?key=k", json=sms)).json()
+    assert again["duplicate"] and again["outbox_id"] == body["outbox_id"]
+    # A file where the text should be is no text: the sender is told the message was empty.
+    form = aiohttp.FormData()
+    form.add_field("from", PHONE)
+    form.add_field("id", "in-2")
+    form.add_field("text", b"HOLAT", filename="holat.txt", content_type="text/plain")
+    filed = await (await client.post("/sms/inbound?key=k", data=form)).json()
+    assert "YORDAM" in filed["reply"] and "FileField" not in filed["reply"]
+    async with core.uow() as uow:
+        stored = await uow.session.scalar(select(InboundSms.text).where(InboundSms.gateway_message_id == "in-2"))
+    assert stored == ""
+    for bad in ({"text": "HOLAT"}, {"from": "12", "text": "HOLAT"}):
+        response = await client.post("/sms/inbound?key=k", data=bad)
+        assert response.status == 400, bad
+        assert "error" in await response.json()
