@@ -125,10 +125,13 @@ def build_application(core: Core, token: str, *, base_url: str | None = None, we
     application.add_handler(CommandHandler("language", on_language))
     application.add_handler(CommandHandler("help", on_help))
     application.add_handler(CommandHandler("cancel", on_cancel))
-    application.add_handler(MessageHandler(filters.CONTACT, on_contact))
+    # New messages only: an edit of one already answered (or a channel post) is not a new step of
+    # the conversation, and the handlers read ``update.message``.
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(new & filters.CONTACT, on_contact))
     application.add_handler(CallbackQueryHandler(on_button))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
-    application.add_handler(MessageHandler(filters.ALL, on_other))
+    application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(new, on_other))
     application.add_error_handler(on_error)
     return application
 

@@ -152,3 +152,14 @@ async def test_a_failure_is_apologised_for_in_the_chats_language(bot: Harness, l
     monkeypatch.setattr("bots.conversation.hop", broken)
     await bot.press(bot.buttons()[4])
     assert bot.last_text() == said(code, Words.UNAVAILABLE)
+
+
+async def test_an_edited_message_is_not_a_new_step_and_crashes_nothing(bot: Harness) -> None:
+    await started(bot, "Русский")
+    before = list(bot.fake.texts(CHAT))
+    edit = text_update(CHAT, "салом")
+    edit["edited_message"] = {**edit.pop("message"), "edit_date": 1}
+    assert await bot.send(edit) == 200
+    assert bot.fake.texts(CHAT) == before  # no apology, no answer
+    await bot.press(bot.buttons()[0])  # the conversation goes on
+    assert len(bot.fake.texts(CHAT)) > len(before)
