@@ -253,7 +253,10 @@ async def read_json(request: web.Request, schema: Schema) -> Any:
         raise ApiError(413, "request.too_large", limit=MAX_BODY)
     if request.content_type != "application/json":
         raise ApiError(415, "request.media_type", expected="application/json")
-    raw = await request.content.read(MAX_BODY + 1)
+    # ``read(n)`` answers with what has arrived so far, not n bytes: read on to the end (or past the limit).
+    raw = bytearray()
+    while len(raw) <= MAX_BODY and (chunk := await request.content.read(MAX_BODY + 1 - len(raw))):
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise ApiError(413, "request.too_large", limit=MAX_BODY)
     try:

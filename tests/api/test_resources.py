@@ -3,8 +3,11 @@ grievances with If-Match, payments, exchange, statistics."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import json
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -234,3 +237,22 @@ async def test_exchange_refuses_a_number_too_large_record_by_record(api: Api) ->
         resp = await api.http.post("/v1/exchange/records", data=body, headers={
             **api.auth("agency"), "Content-Type": "application/json", "Idempotency-Key": f"deep-{depth}"})
         assert resp.status in (200, 400), await resp.text()
+
+
+async def test_a_large_batch_is_read_whole(api: Api) -> None:
+    # A body that arrives in several chunks (as over a real network) must be read to its end.
+    _, head = await make_family(api.core)
+    records = [{"item": "soliq.wage", "pinfl": head, "key": f"2026-11/30{i:07d}", "value": 700_000 + i,
+                "unit": "UZS", "as_of": "2026-12-05", "record_id": f"B-{i}"} for i in range(3000)]
+    raw = json.dumps({"records": records}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start:start + 64 * 1024]
+            await asyncio.sleep(0.01)
+
+    resp = await api.http.post("/v1/exchange/records", data=chunks(), headers={
+        **api.auth("agency"), "Content-Type": "application/json"})
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["accepted"] + result["superseded"] + result["unchanged"] == 3000 and result["rejected"] == []
