@@ -10,6 +10,10 @@ from core.services import exchange as exchange_service
 from registry_api.http import Call, Op, Result
 from registry_api.schema import Properties, component, obj
 
+# A batch of MAX_BATCH records: an ordinary record is about 160 bytes, one with every field at
+# its longest about 400, so 8 MiB leaves room without taking a body of any size.
+MAX_BATCH_BODY = 8 * 1024 * 1024
+
 RECORD_PROPS: Properties = {
     "agency": {"type": "string", "maxLength": 40, "description": "defaults to the client's name"},
     "item": {"type": "string", "maxLength": 60}, "pinfl": {"type": "string", "maxLength": 20},
@@ -55,5 +59,6 @@ async def post_records(call: Call) -> Result:
 
 OPS = (
     Op("POST", "/exchange/records", post_records, "exchange.write", "Send agency records", "exchange",
-       INGEST_RESULT, body={"oneOf": [RECORD, BATCH]}, own_transactions=True),
+       INGEST_RESULT, body={"oneOf": [RECORD, BATCH]}, own_transactions=True,
+       max_body=MAX_BATCH_BODY),
 )

@@ -33,7 +33,7 @@ from registry_api.schema import Schema, validate
 from spsr.server import CORE
 
 API_PREFIX = "/v1"
-MAX_BODY = 1024 * 1024  # a batch of a few thousand exchange records
+MAX_BODY = 1024 * 1024  # any body but an exchange batch
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
@@ -124,6 +124,7 @@ class Op:
     # Top-level fields of the answer that are secrets shown once (a new API key): an idempotency
     # record keeps them as null, so a replay answers without them rather than storing them in clear.
     secret_fields: tuple[str, ...] = ()
+    max_body: int = MAX_BODY  # the largest body taken, in bytes
 
     @property
     def operation_id(self) -> str:
@@ -248,17 +249,17 @@ def parse_query(op: Op, request: web.Request) -> dict[str, Any]:
     return out
 
 
-async def read_json(request: web.Request, schema: Schema) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "request.too_large", limit=MAX_BODY)
+async def read_json(request: web.Request, schema: Schema, limit: int = MAX_BODY) -> Any:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "request.too_large", limit=limit)
     if request.content_type != "application/json":
         raise ApiError(415, "request.media_type", expected="application/json")
     # ``read(n)`` answers with what has arrived so far, not n bytes: read on to the end (or past the limit).
     raw = bytearray()
-    while len(raw) <= MAX_BODY and (chunk := await request.content.read(MAX_BODY + 1 - len(raw))):
+    while len(raw) <= limit and (chunk := await request.content.read(limit + 1 - len(raw))):
         raw += chunk
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "request.too_large", limit=MAX_BODY)
+    if len(raw) > limit:
+        raise ApiError(413, "request.too_large", limit=limit)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's depth: not a body we take
@@ -353,7 +354,7 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         if raw_key is not None and not (1 <= len(raw_key) <= 120 and raw_key.isascii() and raw_key.isprintable()):
             raise ApiError(422, "idempotency.key_format")
         if op.body is not None:
-            body = await read_json(request, op.body)
+            body = await read_json(request, op.body, op.max_body)
         expected = parse_if_match(request) if op.if_match else None
         digest = _request_digest(op, request, body) if raw_key is not None else ""
         reads_only = op.method == "GET"

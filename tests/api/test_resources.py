@@ -256,3 +256,18 @@ async def test_a_large_batch_is_read_whole(api: Api) -> None:
     assert resp.status == 200, await resp.text()
     result = await resp.json()
     assert result["accepted"] + result["superseded"] + result["unchanged"] == 3000 and result["rejected"] == []
+
+
+async def test_a_batch_of_ten_thousand_records_fits(api: Api) -> None:
+    # The contract promises batches of up to 10,000 records; ordinary ones make well over a megabyte.
+    _, head = await make_family(api.core)
+    records = [{"item": "soliq.wage", "pinfl": head, "key": f"2026-11/30{i:07d}", "value": 700_000 + i,
+                "unit": "UZS", "as_of": "2026-12-05", "record_id": f"T-{i}"} for i in range(10_000)]
+    headers = {**api.auth("agency"), "Content-Type": "application/json"}
+    resp = await api.http.post("/v1/exchange/records", data=io.BytesIO(json.dumps({"records": records}).encode()),
+                               headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["rejected"] == []
+    too_many = io.BytesIO(json.dumps({"records": records + records[:1]}).encode())
+    resp = await api.http.post("/v1/exchange/records", data=too_many, headers=headers)
+    assert resp.status == 422 and resp.content_type == "application/problem+json"
