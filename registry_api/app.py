@@ -110,7 +110,10 @@ def routes(app: web.Application) -> None:
     app.router.add_get(API_PREFIX + "/openapi.json", openapi_json)
     app.router.add_get(API_PREFIX + "/docs", docs)
     for op in OPS:
-        app.router.add_route(op.method, API_PREFIX + op.path, wrap(op))
+        if op.method == "GET":  # with HEAD, which RFC 9110 asks of every resource that answers GET
+            app.router.add_get(API_PREFIX + op.path, wrap(op))
+        else:
+            app.router.add_route(op.method, API_PREFIX + op.path, wrap(op))
 
 
 def mount(app: web.Application) -> None:

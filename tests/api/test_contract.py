@@ -57,6 +57,16 @@ async def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     await problem(resp, 405, "route.method")
 
 
+async def test_head_answers_like_get_without_a_body(api: Api) -> None:
+    # RFC 9110 §9.3.2: a resource that answers GET answers HEAD with the same status and headers.
+    got = await api.get("/v1/regions")
+    resp = await api.http.head("/v1/regions", headers=api.auth("admin"))
+    assert resp.status == 200 and await resp.read() == b""
+    assert resp.headers["ETag"] == got.headers["ETag"]
+    resp = await api.http.head("/v1/regions", headers=api.auth("admin", **{"If-None-Match": got.headers["ETag"]}))
+    assert resp.status == 304
+
+
 async def test_metrics_and_access_log_mask_the_pinfl(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     _, head = await make_family(api.core)
     with caplog.at_level(logging.INFO, logger="spsr.api.access"):
