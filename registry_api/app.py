@@ -33,9 +33,11 @@ def accept_language(header: str | None) -> str:
     """The first of our languages the caller accepts, by q-value; Uzbek when none."""
     best: tuple[float, str] | None = None
     for i, part in enumerate((header or "").split(",")):
-        tag, _, q = part.strip().partition(";q=")
+        # RFC 9110 §12.4.2 allows whitespace around ";" and any case in "q": .NET sends "ru; q=0.8".
+        tag, _, params = (p.strip() for p in part.partition(";"))
+        name, _, q = (p.strip() for p in params.partition("="))
         try:
-            weight = float(q) if q else 1.0
+            weight = float(q) if name.lower() == "q" else 1.0
         except ValueError:
             continue
         code = normalise_locale(tag)

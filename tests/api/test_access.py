@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from core.storage.schema import ApiClient, AuditEntry, IdempotencyRecord
+from registry_api.app import accept_language
 from registry_api.clients import ClientView, KeyCache, revoke_client
 from registry_api.http import KEY_CACHE, RateLimiter
 from tests.api.conftest import ADMIN, Api, add_key
@@ -139,6 +140,12 @@ async def test_titles_follow_accept_language(api: Api) -> None:
     assert titles["ru-RU,ru;q=0.9,en;q=0.8"] == "Требуется ключ API."
     assert titles["uz"] == titles["en"] != titles["ru-RU,ru;q=0.9,en;q=0.8"]
     assert titles["kaa"] not in (titles["uz"], "An API key is required.")
+
+
+@pytest.mark.parametrize("header", ["en; q=0.9, ru; q=0.8", "ru ;q=0.5", "en;q=0.1, ru;Q=0.9", "kaa;q=0.2, ru; q=0.7"])
+def test_accept_language_takes_spaces_and_any_case_around_q(header: str) -> None:
+    # RFC 9110 §12.4.2: optional whitespace around ";" and a case-insensitive "q" (.NET sends "ru; q=0.8").
+    assert accept_language(header) == "ru"
 
 
 async def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
