@@ -275,7 +275,7 @@ def parse_if_match(request: web.Request) -> int | None:
     tag = header.strip()
     if tag == "*":
         return None
-    tag = tag.removeprefix("W/")
+    # No removeprefix("W/"): If-Match compares strongly (RFC 9110 §13.1.1), so a weak tag never matches.
     digits = tag[1:-1]
     if len(tag) < 3 or not (tag.startswith('"') and tag.endswith('"')) or not (digits.isascii() and digits.isdigit()):
         # Echoed as text that encodes: a header's undecodable bytes arrive as lone surrogates.

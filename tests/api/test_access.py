@@ -244,3 +244,13 @@ async def test_headers_in_undecodable_bytes_get_a_clear_answer_not_a_server_erro
     # Digits of another script are not a version either.
     resp = await api.post(f"/v1/grievances/{number}/assign", {"staff": "aziz"}, **{"If-Match": '"١"'})
     await problem(resp, 412, "precondition.failed")
+
+
+async def test_a_weak_tag_in_if_match_never_matches(api: Api) -> None:
+    # RFC 9110 §13.1.1: If-Match compares strongly, so W/"<current>" fails and nothing changes.
+    created = await api.post("/v1/grievances", {"category": "payment", "text": "Pul kelmadi", "phone": "+998901234567"})
+    number, tag = (await created.json())["number"], created.headers["ETag"]
+    resp = await api.post(f"/v1/grievances/{number}/assign", {"staff": "aziz"}, **{"If-Match": "W/" + tag})
+    await problem(resp, 412, "precondition.failed")
+    current = await api.get(f"/v1/grievances/{number}", "hotline")
+    assert current.headers["ETag"] == tag and (await current.json())["assigned_to"] is None
