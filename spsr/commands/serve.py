@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from core.config import Settings
+from registry_api.app import MaskedAccessLogger
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.server import build_app
@@ -32,7 +33,7 @@ async def serve(host: str, port: int) -> None:
     settings = Settings.from_env()
     core = await build_core(settings)
     app = build_app(core, settings)
-    runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf')
+    runner = web.AppRunner(app, access_log_class=MaskedAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

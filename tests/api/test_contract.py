@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -29,6 +30,7 @@ from core.storage.engine import create_engine, session_factory
 from core.storage.migrate import upgrade
 from core.storage.uow import Core
 from registry_api import app as registry_app
+from registry_api.app import MaskedAccessLogger
 from registry_api.clients import ROLES, add_client
 from registry_api.http import PERMISSIONS
 from registry_api.openapi import document
@@ -79,6 +81,17 @@ async def test_metrics_and_access_log_mask_the_pinfl(api: Api, caplog: pytest.Lo
     assert 'spsr_http_request_duration_seconds_bucket{method="GET",route="/v1/persons/{pinfl}",le="+Inf"} 1' in text
     assert 'spsr_outbox_messages{state="pending"}' in text and "spsr_ussd_sessions_active 0" in text
     assert head not in text
+
+
+@pytest.mark.parametrize("target", ["/v1/persons/30907899728840", "/v1/persons/3090789972884%30/access-log?limit=2"])
+def test_the_server_access_log_masks_the_pinfl(target: str, caplog: pytest.LogCaptureFixture) -> None:
+    # aiohttp's own access log writes the request line as sent: a PINFL, even percent-encoded, must not reach it.
+    logger = logging.getLogger("aiohttp.access")
+    request = make_mocked_request("GET", target, headers={"Host": "x"})
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        MaskedAccessLogger(logger, "").log(request, web.Response(status=200), 0.01)
+    line = caplog.records[-1].getMessage()
+    assert "30907899728840" not in line and "309078*****840" in line and '" 200 ' in line
 
 
 async def test_spsr_serve_mounts_the_api(core: Core, database_url: str, aiohttp_client) -> None:
