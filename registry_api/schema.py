@@ -103,7 +103,8 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
                 continue
             matches += 1
         if matches != 1:
-            raise _fail(path, "one_of")
+            refusal = _closest_refusal(value, schema["oneOf"], path) if matches == 0 else None
+            raise refusal or _fail(path, "one_of")
         return
     kinds = schema.get("type")
     if kinds is not None:
@@ -146,6 +147,28 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
                 validate(item, props[name], f"{path}/{name}")
             elif schema.get("additionalProperties") is False:
                 raise _fail(f"{path}/{name}", "unknown_field")
+
+
+def _closest_refusal(value: Any, options: list[Schema], path: str) -> InvalidInput | None:
+    """Why an object fits none of the options, told by the one that names most of its fields:
+    a record without ``record_id`` hears that, not only that it is neither a record nor a batch."""
+    if not isinstance(value, dict):
+        return None
+
+    def known(option: Schema) -> int:
+        while "$ref" in option:
+            option = COMPONENTS[option["$ref"].rsplit("/", 1)[1]]
+        return len(value.keys() & option.get("properties", {}).keys())
+
+    counts = [known(option) for option in options]
+    best = max(counts)
+    if best == 0 or counts.count(best) > 1:  # nothing to tell them apart by
+        return None
+    try:
+        validate(value, options[counts.index(best)], path)
+    except InvalidInput as refusal:
+        return refusal
+    return None
 
 
 def _is_date(text: str) -> bool:

@@ -271,3 +271,17 @@ async def test_a_batch_of_ten_thousand_records_fits(api: Api) -> None:
     too_many = io.BytesIO(json.dumps({"records": records + records[:1]}).encode())
     resp = await api.http.post("/v1/exchange/records", data=too_many, headers=headers)
     assert resp.status == 422 and resp.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize(("body", "code", "pointer"), [
+    ({"item": "soliq.wage", "pinfl": "30101990123457", "value": 1, "as_of": "2026-12-05"}, "body.required", "/record_id"),
+    ({"item": "soliq.wage", "pinfl": "30101990123457", "value": 1, "as_of": "2026-12-05", "record_id": "W-1",
+      "colour": "red"}, "body.unknown_field", "/colour"),
+    ({"records": []}, "body.min_items", "/records"),
+    ({"records": [{}], "source": "x"}, "body.unknown_field", "/source"),
+])
+async def test_an_exchange_body_refusal_names_the_field(api: Api, body: dict, code: str, pointer: str) -> None:
+    # A record or a batch: the refusal says what is wrong with the shape the body was meant as,
+    # not only that it matches neither.
+    refused = await problem(await api.post("/v1/exchange/records", body, "agency"), 422, code)
+    assert refused["params"]["pointer"] == pointer
