@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import grievances as grievance_rules
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.grievances import parse_tracking_number
 from core.services import applications as applications_service
 from core.services import grievances as grievances_service
@@ -124,15 +124,25 @@ async def create_application(call: Call) -> Result:
                   {"Location": f"/v1/applications/{view.number}"})
 
 
+def _application_number(call: Call) -> str:
+    """The path's application number. The tracking-number parser is shared with grievances and
+    refuses with ``grievance.*`` codes, which would name the wrong resource here."""
+    raw = call.path("number")
+    try:
+        return parse_tracking_number(raw).digits
+    except InvalidInput:
+        raise InvalidInput("path.number", value=raw[:20]) from None
+
+
 async def get_application(call: Call) -> Result:
     uow = call.uow
-    view = await applications_service.find_application(uow, call.path("number"))
+    view = await applications_service.find_application(uow, _application_number(call))
     return Result(application_json(view), version=view.version)
 
 
 async def decide_application(call: Call) -> Result:
     """Verify the application against agency data and decide it now, with the reasons."""
-    number = parse_tracking_number(call.path("number")).digits
+    number = _application_number(call)
     uow = call.uow
     app = await uow.session.scalar(select(Application).where(Application.number == number).with_for_update())
     if app is None:

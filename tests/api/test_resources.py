@@ -285,3 +285,11 @@ async def test_an_exchange_body_refusal_names_the_field(api: Api, body: dict, co
     # not only that it matches neither.
     refused = await problem(await api.post("/v1/exchange/records", body, "agency"), 422, code)
     assert refused["params"]["pointer"] == pointer
+
+
+async def test_a_malformed_application_number_is_not_called_a_grievance_number(api: Api) -> None:
+    for number in ("12345678", "123456789"):  # too short; nine digits with a wrong check digit
+        body = await problem(await api.get(f"/v1/applications/{number}", "hotline"), 422, "path.number")
+        assert body["params"]["value"] == number
+        await problem(await api.post(f"/v1/applications/{number}/decision", None, "operator", **{"If-Match": "*"}),
+                      422, "path.number")
