@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -213,10 +214,13 @@ def _bearer(request: web.Request) -> str:
 def _coerce(param: Param, raw: str) -> Any:
     kind = param.schema.get("type")
     if kind == "integer":
+        # Not int(raw) alone: it also reads "٥", "1_0", "+5" and " 5", none of them a JSON integer.
         try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(422, "query.type", parameter=param.name, expected="integer") from None
+            if re.fullmatch(r"-?[0-9]+", raw):
+                return int(raw)
+        except ValueError:  # more digits than Python converts
+            pass
+        raise ApiError(422, "query.type", parameter=param.name, expected="integer")
     if kind == "boolean":
         if raw not in ("true", "false"):
             raise ApiError(422, "query.type", parameter=param.name, expected="boolean")

@@ -293,3 +293,10 @@ async def test_a_malformed_application_number_is_not_called_a_grievance_number(a
         assert body["params"]["value"] == number
         await problem(await api.post(f"/v1/applications/{number}/decision", None, "operator", **{"If-Match": "*"}),
                       422, "path.number")
+
+
+@pytest.mark.parametrize("limit", ["%D9%A5", "1_0", "+5", "%205", "5%20"])
+async def test_an_integer_query_parameter_takes_ascii_digits_only(api: Api, limit: str) -> None:
+    # int() reads Arabic-Indic digits, underscores, signs and spaces; the contract's integer does not.
+    body = await problem(await api.get(f"/v1/regions?limit={limit}", "agency"), 422, "query.type")
+    assert body["params"]["parameter"] == "limit"
