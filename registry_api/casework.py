@@ -78,7 +78,8 @@ NEW_GRIEVANCE = component("NewGrievance", obj({
     "household_id": {"type": "integer", "minimum": 1, "maximum": 2**53},
     "needs_check": {"type": "boolean"}, "appeal_of": {"type": "string", "maxLength": 20},
 }, ("category", "text")))
-ASSIGN = obj({"staff": {"type": "string", "minLength": 1, "maxLength": 80}}, ("staff",))
+# "\S": a name of spaces alone would leave the grievance assigned to nobody anyone can find.
+ASSIGN = obj({"staff": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"\S"}}, ("staff",))
 REPLY = obj({"text": {"type": "string", "minLength": 1, "maxLength": 4000}}, ("text",))
 REASON = obj({"reason": {"type": "string", "maxLength": 1000}})
 EXTEND = obj({"days": {"type": "integer", "minimum": 1, "maximum": 31},

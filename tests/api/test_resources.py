@@ -300,3 +300,13 @@ async def test_an_integer_query_parameter_takes_ascii_digits_only(api: Api, limi
     # int() reads Arabic-Indic digits, underscores, signs and spaces; the contract's integer does not.
     body = await problem(await api.get(f"/v1/regions?limit={limit}", "agency"), 422, "query.type")
     assert body["params"]["parameter"] == "limit"
+
+
+async def test_a_grievance_is_not_assigned_to_a_blank_name(api: Api) -> None:
+    created = await api.post("/v1/grievances", {"category": "payment", "text": "Pul kelmadi", "phone": "+998901234567"})
+    number, tag = (await created.json())["number"], created.headers["ETag"]
+    body = await problem(await api.post(f"/v1/grievances/{number}/assign", {"staff": "  \t "}, **{"If-Match": tag}),
+                         422, "body.pattern")
+    assert body["params"]["pointer"] == "/staff"
+    current = await (await api.get(f"/v1/grievances/{number}", "hotline")).json()
+    assert current["state"] == "received" and current["assigned_to"] is None
