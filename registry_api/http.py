@@ -265,11 +265,22 @@ async def read_json(request: web.Request, schema: Schema, limit: int = MAX_BODY)
     if len(raw) > limit:
         raise ApiError(413, "request.too_large", limit=limit)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's depth: not a body we take
         raise ApiError(400, "request.malformed_json") from None
     validate(body, schema)
     return body
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are unique. With a name twice, json keeps the last while other parsers
+    (a gateway, an auditor's tool) may keep the first: the body would mean different things."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ApiError(400, "request.duplicate_key", key=name[:80])
+        seen.add(name)
+    return dict(pairs)
 
 
 def parse_if_match(request: web.Request) -> int | None:

@@ -68,6 +68,7 @@ TITLES = {
     "grievance.already_extended": N_("The deadline has already been extended once."),
     "payroll.not_found": N_("No payroll for this month."),
     "request.malformed_json": N_("The request body is not valid JSON."),
+    "request.duplicate_key": N_("The request body gives the same field twice."),
     "request.too_large": N_("The request body is too large."),
     "request.media_type": N_("The request body must be JSON (application/json)."),
     "auth.missing_key": N_("An API key is required."),
