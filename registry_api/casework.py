@@ -16,9 +16,9 @@ from core.services import grievances as grievances_service
 from core.services.applications import ApplicationView, SubmitApplication
 from core.services.decisions import decision_document, provenance_of
 from core.services.grievances import GrievanceView, RaiseGrievance
-from core.storage.schema import Application, Decision, Grievance, Household
+from core.storage.schema import Application, Decision, Grievance, Household, Person
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
-from registry_api.registry import HOUSEHOLD_PARAM, household_id_of
+from registry_api.registry import HOUSEHOLD_PARAM, audit_reads, household_id_of
 from registry_api.schema import (
     DATE,
     DATETIME,
@@ -110,6 +110,16 @@ def grievance_json(v: GrievanceView) -> dict[str, Any]:
             "version": v.version}
 
 
+async def audit_members(call: Call, decisions: list[dict[str, Any] | None]) -> None:
+    """Put on record a read of everyone these decision documents name: their inputs carry each
+    member's PINFL, birth date, disability and service body, which is reading that person's data."""
+    pinfls = {m["pinfl"] for d in decisions if d for m in (d.get("inputs") or {}).get("members") or ()
+              if isinstance(m, dict) and isinstance(m.get("pinfl"), str)}
+    if pinfls:
+        audit_reads(call, (await call.uow.session.scalars(
+            select(Person).where(Person.pinfl.in_(sorted(pinfls))).order_by(Person.id))).all())
+
+
 # --- applications --------------------------------------------------------------------------------
 
 
@@ -138,7 +148,9 @@ def _application_number(call: Call) -> str:
 async def get_application(call: Call) -> Result:
     uow = call.uow
     view = await applications_service.find_application(uow, _application_number(call))
-    return Result(application_json(view), version=view.version)
+    body = application_json(view)
+    await audit_members(call, [body["decision"]])
+    return Result(body, version=view.version)
 
 
 async def decide_application(call: Call) -> Result:
@@ -156,7 +168,9 @@ async def decide_application(call: Call) -> Result:
     await applications_service.decide_application(uow, app, call.actor)
     await uow.session.flush()
     view = await applications_service.find_application(uow, number)
-    return Result(application_json(view), version=view.version)
+    body = application_json(view)
+    await audit_members(call, [body["decision"]])
+    return Result(body, version=view.version)
 
 
 def _decision_json(d: Decision, number: str | None, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +193,9 @@ async def list_decisions(call: Call) -> Result:
         stmt = stmt.where(Decision.id < before)
     rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
     provenance = await provenance_of(uow, [r[0] for r in rows])
-    return page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1], provenance[r[0].id]))
+    result = page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1], provenance[r[0].id]))
+    await audit_members(call, [item["decision"] for item in result.body["items"]])
+    return result
 
 
 # --- grievances ----------------------------------------------------------------------------------

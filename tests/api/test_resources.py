@@ -314,3 +314,22 @@ async def test_a_grievance_is_not_assigned_to_a_blank_name(api: Api) -> None:
     assert body["params"]["pointer"] == "/staff"
     current = await (await api.get(f"/v1/grievances/{number}", "hotline")).json()
     assert current["state"] == "received" and current["assigned_to"] is None
+
+
+async def test_a_decision_names_the_members_so_reading_it_is_audited(api: Api) -> None:
+    # A decision's inputs carry each member's PINFL, birth date and disability: whoever reads an
+    # application or a household's decisions has read those persons' data, and their access log says so.
+    hid, head = await make_family(api.core, children=(dt.date(2024, 5, 1),), monthly_income=300_000)
+    created = await api.post("/v1/applications", {"pinfl": head}, "hotline")
+    number, etag = (await created.json())["number"], created.headers["ETag"]
+    decided = await api.post(f"/v1/applications/{number}/decision", None, "operator", **{"If-Match": etag})
+    assert head in await decided.text()
+    read = await api.get(f"/v1/applications/{number}", "agency")
+    assert head in await read.text()
+    decisions = await api.get(f"/v1/households/{hid}/decisions", "agency")
+    assert head in await decisions.text()
+    log = await (await api.get(f"/v1/persons/{head}/access-log?limit=200", "auditor")).json()
+    routes = [(e["client"], e["route"]) for e in log["items"]]
+    assert ("operator-1", "/v1/applications/{number}/decision") in routes
+    assert ("soliq", "/v1/applications/{number}") in routes
+    assert ("soliq", "/v1/households/{household_id}/decisions") in routes
