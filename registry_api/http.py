@@ -265,11 +265,16 @@ async def read_json(request: web.Request, schema: Schema, limit: int = MAX_BODY)
     if len(raw) > limit:
         raise ApiError(413, "request.too_large", limit=limit)
     try:
-        body = json.loads(raw, object_pairs_hook=_unique_keys)
+        body = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's depth: not a body we take
         raise ApiError(400, "request.malformed_json") from None
     validate(body, schema)
     return body
+
+
+def _not_json(name: str) -> Any:
+    """NaN and Infinity: Python reads them, but they are not JSON (RFC 8259)."""
+    raise ValueError(name)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

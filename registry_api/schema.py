@@ -31,6 +31,7 @@ MONEY = {"type": "integer", "description": "whole so'm"}
 NULLABLE_STR = {"type": ["string", "null"]}
 NULLABLE_DATE = {"type": ["string", "null"], "format": "date"}
 NULLABLE_INT = {"type": ["integer", "null"]}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def obj(properties: Mapping[str, Schema], required: tuple[str, ...] = (), *, closed: bool = True,
@@ -172,8 +173,11 @@ def _closest_refusal(value: Any, options: list[Schema], path: str) -> InvalidInp
 
 
 def _is_date(text: str) -> bool:
+    """``YYYY-MM-DD`` (JSON Schema's "date"): Python's fromisoformat also reads ``2026-W01-1``."""
+    if not _DATE.fullmatch(text):
+        return False
     try:
         dt.date.fromisoformat(text)
     except ValueError:
         return False
-    return len(text) == 10
+    return True

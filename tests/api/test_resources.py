@@ -168,6 +168,9 @@ async def test_grievance_life_with_if_match_and_filters(api: Api) -> None:
     assert (await (await api.get("/v1/grievances?overdue=true", "hotline")).json())["items"] == []
     assert len((await (await api.get("/v1/grievances?due_before=2027-12-31", "hotline")).json())["items"]) == 2
     await problem(await api.get("/v1/grievances?state=lost", "hotline"), 422, "query.enum")
+    # A date is YYYY-MM-DD: Python's fromisoformat also reads ISO week dates and "20271231".
+    for odd in ("2026-W01-1", "20271231", "2027-12-3１"):
+        await problem(await api.get(f"/v1/grievances?due_before={odd}", "hotline"), 422, "query.format")
     read = await api.get(url, "auditor")
     assert read.headers["ETag"] == reopened.headers["ETag"]
 
@@ -192,6 +195,11 @@ async def test_bad_bodies_are_refused_and_nothing_is_written(api: Api) -> None:
     resp = await api.http.post("/v1/grievances", headers={**auth, "Content-Type": "application/json"},
                                data=b'{"category": "payment", "text": "x", "phone": "+998901234567", "text": "y"}')
     assert (await problem(resp, 400, "request.duplicate_key"))["params"]["key"] == "text"
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):  # Python reads them; JSON has no such values
+        resp = await api.http.post("/v1/grievances", headers={**auth, "Content-Type": "application/json"},
+                                   data=b'{"category": "payment", "text": "x", "phone": "+998901234567", "n": '
+                                   + constant + b"}")
+        await problem(resp, 400, "request.malformed_json")
     resp = await api.http.post("/v1/grievances", data=io.BytesIO(b"[" + b"1," * 600_000 + b"1]"),
                                headers={**auth, "Content-Type": "application/json"})
     await problem(resp, 413, "request.too_large")
