@@ -14,6 +14,7 @@ from aiohttp import web
 
 from core.errors import DomainError
 from core.i18n import N_, _
+from core.services.messages import ERRORS
 
 log = logging.getLogger("registry_api")
 
@@ -84,6 +85,11 @@ TITLES = {
     "client.exists": N_("An API client with this name already exists."),
     "client.not_found": N_("No API client with this name."),
     "server.error": N_("Internal error. The request was not carried out."),
+    "payroll.month": N_("A month is written as YYYY-MM, for example 2026-12."),
+    "territory.unknown_region": N_("No such region."),
+    "territory.unknown_district": N_("No such district or city."),
+    "exchange.batch_too_large": N_("The batch holds more records than allowed."),
+    "exchange.agency_not_yours": N_("This client may send records only for its own agency."),
 }
 
 
@@ -97,6 +103,8 @@ def title_of(code: str, kind: str) -> str:
     message = TITLES.get(code)
     if message is None:
         message = next((t for p, t in TITLE_BY_PREFIX.items() if code.startswith(p)), None)
+    if message is None and "{" not in (worded := ERRORS.get(code, "{")):
+        message = worded  # the citizen's wording of a core refusal, when it names no particulars
     if message is None:
         message = TITLE_BY_KIND.get(kind, N_("The request is not valid."))
     return _(message)

@@ -254,3 +254,17 @@ async def test_a_weak_tag_in_if_match_never_matches(api: Api) -> None:
     await problem(resp, 412, "precondition.failed")
     current = await api.get(f"/v1/grievances/{number}", "hotline")
     assert current.headers["ETag"] == tag and (await current.json())["assigned_to"] is None
+
+
+def test_a_core_refusal_gets_its_own_title_not_the_generic_one() -> None:
+    from core.i18n import use_locale
+    from registry_api.problems import title_of
+
+    codes = [("payroll.month", "invalid"), ("territory.unknown_district", "not_found"),
+             ("exchange.batch_too_large", "invalid"), ("exchange.agency_not_yours", "forbidden"),
+             ("grievance.empty_text", "invalid"), ("grievance.empty_answer", "invalid")]
+    for language in ("uz", "kaa", "ru"):
+        with use_locale(language):
+            generic = {kind: title_of("no.such_code", kind) for _, kind in codes}
+            for code, kind in codes:
+                assert title_of(code, kind) != generic[kind], (language, code)

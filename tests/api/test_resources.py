@@ -79,6 +79,10 @@ async def test_territory_lists_page_with_cursors(api: Api) -> None:
     await problem(await api.get("/v1/regions?limit=0", "agency"), 422, "query.minimum")
     await problem(await api.get("/v1/regions?colour=red", "agency"), 422, "query.unknown")
     await problem(await api.get("/v1/regions/9999/districts", "agency"), 404, "territory.unknown_region")
+    # The title names the fault, not just "Not found.", in the caller's language.
+    titles = {lang: (await problem(await api.get("/v1/regions/9999/districts", "agency", **{"Accept-Language": lang}),
+                                   404, "territory.unknown_region"))["title"] for lang in ("uz", "kaa", "ru")}
+    assert titles == {"uz": "Bunday viloyat yoʻq.", "kaa": "Bunday wálayat joq.", "ru": "Такой области нет."}
 
 
 async def test_application_is_created_read_and_decided_with_reasons(api: Api) -> None:
