@@ -53,12 +53,17 @@ def mask_path(path: str) -> str:
     return _PINFL_LIKE.sub(lambda m: m.group()[:6] + "*****" + m.group()[11:], path)
 
 
+# The USSD and SMS gateways authenticate with ``?key=SPSR_USSD_KEY`` (their callbacks carry no headers).
+_SECRET_QUERY = re.compile(r"([?&]key=)[^&\s]*", re.IGNORECASE)
+
+
 class MaskedAccessLogger(AbstractAccessLogger):
-    """aiohttp's access log line (``%a "%r" %s %b %Tf``), with the request target decoded and PINFLs
-    masked: the stock logger writes the target as sent, PINFL and all (or percent-encoded past a mask)."""
+    """aiohttp's access log line (``%a "%r" %s %b %Tf``), with the request target decoded, PINFLs
+    masked and a gateway's key hidden: the stock logger writes the target as sent, PINFL and all (or
+    percent-encoded past a mask)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        target = mask_path(unquote(request.raw_path, errors="replace"))
+        target = _SECRET_QUERY.sub(r"\1***", mask_path(unquote(request.raw_path, errors="replace")))
         self.logger.info('%s "%s %s HTTP/%d.%d" %d %s %f', request.remote, request.method, target,
                          request.version.major, request.version.minor, response.status,
                          response.body_length, time)

@@ -94,6 +94,17 @@ def test_the_server_access_log_masks_the_pinfl(target: str, caplog: pytest.LogCa
     assert "30907899728840" not in line and "309078*****840" in line and '" 200 ' in line
 
 
+@pytest.mark.parametrize("target", ["/ussd/africastalking?key=s3cret", "/sms/receipt?x=1&KEY=s3cret&y=2",
+                                    "/sms/receipt?key=s3%63ret"])
+def test_the_server_access_log_hides_a_gateways_key(target: str, caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("aiohttp.access")
+    request = make_mocked_request("POST", target, headers={"Host": "x"})
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        MaskedAccessLogger(logger, "").log(request, web.Response(status=200), 0.01)
+    line = caplog.records[-1].getMessage()
+    assert "s3cret" not in line and "key=***" in line.lower(), line
+
+
 async def test_spsr_serve_mounts_the_api(core: Core, database_url: str, aiohttp_client) -> None:
     client = await aiohttp_client(build_app(core, Settings(database_url=database_url)))
     assert (await client.get("/v1/openapi.json")).status == 200
