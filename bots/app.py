@@ -267,10 +267,12 @@ class _Turn:
         for i, part in enumerate(split_text(text)):
             await send(self.context, self.chat_id, part, markup if i == len(split_text(text)) - 1 else None)
 
-    async def hop(self, text: str | None, edit: Message | None = None) -> None:
-        """Pass ``text`` to the flow (None starts over) and show what comes back."""
+    async def hop(self, text: str | None, edit: Message | None = None, *, start_in: str | None = None) -> None:
+        """Pass ``text`` to the flow and show what comes back; None starts over, at the language menu
+        or, with ``start_in``, at the main menu in that language."""
         core = self.context.core
-        turn = await conversation.hop(core, self.chat_id, self.chat.phone, text, self.update.update_id)
+        language = self.chat.language if text is not None else start_in
+        turn = await conversation.hop(core, self.chat_id, self.chat.phone, text, self.update.update_id, language)
         self.chat.at = turn.at
         if turn.at != "language" and turn.language in SUPPORTED and turn.language != self.chat.language:
             self.chat.language = turn.language
@@ -387,7 +389,11 @@ async def on_cancel(update: Update, context: BotContext) -> None:
     """/cancel: back to the flow's main menu."""
     async with _Turn(update, context) as turn:
         await turn.say(_(CANCELLED), ReplyKeyboardRemove() if turn.chat.linked else None)
-        await turn.hop(HOME_KEY)
+        if turn.chat.language:
+            # Started over in the chat's language: after /language the flow itself has none yet.
+            await turn.hop(None, start_in=turn.chat.language)
+        else:
+            await turn.hop(HOME_KEY)
 
 
 async def on_contact(update: Update, context: BotContext) -> None:

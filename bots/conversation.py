@@ -24,8 +24,11 @@ class Turn:
     at: str | None
 
 
-async def hop(core: Core, chat_id: int, phone: str | None, text: str | None, hop_id: int | None) -> Turn:
-    """One step of the chat's conversation; ``text=None`` starts a new one at the language menu."""
+async def hop(core: Core, chat_id: int, phone: str | None, text: str | None, hop_id: int | None,
+              language: str | None = None) -> Turn:
+    """One step of the chat's conversation; ``text=None`` starts a new one, at the main menu in
+    ``language`` when given, else at the language menu. A conversation that has to start again on
+    some other step (its session gone) starts in ``language`` too, rather than asking for it again."""
     key = flow_key(chat_id)
     if text is None:
         async with core.uow() as uow:
@@ -33,10 +36,10 @@ async def hop(core: Core, chat_id: int, phone: str | None, text: str | None, hop
             await uow.commit()
         # A new conversation without a phone begins with the language menu.
         reply = await conversations.hop(core, key=key, phone=None, channel="telegram", text="",
-                                        hop_id=None)
+                                        hop_id=None, language=language)
     else:
         reply = await conversations.hop(core, key=key, phone=phone, channel="telegram", text=text,
-                                        hop_id=None if hop_id is None else f"tg{hop_id}")
+                                        hop_id=None if hop_id is None else f"tg{hop_id}", language=language)
     return Turn(dict(reply.screen.to_dict()), reply.language, await flow_node(core, chat_id))
 
 

@@ -104,8 +104,10 @@ async def hop(
     pager: Pager | None = None,
     ttl_seconds: float | None = None,
     joined_by: str | None = None,
+    language: str | None = None,
 ) -> Reply:
-    """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored).
+    """Answer one hop; a new ``key`` starts a conversation (its ``text`` is then ignored), in the
+    phone's remembered language, else in ``language`` (a chat's own choice), else at the language menu.
 
     ``joined_by`` says the channel's ``hop_id`` is every input of the session joined by it (Africa's
     Talking's ``text``): the new input is then what follows the previous hop's, separators included.
@@ -115,7 +117,8 @@ async def hop(
     for attempt in range(2):
         try:
             async with sqlite_writer(core):
-                return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds, joined_by)
+                return await _hop(core, key, phone, channel, text, hop_id, pager, ttl_seconds, joined_by,
+                                  language)
         except IntegrityError:
             # Two first hops of one session raced to create it: the second reads the first's.
             if attempt:
@@ -156,7 +159,8 @@ async def begin_write(uow: UnitOfWork) -> None:
 
 
 async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str, hop_id: str | None,
-               pager: Pager | None, ttl: float | None, joined_by: str | None = None) -> Reply:
+               pager: Pager | None, ttl: float | None, joined_by: str | None = None,
+               start_language: str | None = None) -> Reply:
     async with core.uow() as uow:
         s = uow.session
         await begin_write(uow)
@@ -179,6 +183,8 @@ async def _hop(core: Core, key: str, phone: str | None, channel: str, text: str,
 
         if row is None or fresh:
             language = await _preferred_language(uow, phone)
+            if language is None and start_language in SUPPORTED:
+                language = start_language
             result = step({}, Start(language))
             if row is None:
                 row = ChannelSession(key=key)

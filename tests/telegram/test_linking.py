@@ -101,6 +101,18 @@ async def test_help_and_cancel_in_each_language(bot: Harness, language: str, cod
 
 
 @pytest.mark.parametrize(("language", "code"), LANGS)
+async def test_cancel_after_the_language_menu_goes_to_the_main_menu(bot: Harness, language: str, code: str) -> None:
+    await bot.say("/start")
+    await bot.press(language)
+    home = bot.buttons()
+    await bot.say("/language")  # the language menu, and the flow's session starts over
+    assert bot.buttons() != home
+    await bot.say("/cancel")
+    assert said(code, CANCELLED) in bot.fake.texts(CHAT)[-2:]
+    assert bot.buttons() == home  # the main menu in the chosen language, not the language menu again
+
+
+@pytest.mark.parametrize(("language", "code"), LANGS)
 async def test_language_changes_at_any_time_and_notices_follow(bot: Harness, language: str, code: str) -> None:
     household_id, _head = await make_family(bot.core, phone=PHONE)
     await bot.say("/start")
