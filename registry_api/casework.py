@@ -160,9 +160,10 @@ async def decide_application(call: Call) -> Result:
     app = await uow.session.scalar(select(Application).where(Application.number == number).with_for_update())
     if app is None:
         raise NotFound("application.not_found", number=number)
-    if call.expected_version is not None and app.version != call.expected_version:
+    if not grievances_service.version_matches(app.version, call.expected_version):
+        expected = call.expected_version
         raise Conflict("application.stale", current_version=app.version,
-                       expected_version=call.expected_version)
+                       expected_version=expected if isinstance(expected, int) else sorted(expected or ()))
     if app.verified_at is None and not await applications_service.verify_application(uow, app, call.actor):
         raise Conflict("application.awaiting_data", number=number)
     await applications_service.decide_application(uow, app, call.actor)

@@ -71,7 +71,7 @@ class Call:
     client: ClientView
     body: Any
     query: dict[str, Any]
-    expected_version: int | None
+    expected_version: int | frozenset[int] | None
     idempotency_key: str | None
     uow: UnitOfWork  # the request's one transaction; the pipeline commits it, a handler never does
     reads: list[dict[str, Any]] = field(default_factory=list)  # audit rows of reads, see audit_read
@@ -288,19 +288,26 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def parse_if_match(request: web.Request) -> int | None:
+def parse_if_match(request: web.Request) -> int | frozenset[int] | None:
+    """The versions If-Match allows: ``*`` (None), one strong tag, or a list of them (any may match)."""
     header = request.headers.get("If-Match")
     if header is None:
         raise ApiError(428, "precondition.required")
-    tag = header.strip()
-    if tag == "*":
+    if header.strip() == "*":
         return None
-    # No removeprefix("W/"): If-Match compares strongly (RFC 9110 §13.1.1), so a weak tag never matches.
-    digits = tag[1:-1]
-    if len(tag) < 3 or not (tag.startswith('"') and tag.endswith('"')) or not (digits.isascii() and digits.isdigit()):
+    versions: set[int] = set()
+    for tag in (t.strip() for t in header.split(",")):
+        # No removeprefix("W/"): If-Match compares strongly (RFC 9110 §13.1.1), so a weak tag never matches.
+        digits = tag[1:-1]
+        if len(tag) >= 3 and tag.startswith('"') and tag.endswith('"') and digits.isascii() and digits.isdigit():
+            versions.add(int(digits))
+        elif not tag.startswith("W/"):
+            versions.clear()  # not a list of entity tags at all
+            break
+    if not versions:
         # Echoed as text that encodes: a header's undecodable bytes arrive as lone surrogates.
         raise ApiError(412, "precondition.failed", if_match=header[:40].encode("utf-8", "replace").decode())
-    return int(digits)
+    return versions.pop() if len(versions) == 1 else frozenset(versions)
 
 
 def etag(version: int) -> str:

@@ -182,9 +182,21 @@ async def find_grievance(
     return await _view(uow, g)
 
 
-def _check_version(g: Grievance, expected_version: int | None) -> None:
-    if expected_version is not None and g.version != expected_version:
-        raise Conflict("grievance.stale", current_version=g.version, expected_version=expected_version)
+# The version a change was made against (an ETag in If-Match): one, several (any may match, as
+# RFC 9110 has it for a list of tags), or None for "whatever is current".
+ExpectedVersion = int | frozenset[int] | None
+
+
+def version_matches(current: int, expected: ExpectedVersion) -> bool:
+    if expected is None:
+        return True
+    return current == expected if isinstance(expected, int) else current in expected
+
+
+def _check_version(g: Grievance, expected_version: ExpectedVersion) -> None:
+    if not version_matches(g.version, expected_version):
+        expected = expected_version if isinstance(expected_version, int) else sorted(expected_version or ())
+        raise Conflict("grievance.stale", current_version=g.version, expected_version=expected)
 
 
 def _touch(uow: UnitOfWork, g: Grievance) -> None:
@@ -193,7 +205,7 @@ def _touch(uow: UnitOfWork, g: Grievance) -> None:
 
 
 async def assign(uow: UnitOfWork, number: str, staff: str, actor: Actor,
-                 expected_version: int | None = None) -> GrievanceView:
+                 expected_version: ExpectedVersion = None) -> GrievanceView:
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
     if g.state == rules.RECEIVED:
@@ -206,7 +218,7 @@ async def assign(uow: UnitOfWork, number: str, staff: str, actor: Actor,
     return await _view(uow, g)
 
 
-async def start(uow: UnitOfWork, number: str, actor: Actor, expected_version: int | None = None) -> GrievanceView:
+async def start(uow: UnitOfWork, number: str, actor: Actor, expected_version: ExpectedVersion = None) -> GrievanceView:
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
     g.state = rules.transition(g.state, rules.IN_PROGRESS)
@@ -216,7 +228,7 @@ async def start(uow: UnitOfWork, number: str, actor: Actor, expected_version: in
 
 
 async def answer(uow: UnitOfWork, number: str, text: str, actor: Actor,
-                 expected_version: int | None = None) -> GrievanceView:
+                 expected_version: ExpectedVersion = None) -> GrievanceView:
     """Answer the citizen: the reply reaches them on their own channel, in their language."""
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
@@ -239,7 +251,7 @@ async def answer(uow: UnitOfWork, number: str, text: str, actor: Actor,
     return await _view(uow, g)
 
 
-async def close(uow: UnitOfWork, number: str, actor: Actor, expected_version: int | None = None) -> GrievanceView:
+async def close(uow: UnitOfWork, number: str, actor: Actor, expected_version: ExpectedVersion = None) -> GrievanceView:
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
     g.state = rules.transition(g.state, rules.CLOSED)
@@ -250,7 +262,7 @@ async def close(uow: UnitOfWork, number: str, actor: Actor, expected_version: in
 
 
 async def reopen(uow: UnitOfWork, number: str, actor: Actor, reason: str = "",
-                 expected_version: int | None = None) -> GrievanceView:
+                 expected_version: ExpectedVersion = None) -> GrievanceView:
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
     g.state = rules.reopen(g.state)
@@ -262,7 +274,7 @@ async def reopen(uow: UnitOfWork, number: str, actor: Actor, reason: str = "",
 
 
 async def escalate(uow: UnitOfWork, number: str, actor: Actor, reason: str = "",
-                   expected_version: int | None = None) -> GrievanceView:
+                   expected_version: ExpectedVersion = None) -> GrievanceView:
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)
     g.state = rules.escalate(g.state)
@@ -273,7 +285,7 @@ async def escalate(uow: UnitOfWork, number: str, actor: Actor, reason: str = "",
 
 
 async def extend(uow: UnitOfWork, number: str, by_days: int, reason: str, actor: Actor,
-                 expected_version: int | None = None) -> GrievanceView:
+                 expected_version: ExpectedVersion = None) -> GrievanceView:
     """Extend the deadline once, by at most a month, telling the citizen why."""
     g = await _get(uow, number, for_update=True)
     _check_version(g, expected_version)

@@ -256,6 +256,19 @@ async def test_a_weak_tag_in_if_match_never_matches(api: Api) -> None:
     assert current.headers["ETag"] == tag and (await current.json())["assigned_to"] is None
 
 
+async def test_if_match_with_a_list_of_tags_matches_any_of_them(api: Api) -> None:
+    created = await api.post("/v1/grievances", {"category": "payment", "text": "Pul kelmadi", "phone": "+998901234567"})
+    number, tag = (await created.json())["number"], created.headers["ETag"]
+    step = f"/v1/grievances/{number}/assign"
+    for header, code in (('"98", "99"', "grievance.stale"), (f'W/{tag}, "99"', "grievance.stale"),
+                         (f"{tag}, garbage", "precondition.failed"), (f"W/{tag}", "precondition.failed")):
+        await problem(await api.post(step, {"staff": "aziz"}, **{"If-Match": header}), 412, code)
+    assert (await (await api.get(f"/v1/grievances/{number}", "hotline")).json())["assigned_to"] is None
+    resp = await api.post(step, {"staff": "aziz"}, **{"If-Match": f'"99", {tag} , W/"98"'})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["assigned_to"] == "aziz"
+
+
 def test_a_core_refusal_gets_its_own_title_not_the_generic_one() -> None:
     from core.i18n import use_locale
     from registry_api.problems import title_of
