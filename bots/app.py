@@ -48,7 +48,6 @@ from core.i18n import N_, SUPPORTED, Words, _, current_locale, normalise_locale,
 from core.identity import Msisdn
 from core.services import outbox
 from core.services.messages import error_text
-from core.storage.schema import ChannelSession
 from core.storage.uow import Core
 
 log = logging.getLogger("spsr.bot")
@@ -493,8 +492,7 @@ async def _chosen_language(core: Core, chat_id: int) -> str | None:
     None when the database, perhaps the very cause of the failure, cannot say."""
     try:
         async with core.uow() as uow:
-            row = await uow.session.get(ChannelSession, sessions.session_key(chat_id))
-            return row.language if row is not None else None
+            return await sessions.chosen_language(uow, chat_id)
     except Exception:
         log.warning("could not read chat %s's language for the apology", chat_id, exc_info=True)
         return None

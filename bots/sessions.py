@@ -85,6 +85,12 @@ async def _locked_row(uow: UnitOfWork, chat_id: int) -> ChannelSession:
     return row
 
 
+async def chosen_language(uow: UnitOfWork, chat_id: int) -> str | None:
+    """The language the chat chose in the bot, read without locking or creating its row."""
+    row = await uow.session.get(ChannelSession, session_key(chat_id))
+    return row.language if row is not None else None
+
+
 async def load(uow: UnitOfWork, chat_id: int) -> ChatSession:
     """The chat's session, locked for this transaction where the database can (PostgreSQL)."""
     return ChatSession.from_row(await _locked_row(uow, chat_id), chat_id)

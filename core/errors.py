@@ -57,6 +57,19 @@ class Conflict(DomainError):
     kind = "conflict"
 
 
+# The version a change was made against (an ETag in If-Match): one, several (any may match, as
+# RFC 9110 has it for a list of tags), or None for "whatever is current".
+ExpectedVersion = int | frozenset[int] | None
+
+
+def check_version(code: str, current: int, expected: ExpectedVersion) -> None:
+    """Refuse, as ``code`` (a resource's ``*.stale``), a change made against another version."""
+    if expected is None or (current == expected if isinstance(expected, int) else current in expected):
+        return
+    raise Conflict(code, current_version=current,
+                   expected_version=expected if isinstance(expected, int) else sorted(expected))
+
+
 class InvalidTransition(DomainError):
     """A state machine refused a move (a closed grievance cannot be assigned)."""
 

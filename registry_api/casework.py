@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import grievances as grievance_rules
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, check_version
 from core.grievances import parse_tracking_number
 from core.services import applications as applications_service
 from core.services import grievances as grievances_service
@@ -160,10 +160,7 @@ async def decide_application(call: Call) -> Result:
     app = await uow.session.scalar(select(Application).where(Application.number == number).with_for_update())
     if app is None:
         raise NotFound("application.not_found", number=number)
-    if not grievances_service.version_matches(app.version, call.expected_version):
-        expected = call.expected_version
-        raise Conflict("application.stale", current_version=app.version,
-                       expected_version=expected if isinstance(expected, int) else sorted(expected or ()))
+    check_version("application.stale", app.version, call.expected_version)
     if app.verified_at is None and not await applications_service.verify_application(uow, app, call.actor):
         raise Conflict("application.awaiting_data", number=number)
     await applications_service.decide_application(uow, app, call.actor)

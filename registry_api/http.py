@@ -25,6 +25,7 @@ from aiohttp import web
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core.errors import ExpectedVersion
 from core.storage.schema import AuditEntry, IdempotencyRecord
 from core.storage.uow import Actor, Core, UnitOfWork, audit_row
 from registry_api.audit import READ_AUDIT
@@ -71,7 +72,7 @@ class Call:
     client: ClientView
     body: Any
     query: dict[str, Any]
-    expected_version: int | frozenset[int] | None
+    expected_version: ExpectedVersion
     idempotency_key: str | None
     uow: UnitOfWork  # the request's one transaction; the pipeline commits it, a handler never does
     reads: list[dict[str, Any]] = field(default_factory=list)  # audit rows of reads, see audit_read
@@ -288,7 +289,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def parse_if_match(request: web.Request) -> int | frozenset[int] | None:
+def parse_if_match(request: web.Request) -> ExpectedVersion:
     """The versions If-Match allows: ``*`` (None), one strong tag, or a list of them (any may match)."""
     header = request.headers.get("If-Match")
     if header is None:

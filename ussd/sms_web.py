@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from core.services.sms import handle_inbound, record_receipt, send_due
 from spsr.server import CORE, SETTINGS, periodic
 from ussd.sms_gateway import HttpSmsGateway
+from ussd.web import allowed, text_fields
 
 log = logging.getLogger("spsr.sms")
 
@@ -30,15 +31,11 @@ async def _fields(request: web.Request) -> dict[str, str]:
         except ValueError:
             return {}
         return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-    from ussd.web import text_fields
-
     return text_fields(await request.post())  # a file field is no message text
 
 
 async def inbound(request: web.Request) -> web.Response:
     """One SMS from a citizen: the reply goes out through the outbox (and is echoed here)."""
-    from ussd.web import allowed
-
     if not allowed(request):
         return web.json_response({"error": "forbidden"}, status=403)
     data = await _fields(request)
@@ -54,8 +51,6 @@ async def inbound(request: web.Request) -> web.Response:
 async def receipt(request: web.Request) -> web.Response:
     """A delivery receipt: from the gateway only (the same key or addresses as inbound SMS), or
     anyone could mark a family's notices delivered or failed."""
-    from ussd.web import allowed
-
     if not allowed(request):
         return web.json_response({"error": "forbidden"}, status=403)
     data = await _fields(request)

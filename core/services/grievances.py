@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import grievances as rules
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, ExpectedVersion, Forbidden, InvalidInput, NotFound, check_version
 from core.identity import Msisdn
 from core.services import outbox
 from core.storage.schema import Contact, Grievance, GrievanceNote, Household
@@ -182,21 +182,8 @@ async def find_grievance(
     return await _view(uow, g)
 
 
-# The version a change was made against (an ETag in If-Match): one, several (any may match, as
-# RFC 9110 has it for a list of tags), or None for "whatever is current".
-ExpectedVersion = int | frozenset[int] | None
-
-
-def version_matches(current: int, expected: ExpectedVersion) -> bool:
-    if expected is None:
-        return True
-    return current == expected if isinstance(expected, int) else current in expected
-
-
 def _check_version(g: Grievance, expected_version: ExpectedVersion) -> None:
-    if not version_matches(g.version, expected_version):
-        expected = expected_version if isinstance(expected_version, int) else sorted(expected_version or ())
-        raise Conflict("grievance.stale", current_version=g.version, expected_version=expected)
+    check_version("grievance.stale", g.version, expected_version)
 
 
 def _touch(uow: UnitOfWork, g: Grievance) -> None:

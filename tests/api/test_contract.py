@@ -83,25 +83,26 @@ async def test_metrics_and_access_log_mask_the_pinfl(api: Api, caplog: pytest.Lo
     assert head not in text
 
 
+def _access_line(method: str, target: str, caplog: pytest.LogCaptureFixture) -> str:
+    """The line spsr serve's access logger writes for one request answered 200."""
+    logger = logging.getLogger("aiohttp.access")
+    request = make_mocked_request(method, target, headers={"Host": "x"})
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        MaskedAccessLogger(logger, "").log(request, web.Response(status=200), 0.01)
+    return caplog.records[-1].getMessage()
+
+
 @pytest.mark.parametrize("target", ["/v1/persons/30907899728840", "/v1/persons/3090789972884%30/access-log?limit=2"])
 def test_the_server_access_log_masks_the_pinfl(target: str, caplog: pytest.LogCaptureFixture) -> None:
     # aiohttp's own access log writes the request line as sent: a PINFL, even percent-encoded, must not reach it.
-    logger = logging.getLogger("aiohttp.access")
-    request = make_mocked_request("GET", target, headers={"Host": "x"})
-    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
-        MaskedAccessLogger(logger, "").log(request, web.Response(status=200), 0.01)
-    line = caplog.records[-1].getMessage()
+    line = _access_line("GET", target, caplog)
     assert "30907899728840" not in line and "309078*****840" in line and '" 200 ' in line
 
 
 @pytest.mark.parametrize("target", ["/ussd/africastalking?key=s3cret", "/sms/receipt?x=1&KEY=s3cret&y=2",
                                     "/sms/receipt?key=s3%63ret"])
 def test_the_server_access_log_hides_a_gateways_key(target: str, caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("aiohttp.access")
-    request = make_mocked_request("POST", target, headers={"Host": "x"})
-    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
-        MaskedAccessLogger(logger, "").log(request, web.Response(status=200), 0.01)
-    line = caplog.records[-1].getMessage()
+    line = _access_line("POST", target, caplog)
     assert "s3cret" not in line and "key=***" in line.lower(), line
 
 
