@@ -11,10 +11,11 @@ from sqlalchemy import select
 from core import grievances as grievance_rules
 from core.errors import Conflict, InvalidInput, NotFound, check_version
 from core.grievances import parse_tracking_number
+from core.rates import RateBook
 from core.services import applications as applications_service
 from core.services import grievances as grievances_service
 from core.services.applications import ApplicationView, SubmitApplication
-from core.services.decisions import decision_document, provenance_of
+from core.services.decisions import decision_document, provenance_of, trigger_of
 from core.services.grievances import GrievanceView, RaiseGrievance
 from core.storage.schema import Application, Decision, Grievance, Household, Person
 from registry_api.http import Call, Op, Param, Result, decode_cursor, page
@@ -171,11 +172,10 @@ async def decide_application(call: Call) -> Result:
     return Result(body, version=view.version)
 
 
-def _decision_json(d: Decision, number: str | None, provenance: dict[str, Any]) -> dict[str, Any]:
+def _decision_json(d: Decision, number: str | None, provenance: dict[str, Any], book: RateBook) -> dict[str, Any]:
     return {"id": d.id, "household_id": d.household_id, "application_number": number,
             "decided_on": d.decided_on.isoformat(), "created_at": iso_datetime(d.created_at),
-            "trigger": (d.inputs or {}).get("trigger", "application"),
-            "decision": decision_document(d), "provenance": provenance}
+            "trigger": trigger_of(d), "decision": decision_document(d, book), "provenance": provenance}
 
 
 async def list_decisions(call: Call) -> Result:
@@ -191,7 +191,7 @@ async def list_decisions(call: Call) -> Result:
         stmt = stmt.where(Decision.id < before)
     rows = list((await uow.session.execute(stmt.order_by(Decision.id.desc()).limit(call.query["limit"] + 1))).all())
     provenance = await provenance_of(uow, [r[0] for r in rows])
-    result = page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1], provenance[r[0].id]))
+    result = page(call, rows, lambda r: r[0].id, lambda r: _decision_json(r[0], r[1], provenance[r[0].id], uow.book))
     await audit_members(call, [item["decision"] for item in result.body["items"]])
     return result
 

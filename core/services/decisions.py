@@ -1,10 +1,11 @@
 """A recorded decision as one document, whichever path made it.
 
 An application is decided by ``core.eligibility.assess`` and keeps its whole ``Decision`` under
-``inputs["decision"]`` and its provenance map under ``inputs["provenance"]``; bulk assessment
-writes the same figures as columns plus ``inputs["figures"]``, and the ids of the
-``exchange_records`` rows it rested on under ``inputs["sources"]`` (core/storage/assessment_sql.py).
-Readers (the API, the hotline) get one shape either way.
+``inputs["decision"]`` and its provenance map under ``inputs["provenance"]``. Bulk assessment
+writes its figures as columns and the ids of the ``exchange_records`` rows they rest on in
+``sources`` (core/storage/assessment_sql.py, migration 0008); bulk decisions written before that
+keep both in ``inputs["figures"]`` and ``inputs["sources"]``. Readers (the API, the hotline) get
+one shape whichever it is.
 """
 
 from __future__ import annotations
@@ -15,17 +16,39 @@ from typing import Any
 from sqlalchemy import select
 
 from core.eligibility import MONTHS_COUNTED, income_months
+from core.rates import RateBook
 from core.storage.schema import Decision, ExchangeRecord
 from core.storage.uow import UnitOfWork
 
 CHUNK = 1000
 
+# A bulk decision's figures, in the columns named as in ``inputs["figures"]`` before migration 0008.
+FIGURES = ("members", "income_total", "able_members", "children", "youngest_child_birth_date",
+           "residential_properties", "non_residential_properties", "roadworthy_vehicles",
+           "newest_roadworthy_year", "bank_balance_total", "amount_total")
 
-def decision_document(row: Decision) -> dict[str, Any]:
+
+def figures_of(row: Decision) -> dict[str, Any]:
+    """A bulk decision's figures, from its columns or, if written before 0008, its JSON."""
+    if row.members is None:
+        return dict((row.inputs or {}).get("figures", {}))
+    figures = {name: getattr(row, name) for name in FIGURES}
+    born = figures["youngest_child_birth_date"]
+    figures["youngest_child_birth_date"] = born.isoformat() if born is not None else None
+    return figures
+
+
+def trigger_of(row: Decision) -> str:
+    return str((row.inputs or {}).get("trigger") or ("application" if row.application_id else "assessment"))
+
+
+def decision_document(row: Decision, book: RateBook) -> dict[str, Any]:
     inputs = row.inputs or {}
     if "decision" in inputs:
         return dict(inputs["decision"])
-    figures = dict(inputs.get("figures", {}))
+    figures = figures_of(row)
+    # The scheme the day's rules followed: the rate book's dated table says (kept in the JSON before 0008).
+    scheme = inputs.get("scheme") or book.eligibility_scheme.in_force(row.decided_on)
     return {
         "on": row.decided_on.isoformat(),
         "eligible": row.eligible,
@@ -40,7 +63,7 @@ def decision_document(row: Decision) -> dict[str, Any]:
         "members": figures.get("members", 0),
         "income_per_member": row.income_per_member,
         "reasons": list(row.reasons or []),
-        "inputs": {**figures, "scheme": inputs.get("scheme"), "form": inputs.get("form"),
+        "inputs": {**figures, "scheme": scheme, "form": inputs.get("form", "set-based"),
                    "income_months": [m.isoformat() for m in income_months(row.decided_on)]},
     }
 
@@ -53,7 +76,9 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
     wanted: dict[int, list[int]] = {}
     for row in rows:
         inputs = row.inputs or {}
-        if "sources" in inputs:
+        if row.sources is not None or row.members is not None:
+            wanted[row.id] = [int(i) for i in (row.sources or "").split(",") if i]
+        elif "sources" in inputs:
             wanted[row.id] = [int(i) for i in inputs["sources"]]
         else:
             out[row.id] = dict(inputs.get("provenance", {}))

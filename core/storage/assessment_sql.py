@@ -59,16 +59,6 @@ class Dialect:
         written, only checked, which costs a third of decomposing it into ``jsonb``)."""
         return f"CAST({json_text} AS json)" if self.pg else f"json({json_text})"
 
-    def figure(self, inputs: str, name: str, sql_type: str) -> str:
-        """One of a set-based decision's ``inputs.figures``, typed."""
-        if self.pg:
-            return f"CAST({inputs}->'figures'->>'{name}' AS {sql_type})"
-        return f"json_extract({inputs}, '$.figures.{name}')"
-
-    def iso_date(self, expr: str) -> str:
-        """A date as ``YYYY-MM-DD`` text whatever the server's DateStyle (SQLite stores that text)."""
-        return f"to_char({expr}, 'YYYY-MM-DD')" if self.pg else expr
-
     def id_list(self, column: str) -> str:
         """The column's values of a group as comma-separated text, for a JSON array."""
         return f"string_agg(CAST({column} AS TEXT), ',')" if self.pg else f"group_concat({column}, ',')"
@@ -96,7 +86,7 @@ DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
 NEW_DECISIONS = ("d.id > :before AND d.application_id IS NULL AND d.household_id BETWEEN :lo AND :hi")
 
 
-# A decision's reasons and figures are JSON written as text by concatenation and parsed once: two
+# A decision's reasons are JSON written as text by concatenation and parsed once: two
 # million decisions built with jsonb_build_object and re-serialised cost more than everything
 # else in an assessment. Every value is a number, a date or a plain code, so nothing needs escaping.
 def _num(expr: str) -> str:
@@ -200,21 +190,15 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
         f" WHEN programme = {_word(k)} THEN {int(v)}" for k, v in sorted(r.durations.items())
         if k in ("child_benefit", "material_assistance")) + " ELSE 0 END"
 
-    youngest = f"""COALESCE('"' || {d.iso_date('youngest')} || '"', 'null')"""
-    figures = _json_object(
-        ("members", _num("n")), ("income_total", _num("total")), ("able_members", _num("able")),
-        ("children", _num("children")), ("youngest_child_birth_date", youngest),
-        ("residential_properties", _num("res")), ("non_residential_properties", _num("nonres")),
-        ("roadworthy_vehicles", _num("rw")), ("newest_roadworthy_year", _num("newest")),
-        ("bank_balance_total", _num("bank")), ("amount_total", _num("CASE WHEN eligible THEN full_amount END")))
+    # The figures go into columns of their own (migration 0008); ``inputs`` stays an empty object.
     # The agency data a decision rested on, by the ids of its exchange records (see
     # core/services/decisions.py for the provenance read back through them).
-    inputs = _json_object(("trigger", _const("assessment")), ("form", _const("set-based")),
-                          ("scheme", _const(r.scheme)), ("figures", f"({figures})"),
-                          ("sources", "'[' || COALESCE(src, '') || ']'"))
     return f"""
 INSERT INTO decisions (household_id, application_id, decided_on, eligible, category, programme, amount,
-                       share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at)
+                       share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at,
+                       members, able_members, children, residential_properties, non_residential_properties,
+                       roadworthy_vehicles, newest_roadworthy_year, youngest_child_birth_date, income_total,
+                       bank_balance_total, amount_total, sources)
 {figures_cte(r, d, everything=everything)}, x AS MATERIALIZED (
   SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
          CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
@@ -230,7 +214,9 @@ INSERT INTO decisions (household_id, application_id, decided_on, eligible, categ
   FROM y
 )
 SELECT hid, NULL, {on}, eligible, category, programme, CASE WHEN eligible THEN full_amount * share / 100 ELSE 0 END,
-       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {d.parse(inputs)}, :now
+       share, CASE WHEN eligible THEN {duration} ELSE 0 END, {mce}, ipm, {d.parse("reasons_text")}, {d.parse("'{}'")}, :now,
+       n, able, children, res, nonres, rw, newest, youngest, total, bank,
+       CASE WHEN eligible THEN full_amount END, src
 FROM z
 """
 
@@ -305,8 +291,6 @@ def due_in_range(*, everything: bool) -> str:
 def new_enrolments(r: RulesInForce, d: Dialect) -> str:
     """Eligible families with no active enrolment covering next month start one from next month."""
     next_month = add_months(r.on.replace(day=1), 1)
-    children = d.figure("d.inputs", "children", "INTEGER")
-    youngest = d.figure("d.inputs", "youngest_child_birth_date", "DATE")
     last = "CASE d.duration_months" + "".join(
         f" WHEN {n} THEN {d.date(add_months(next_month, n - 1))}" for n in sorted({int(v) for v in r.durations.values()})
     ) + " END"
@@ -314,7 +298,7 @@ def new_enrolments(r: RulesInForce, d: Dialect) -> str:
 INSERT INTO enrolments (household_id, programme, category, decision_id, first_month, last_month, amount, state,
                         children, infant, share_percent)
 SELECT d.household_id, d.programme, d.category, d.id, {d.date(next_month)}, {last}, d.amount, 'active',
-       {children}, COALESCE({youngest} > {d.date(r.infant_born_after)}, FALSE), d.share_percent
+       d.children, COALESCE(d.youngest_child_birth_date > {d.date(r.infant_born_after)}, FALSE), d.share_percent
 FROM decisions d
 WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
   SELECT 1 FROM enrolments e WHERE e.household_id = d.household_id AND e.state = 'active'

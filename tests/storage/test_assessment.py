@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 
 from core.eligibility import Decision as EligibilityDecision
 from core.services.assessment import _assess_range, _statements, assess_households
-from core.services.decisions import decision_document, provenance_of
+from core.services.decisions import decision_document, provenance_of, trigger_of
 from core.services.exchange import ingest
 from core.services.messages import render
 from core.storage.engine import create_engine, session_factory
@@ -52,17 +52,22 @@ async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_
     async with core.uow() as uow:
         decision = await uow.session.get(Decision, enrolment.decision_id)
         assert decision is not None and decision.eligible and decision.application_id is None
-        # The decision keeps the ids of its exchange records; the provenance is read back through them.
-        assert decision.inputs["sources"] and "provenance" not in decision.inputs
+        # The decision keeps its figures as columns and the ids of its exchange records; the
+        # provenance is read back through them.
+        assert decision.inputs == {} and decision.sources
+        assert (decision.members, decision.children, decision.youngest_child_birth_date, decision.amount_total) == (
+            3, 1, dt.date(2025, 1, 1), 360_000)
         source = (await provenance_of(uow, [decision]))[decision.id][f"{head}:soliq.wage|2026-11/301234567"]
         assert source == {"agency": "soliq", "record_id": "W-11", "as_of": "2026-12-05",
                           "received_at": source["received_at"]}
         assert [r["code"] for r in decision.reasons] == ["income.below_threshold", "category.poor"]
         # Readers get the same document as for an application's decision.
-        document = EligibilityDecision.from_dict(decision_document(decision))
+        document = EligibilityDecision.from_dict(decision_document(decision, core.book))
         assert (document.eligible, document.category, document.monthly_amount, document.members) == (
             True, "poor", 360_000, 3)
         assert [r.code for r in document.reasons] == ["income.below_threshold", "category.poor"]
+        assert (document.inputs["children"], document.inputs["youngest_child_birth_date"],
+                document.inputs["scheme"], trigger_of(decision)) == (1, "2025-01-01", "categories", "assessment")
     assert await templates(core, household_id) == ["enrolment.started"]
 
     # Nothing changed: nothing to do; --all re-assesses but does not enrol twice.
