@@ -9,6 +9,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -26,6 +27,29 @@ log = logging.getLogger("spsr.ussd")
 SESSION_SECONDS = 180  # an operator drops a USSD session after at most 120-180 s
 ANSWER_WITHIN = 1.8  # the gateway wants an answer within about 2 s
 PAGER = UssdPager()
+REMEMBERED = 50_000  # phones whose language this process keeps for its apologies (a few MB)
+
+
+class Languages:
+    """The language each recent phone was last answered in, so that when a hop fails (the
+    database down or slow, the very store that holds the phone's language) the apology is still
+    in the caller's language. Bounded: the least recently answered phone is forgotten first."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self._size = size
+        self._by_phone: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, phone: str, language: str) -> None:
+        self._by_phone[phone] = language
+        self._by_phone.move_to_end(phone)
+        if len(self._by_phone) > self._size:
+            self._by_phone.popitem(last=False)
+
+    def of(self, phone: str) -> str | None:
+        return self._by_phone.get(phone)
+
+
+LANGUAGES = Languages()
 
 
 def allowed(request: web.Request) -> bool:
@@ -75,7 +99,9 @@ async def ussd_hop(request: web.Request) -> web.Response:
         ), ANSWER_WITHIN)
     except Exception:  # a slow or failing database must still get the caller a polite END
         log.exception("USSD hop failed (session %s)", parsed.session_id)
-        return protocol.reply(_(Words.UNAVAILABLE), end=True)
+        with use_locale(LANGUAGES.of(phone)):
+            return protocol.reply(_(Words.UNAVAILABLE), end=True)
+    LANGUAGES.remember(phone, reply.language)
     with use_locale(reply.language):
         return protocol.reply(reply.text or "", reply.end)
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from core.clock import FixedClock
 from core.flows import Input, Start, step
 from core.gsm import fits_ussd
-from core.i18n import SUPPORTED, use_locale
+from core.i18n import SUPPORTED, Words, _, use_locale
 from core.storage.schema import Application
 from core.storage.uow import Core
 from tests.ussd.conftest import PAID_PHONE, PHONE, STRANGER, session_for
@@ -81,6 +81,30 @@ async def test_a_hop_past_the_gateways_deadline_gets_a_polite_end(demo, ussd_cli
 
     monkeypatch.setattr(ussd_web, "ANSWER_WITHIN", 1e-6)
     assert (await _hop(ussd_client, "s-slow", PHONE, "")).startswith("END ")
+
+
+async def test_a_failed_hop_apologises_in_the_language_the_phone_was_last_answered_in(
+        demo, ussd_client, monkeypatch) -> None:
+    from ussd import web as ussd_web
+
+    await play(session_for(ussd_client, STRANGER), ["3"])  # Russian
+    monkeypatch.setattr(ussd_web, "ANSWER_WITHIN", 1e-6)
+    with use_locale("ru"):
+        assert await _hop(ussd_client, "s-down", STRANGER, "") == f"END {_(Words.UNAVAILABLE)}"
+    # A phone never answered gets the default language's apology.
+    with use_locale("uz"):
+        assert await _hop(ussd_client, "s-new", "+998935550123", "") == f"END {_(Words.UNAVAILABLE)}"
+
+
+def test_the_remembered_languages_are_bounded() -> None:
+    from ussd.web import Languages
+
+    languages = Languages(size=2)
+    languages.remember("+1", "ru")
+    languages.remember("+2", "kaa")
+    languages.remember("+1", "ru")  # answered again: now the most recent
+    languages.remember("+3", "uz")
+    assert (languages.of("+1"), languages.of("+2"), languages.of("+3")) == ("ru", None, "uz")
 
 
 async def test_auth_refuses_a_wrong_key_when_one_is_set(core: Core, aiohttp_client) -> None:
