@@ -11,14 +11,14 @@ import aiohttp
 
 from ussd.simulator import UssdSession, boxed, play
 
-DEFAULT_URL = "http://127.0.0.1:8080/ussd/africastalking"
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # The port ``make run`` and ``spsr serve`` listen on: PORT when it is set, as for them.
+    default_url = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}/ussd/africastalking"
     parser = sub.add_parser("phone", help="dial *1140# from a simulated phone (USSD gateway simulator)")
     parser.add_argument("number", help="the caller's phone, e.g. +998901234567")
     parser.add_argument("--inputs", help="play a session with these comma-separated inputs and print it")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"the USSD endpoint (default {DEFAULT_URL})")
+    parser.add_argument("--url", default=default_url, help=f"the USSD endpoint (default {default_url})")
     parser.add_argument("--key", default=os.environ.get("SPSR_USSD_KEY"), help="the gateway key (SPSR_USSD_KEY)")
     parser.add_argument("--code", default="*1140#", help="service code to dial")
     parser.add_argument("--step-timeout", type=float, default=10.0, help="seconds a gateway waits per answer")

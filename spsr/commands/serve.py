@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 
 from aiohttp import web
 
@@ -20,7 +22,8 @@ log = logging.getLogger("spsr.serve")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="run the web server (USSD, SMS, Telegram webhook, API, staff pages)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=whole_number(1, 65535), default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--port", type=whole_number(1, 65535), default=os.environ.get("PORT") or "8080",
+                        help="port to listen on (default PORT, else 8080)")
     parser.set_defaults(func=run)
 
 
@@ -31,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(host: str, port: int) -> None:
     settings = Settings.from_env()
+    if settings.public_url is None:  # the SMS gateway's receipts come back to this very port
+        settings = dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}")
     core = await build_core(settings)
     app = build_app(core, settings)
     runner = web.AppRunner(app, access_log_class=MaskedAccessLogger)

@@ -42,3 +42,18 @@ def test_numbers_in_range_and_the_defaults() -> None:
     assert parser.parse_args(["exchange", "import", "f.jsonl"]).batch == MAX_BATCH
     assert parser.parse_args(["exchange", "generate", "--out", "f", "--share", "0.25"]).share == 0.25
     assert parser.parse_args(["seed", "--households", "0", "--lanes", "16"]).lanes == 16
+
+
+def test_the_server_and_its_simulators_meet_on_port_or_8080(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PORT=9000 make run`` serves on 9000; ``spsr phone`` and ``spsr sms`` in a shell with the
+    same PORT find it there."""
+    monkeypatch.delenv("PORT", raising=False)
+    parser = build_parser()
+    assert parser.parse_args(["serve"]).port == 8080
+    assert parser.parse_args(["sms", "+998901234567", "HOLAT"]).url == "http://127.0.0.1:8080"
+    monkeypatch.setenv("PORT", "9000")
+    parser = build_parser()
+    assert parser.parse_args(["serve"]).port == 9000
+    assert parser.parse_args(["sms", "+998901234567", "HOLAT"]).url == "http://127.0.0.1:9000"
+    assert parser.parse_args(["phone", "+998901234567"]).url == "http://127.0.0.1:9000/ussd/africastalking"
+    assert parser.parse_args(["serve", "--port", "9100"]).port == 9100
