@@ -94,3 +94,56 @@ async def test_facts_learn_their_exchange_record_on_upgrade(tmp_path) -> None:  
             assert (await conn.execute(text("SELECT record_id FROM facts"))).scalar() == 30
     finally:
         await engine.dispose()
+
+
+async def test_a_bulk_decision_written_before_0008_reads_the_same_after_it_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0008 moves a bulk decision's figures from JSON to columns for new rows only: one written
+    before keeps its JSON and reads as the same document; a downgrade drops the columns, keeping
+    every row."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import select, text
+
+    from core.rates import RateBook
+    from core.services.decisions import decision_document
+    from core.storage.engine import create_engine, session_factory
+    from core.storage.migrate import alembic_config, upgrade
+    from core.storage.schema import Decision
+
+    figures = {"members": 3, "income_total": 900_000, "able_members": 1, "children": 2,
+               "youngest_child_birth_date": "2025-01-01", "residential_properties": 1,
+               "non_residential_properties": 0, "roadworthy_vehicles": 0, "newest_roadworthy_year": None,
+               "bank_balance_total": 0, "amount_total": 600_000}
+    inputs = {"trigger": "assessment", "form": "set-based", "scheme": "categories", "figures": figures,
+              "sources": []}
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'decisions.db'}")
+    try:
+        await upgrade(engine, "0007")
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # the decision alone is enough here
+            await conn.execute(text(
+                "INSERT INTO decisions (id, household_id, application_id, decided_on, eligible, category, programme,"
+                " amount, share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at)"
+                " VALUES (1, 1, NULL, '2026-12-10', 1, 'poor', 'child_benefit', 600000, 100, 6, 900000, 100000,"
+                " '[]', :inputs, '2026-12-10 10:00:00')"), {"inputs": json.dumps(inputs)})
+            await conn.commit()
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            row = (await session.execute(select(Decision))).scalar_one()
+            assert row.members is None and row.sources is None
+            document = decision_document(row, RateBook.load())
+        assert {k: document["inputs"][k] for k in figures} == figures
+        assert document["members"] == 3 and document["inputs"]["scheme"] == "categories"
+
+        def down(connection):  # type: ignore[no-untyped-def]
+            command.downgrade(alembic_config(connection), "0007")
+
+        async with engine.connect() as conn:
+            await conn.run_sync(down)
+            await conn.commit()
+            columns = {r[1] for r in (await conn.exec_driver_sql("PRAGMA table_info(decisions)")).all()}
+            assert "members" not in columns and "sources" not in columns
+            assert (await conn.execute(text("SELECT COUNT(*) FROM decisions"))).scalar() == 1
+    finally:
+        await engine.dispose()
