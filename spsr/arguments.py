@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
+
+
+def served_port() -> str:
+    """The port ``make run`` and ``spsr serve`` listen on: PORT when it is set, else 8080; the
+    simulators default to it too, so they find the server in the same shell. Text, so that
+    ``serve --port``'s type checks a PORT that is not a port like a typed one."""
+    return os.environ.get("PORT") or "8080"
+
+
+def local_server() -> str:
+    return f"http://127.0.0.1:{served_port()}"
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:

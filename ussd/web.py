@@ -49,7 +49,7 @@ class Languages:
         return self._by_phone.get(phone)
 
 
-LANGUAGES = Languages()
+LANGUAGES = web.AppKey("ussd_languages", Languages)  # one per app, as the API's key cache
 
 
 def allowed(request: web.Request) -> bool:
@@ -99,14 +99,15 @@ async def ussd_hop(request: web.Request) -> web.Response:
         ), ANSWER_WITHIN)
     except Exception:  # a slow or failing database must still get the caller a polite END
         log.exception("USSD hop failed (session %s)", parsed.session_id)
-        with use_locale(LANGUAGES.of(phone)):
+        with use_locale(request.app[LANGUAGES].of(phone)):
             return protocol.reply(_(Words.UNAVAILABLE), end=True)
-    LANGUAGES.remember(phone, reply.language)
+    request.app[LANGUAGES].remember(phone, reply.language)
     with use_locale(reply.language):
         return protocol.reply(reply.text or "", reply.end)
 
 
 def mount(app: web.Application) -> None:
+    app[LANGUAGES] = Languages()
     app.router.add_post("/ussd/{protocol:africastalking}", ussd_hop)
     from ussd import sms_web
 

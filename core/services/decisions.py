@@ -28,9 +28,15 @@ FIGURES = ("members", "income_total", "able_members", "children", "youngest_chil
            "newest_roadworthy_year", "bank_balance_total", "amount_total")
 
 
+def _columnar(row: Decision) -> bool:
+    """Whether a bulk decision keeps its figures and sources in columns (written from 0008 on:
+    every such decision counts its members)."""
+    return row.members is not None
+
+
 def figures_of(row: Decision) -> dict[str, Any]:
     """A bulk decision's figures, from its columns or, if written before 0008, its JSON."""
-    if row.members is None:
+    if not _columnar(row):
         return dict((row.inputs or {}).get("figures", {}))
     figures = {name: getattr(row, name) for name in FIGURES}
     born = figures["youngest_child_birth_date"]
@@ -76,7 +82,7 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
     wanted: dict[int, list[int]] = {}
     for row in rows:
         inputs = row.inputs or {}
-        if row.sources is not None or row.members is not None:
+        if _columnar(row):
             wanted[row.id] = [int(i) for i in (row.sources or "").split(",") if i]
         elif "sources" in inputs:
             wanted[row.id] = [int(i) for i in inputs["sources"]]

@@ -9,12 +9,12 @@ import sys
 
 import aiohttp
 
+from spsr.arguments import local_server
 from ussd.simulator import UssdSession, boxed, play
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # The port ``make run`` and ``spsr serve`` listen on: PORT when it is set, as for them.
-    default_url = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}/ussd/africastalking"
+    default_url = f"{local_server()}/ussd/africastalking"
     parser = sub.add_parser("phone", help="dial *1140# from a simulated phone (USSD gateway simulator)")
     parser.add_argument("number", help="the caller's phone, e.g. +998901234567")
     parser.add_argument("--inputs", help="play a session with these comma-separated inputs and print it")

@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import os
 
 from aiohttp import web
 
 from core.config import Settings
 from registry_api.app import MaskedAccessLogger
-from spsr.arguments import whole_number
+from spsr.arguments import served_port, whole_number
 from spsr.bootstrap import build_core
 from spsr.server import build_app
 
@@ -22,7 +21,7 @@ log = logging.getLogger("spsr.serve")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="run the web server (USSD, SMS, Telegram webhook, API, staff pages)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=whole_number(1, 65535), default=os.environ.get("PORT") or "8080",
+    parser.add_argument("--port", type=whole_number(1, 65535), default=served_port(),
                         help="port to listen on (default PORT, else 8080)")
     parser.set_defaults(func=run)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 
 import aiohttp
 from aiohttp import web
 
-from spsr.arguments import whole_number
+from spsr.arguments import local_server, whole_number
 from ussd.sms_simulator import build_gateway
 
 
@@ -18,7 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sms", help="send an SMS from a phone to the server and print the reply")
     p.add_argument("number")
     p.add_argument("text")
-    server = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"  # where make run serves
+    server = local_server()
     p.add_argument("--url", default=server, help=f"the spsr server (default {server})")
     p.add_argument("--gateway", default="http://127.0.0.1:8090", help="the SMS gateway simulator")
     p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply to arrive")
