@@ -111,10 +111,16 @@ def grievance_json(v: GrievanceView) -> dict[str, Any]:
             "version": v.version}
 
 
+def _named_members(document: dict[str, Any]) -> list[Any]:
+    members = (document.get("inputs") or {}).get("members")
+    return members if isinstance(members, list) else []
+
+
 async def audit_members(call: Call, decisions: list[dict[str, Any] | None]) -> None:
-    """Put on record a read of everyone these decision documents name: their inputs carry each
-    member's PINFL, birth date, disability and service body, which is reading that person's data."""
-    pinfls = {m["pinfl"] for d in decisions if d for m in (d.get("inputs") or {}).get("members") or ()
+    """Put on record a read of everyone these decision documents name: an application's carries
+    each member's PINFL, birth date, disability and service body, which is reading that person's
+    data. A bulk assessment's names nobody: its ``inputs.members`` is the household's count."""
+    pinfls = {m["pinfl"] for d in decisions if d for m in _named_members(d)
               if isinstance(m, dict) and isinstance(m.get("pinfl"), str)}
     if pinfls:
         audit_reads(call, (await call.uow.session.scalars(

@@ -210,6 +210,28 @@ async def test_bad_bodies_are_refused_and_nothing_is_written(api: Api) -> None:
     assert await grievances() == 0
 
 
+async def test_a_households_assessment_decisions_name_the_agency_data_behind_them(api: Api) -> None:
+    """A decision made by ``spsr assess`` (figures in columns, no member list) reads through the
+    API with its figures and the agency, record and as-of date of each value it rested on."""
+    from core.services.assessment import assess_households
+
+    hid, head = await make_family(api.core, children=(dt.date(2025, 1, 1),))
+    records = [{"item": "soliq.wage", "pinfl": head, "key": f"2026-{m}/301234567", "value": 400_000,
+                "unit": "UZS", "as_of": "2026-12-05", "record_id": f"W-{m}"} for m in ("09", "10", "11")]
+    resp = await api.post("/v1/exchange/records", {"records": records}, "agency")
+    assert (await resp.json())["accepted"] == 3
+    assert (await assess_households(api.core)).assessed == 1
+    resp = await api.get(f"/v1/households/{hid}/decisions", "auditor")
+    assert resp.status == 200, await resp.text()
+    [item] = (await resp.json())["items"]
+    assert item["trigger"] == "assessment" and item["application_number"] is None
+    decision = item["decision"]
+    assert decision["eligible"] is True and decision["members"] == 3
+    assert (decision["inputs"]["children"], decision["inputs"]["scheme"]) == (1, "categories")
+    source = item["provenance"][f"{head}:soliq.wage|2026-11/301234567"]
+    assert (source["agency"], source["record_id"], source["as_of"]) == ("soliq", "W-11", "2026-12-05")
+
+
 async def test_exchange_takes_single_records_and_batches(api: Api) -> None:
     _, head = await make_family(api.core)
     record = {"item": "soliq.wage", "pinfl": head, "key": "2026-11/301234567", "value": 700_000, "unit": "UZS",
