@@ -309,13 +309,16 @@ WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
 
 
 def reinstate(r: RulesInForce, d: Dialect) -> str:
-    """An eligible family whose enrolment was due to end keeps it."""
+    """An eligible family whose enrolment was due to end keeps it.
+
+    Driven by the few enrolments due to end (``ix_enrolments_ending``), each probing its own new
+    decision, not by the range's twenty thousand new decisions probing enrolments."""
     next_month = add_months(r.on.replace(day=1), 1)
     return f"""
 UPDATE enrolments SET ended_on = NULL
 WHERE state = 'active' AND ended_on IS NOT NULL AND last_month >= {d.date(next_month)}
 AND household_id BETWEEN :lo AND :hi
-AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS} AND d.eligible)
+AND EXISTS (SELECT 1 FROM decisions d WHERE d.household_id = enrolments.household_id AND {NEW_DECISIONS} AND d.eligible)
 """
 
 

@@ -147,3 +147,51 @@ async def test_a_bulk_decision_written_before_0008_reads_the_same_after_it_and_b
             assert (await conn.execute(text("SELECT COUNT(*) FROM decisions"))).scalar() == 1
     finally:
         await engine.dispose()
+
+
+async def test_enrolments_lose_their_checked_keys_and_keep_their_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0009 drops the enrolments' checked keys (SQLite copies the table to do it) and adds a partial
+    index after the copy; a downgrade puts the keys back. Either way every enrolment stays, with its
+    household and decision."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from core.storage.engine import create_engine
+    from core.storage.migrate import alembic_config, upgrade
+
+    def keys(connection):  # type: ignore[no-untyped-def]
+        return {fk["referred_table"] for fk in inspect(connection).get_foreign_keys("enrolments")}
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'enrolments.db'}")
+    try:
+        await upgrade(engine, "0008")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(keys) == {"households", "decisions"}
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # the enrolments alone are enough here
+            for i in (1, 2):
+                await conn.execute(text(
+                    "INSERT INTO enrolments (id, household_id, programme, category, decision_id, first_month,"
+                    " last_month, amount, state) VALUES (:i, :i, 'child_benefit', 'poor', :d, '2027-01-01',"
+                    " '2027-06-01', 600000, 'active')"), {"i": i, "d": 10 + i})
+            await conn.commit()
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(keys) == set()
+            assert (await conn.execute(text("SELECT SUM(household_id), SUM(decision_id) FROM enrolments"))).one() \
+                == (3, 23)
+            indexes = {r[1] for r in (await conn.exec_driver_sql("PRAGMA index_list(enrolments)")).all()}
+            assert {"ix_enrolments_household_state", "ix_enrolments_period", "ix_enrolments_ending"} <= indexes
+            ending = (await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_enrolments_ending'")))
+            assert "WHERE state = 'active' AND ended_on IS NOT NULL" in ending.scalar()  # still partial
+
+        def down(connection):  # type: ignore[no-untyped-def]
+            command.downgrade(alembic_config(connection), "0008")
+
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # as core.storage.migrate.upgrade does
+            await conn.run_sync(down)
+            await conn.commit()
+            assert await conn.run_sync(keys) == {"households", "decisions"}
+            assert (await conn.execute(text("SELECT COUNT(*) FROM enrolments"))).scalar() == 2
+    finally:
+        await engine.dispose()
