@@ -46,6 +46,17 @@ class Dialect:
     def pg(self) -> bool:
         return self.name == "postgresql"
 
+    # A CTE the planner may not flatten into the statement around it. PostgreSQL keeps a subquery
+    # with OFFSET whole and streams its rows; MATERIALIZED would also write them all to a
+    # tuplestore first (spilling to disk past work_mem). SQLite needs a LIMIT before OFFSET.
+    @property
+    def fence_open(self) -> str:
+        return "" if self.pg else "MATERIALIZED"
+
+    @property
+    def fence_close(self) -> str:
+        return " OFFSET 0" if self.pg else ""
+
     def date(self, d: dt.date) -> str:
         return f"DATE '{d.isoformat()}'" if self.pg else f"'{d.isoformat()}'"
 
@@ -199,11 +210,11 @@ INSERT INTO decisions (household_id, application_id, decided_on, eligible, categ
                        members, able_members, children, residential_properties, non_residential_properties,
                        roadworthy_vehicles, newest_roadworthy_year, youngest_child_birth_date, income_total,
                        bank_balance_total, amount_total, sources)
-{figures_cte(r, d, everything=everything)}, x AS MATERIALIZED (
+{figures_cte(r, d, everything=everything)}, x AS {d.fence_open} (
   SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
          CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
          {full} AS full_amount
-  FROM base
+  FROM base{d.fence_close}
 ), y AS (
   -- Here, past the joins (x is the fence): in base it became a HAVING in the persons aggregate,
   -- estimated at a fiftieth of the range, and every join after it was planned for a handful of
