@@ -18,11 +18,17 @@ changed since their last assessment are due). For each range a handful of ``INSE
   otherwise, nothing after STOP), once: notices are keyed by enrolment.
 
 Python holds one range's counters, never its rows, so memory does not grow with the registry.
+
+Each pass is recorded in ``assessment_runs``. A pass without ``--all`` first finds the ranges
+that hold a household changed since the latest finished pass began (less :data:`IN_FLIGHT`)
+and not decided since (:func:`core.storage.assessment_sql.due_ranges`), and works only those:
+a pass with nothing changed reads one index, where it probed every household's decisions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage import assessment_sql as q
-from core.storage.schema import Decision, Enrolment, Household
+from core.storage.schema import AssessmentRun, Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,11 @@ RANGE_SETTINGS = (
     # households, 806 -> 767 ms a range at 2,000,000 (five ranges across the registry, twice).
     "SET LOCAL jit = off",
 )
+
+
+# Writes stamp data_changed_at before they commit: a household changed this long before a pass
+# began, but committed after the pass read its range, is still looked at by the next pass.
+IN_FLIGHT = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -80,16 +91,25 @@ def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _due(everything: bool) -> Any:
+async def changed_since(uow: UnitOfWork) -> dt.datetime | None:
+    """Households changed before this were decided by the latest finished pass (None: no pass yet)."""
+    began = await uow.session.scalar(select(AssessmentRun.started_at).where(AssessmentRun.finished_at.is_not(None))
+                                     .order_by(AssessmentRun.id.desc()).limit(1))
+    return None if began is None else began - IN_FLIGHT
+
+
+def _due(everything: bool, since: dt.datetime | None) -> Any:
     if everything:
         return True
-    return ~exists().where(Decision.household_id == Household.id, Decision.created_at >= Household.data_changed_at)
+    due = ~exists().where(Decision.household_id == Household.id, Decision.created_at >= Household.data_changed_at)
+    return due if since is None else (Household.data_changed_at >= since) & due
 
 
 async def households_due(core: Core, *, everything: bool = False) -> int:
     async with core.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(Household).where(_due(everything)))
-                   or 0)
+        since = None if everything else await changed_since(uow)
+        return int(await uow.session.scalar(
+            select(func.count()).select_from(Household).where(_due(everything, since))) or 0)
 
 
 @dataclass(frozen=True)
@@ -104,24 +124,27 @@ class _Statements:
     started_notices: Any
 
 
+def _stmt(sql: str) -> Any:
+    t = text(sql)
+    for stamp in ("now", "since"):  # typed, so that SQLite compares them as it stores its stamps
+        if f":{stamp}" in sql:
+            t = t.bindparams(bindparam(stamp, type_=DateTime(timezone=True)))
+    return t
+
+
 def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
     rules = rules_in_force(uow.today(), uow.book)
     d = q.Dialect(uow.session.get_bind().dialect.name)
-
-    def stmt(sql: str) -> Any:
-        t = text(sql)
-        return t.bindparams(bindparam("now", type_=DateTime(timezone=True))) if ":now" in sql else t
-
     return _Statements(
-        decisions=stmt(q.decisions_insert(rules, d, everything=everything)),
-        due=stmt(q.due_in_range(everything=everything)),
-        counts=stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.eligible THEN 1 ELSE 0 END), 0) "
-                    f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
-        enrol=stmt(q.new_enrolments(rules, d)),
-        reinstate=stmt(q.reinstate(rules, d)),
-        ending_notices=stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
-        end=stmt(q.end_enrolments(rules, d)),
-        started_notices=stmt(q.started_notices(d, PRIORITY_NOTICE)),
+        decisions=_stmt(q.decisions_insert(rules, d, everything=everything)),
+        due=_stmt(q.due_in_range(everything=everything)),
+        counts=_stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.eligible THEN 1 ELSE 0 END), 0) "
+                     f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
+        enrol=_stmt(q.new_enrolments(rules, d)),
+        reinstate=_stmt(q.reinstate(rules, d)),
+        ending_notices=_stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
+        end=_stmt(q.end_enrolments(rules, d)),
+        started_notices=_stmt(q.started_notices(d, PRIORITY_NOTICE)),
     )
 
 
@@ -137,10 +160,24 @@ async def assess_households(
     """Re-assess every household whose data changed since its last assessment (all with ``everything``)."""
     summary = AssessSummary()
     async with core.uow() as uow:
+        since = None if everything else await changed_since(uow)
+        run = AssessmentRun(started_at=uow.now(), everything=everything, assessed=0, eligible=0, enrolled=0,
+                            ending=0, reinstated=0, notices=0, errors=0)
+        uow.session.add(run)
         low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
         statements = _statements(uow, everything)
         dialect = uow.session.get_bind().dialect.name
-    ranges = iter(range(int(low), int(high) + 1, chunk)) if low is not None else iter(())
+        if low is None:
+            starts: list[int] = []
+        elif everything:
+            starts = list(range(int(low), int(high) + 1, chunk))
+        else:
+            found = await uow.session.execute(_stmt(q.due_ranges(since=since is not None)),
+                                              {"low": int(low), "chunk": chunk, "since": since})
+            starts = [int(low) + int(r) * chunk for r in found.scalars()]
+        await uow.commit()
+        run_id = run.id
+    ranges = iter(starts)
 
     async def worker() -> None:
         for lo in ranges:  # one shared iterator: each range is taken by exactly one worker
@@ -156,6 +193,10 @@ async def assess_households(
     # server busy. SQLite has one writer, so one range at a time.
     await asyncio.gather(*(worker() for _ in range(workers if dialect == "postgresql" else 1)))
     async with core.uow() as uow:
+        run = await uow.session.get_one(AssessmentRun, run_id)
+        run.finished_at = uow.now()
+        for name in ("assessed", "eligible", "enrolled", "ending", "reinstated", "notices", "errors"):
+            setattr(run, name, getattr(summary, name))
         uow.audit(actor, "assessment.run", "assessment", uow.today().isoformat(), everything=everything,
                   assessed=summary.assessed, enrolled=summary.enrolled, ending=summary.ending,
                   errors=summary.errors)

@@ -94,6 +94,18 @@ class Dialect:
 # for every range (a sequential scan of every decision ever written, twice a range).
 DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
        " AND dd.household_id BETWEEN :lo AND :hi AND dd.created_at >= h.data_changed_at)")
+def due_ranges(*, since: bool) -> str:
+    """Which ranges of ``:chunk`` ids from ``:low`` hold a due household, by number, in order.
+
+    With ``since``, only households changed since then are looked at, through
+    ``ix_households_data_changed_at``: a pass with nothing changed reads that index and no range.
+    The ranges themselves are assessed as ever (their statements look at every due household)."""
+    changed = "h.data_changed_at >= :since AND " if since else ""
+    return (f"SELECT DISTINCT (h.id - :low) / :chunk AS r FROM households h WHERE {changed}"
+            "NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
+            " AND dd.created_at >= h.data_changed_at) ORDER BY r")
+
+
 NEW_DECISIONS = ("d.id > :before AND d.application_id IS NULL AND d.household_id BETWEEN :lo AND :hi")
 
 

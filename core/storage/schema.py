@@ -301,6 +301,27 @@ class Decision(Base):
     )
 
 
+class AssessmentRun(Base):
+    """One pass of ``spsr assess`` (or the server's periodic one): when it began, when it finished.
+
+    A household whose data last changed before the latest finished pass began was decided by it
+    (or could not be decided on that data), so the next pass looks only at households changed
+    since then, through ``ix_households_data_changed_at``, not at every household of the registry."""
+
+    __tablename__ = "assessment_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Stamp)  # NULL: running, or stopped half-way
+    everything: Mapped[bool] = mapped_column(Boolean)
+    assessed: Mapped[int] = mapped_column(Integer, default=0)
+    eligible: Mapped[int] = mapped_column(Integer, default=0)
+    enrolled: Mapped[int] = mapped_column(Integer, default=0)
+    ending: Mapped[int] = mapped_column(Integer, default=0)
+    reinstated: Mapped[int] = mapped_column(Integer, default=0)
+    notices: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Enrolment(Base):
     __tablename__ = "enrolments"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
