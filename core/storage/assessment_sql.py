@@ -94,6 +94,8 @@ class Dialect:
 # for every range (a sequential scan of every decision ever written, twice a range).
 DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
        " AND dd.household_id BETWEEN :lo AND :hi AND dd.created_at >= h.data_changed_at)")
+
+
 def due_ranges(*, since: bool) -> str:
     """Which ranges of ``:chunk`` ids from ``:low`` hold a due household, by number, in order.
 

@@ -28,7 +28,8 @@ class Progress:
         if now - self.last >= 0.5 or self.done >= self.total:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            share = self.done / self.total if self.total else 1.0
+            # A range is worked whole: it may hold more due households than were counted up front.
+            share = min(self.done / self.total, 1.0) if self.total else 1.0
             bar = "#" * int(share * 30)
             sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} {self.label} {rate:,.0f}/s")
             sys.stderr.flush()
