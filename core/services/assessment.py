@@ -31,7 +31,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, select, text
@@ -77,8 +77,8 @@ class AssessSummary:
     errors: int = 0
 
     def add(self, other: AssessSummary) -> None:
-        for name in ("assessed", "eligible", "enrolled", "ending", "reinstated", "notices", "errors"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def __str__(self) -> str:
         return (f"assessed {self.assessed}, eligible {self.eligible}, enrolled {self.enrolled}, "
@@ -161,8 +161,7 @@ async def assess_households(
     summary = AssessSummary()
     async with core.uow() as uow:
         since = None if everything else await changed_since(uow)
-        run = AssessmentRun(started_at=uow.now(), everything=everything, assessed=0, eligible=0, enrolled=0,
-                            ending=0, reinstated=0, notices=0, errors=0)
+        run = AssessmentRun(started_at=uow.now(), everything=everything)
         uow.session.add(run)
         low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
         statements = _statements(uow, everything)
@@ -195,8 +194,8 @@ async def assess_households(
     async with core.uow() as uow:
         run = await uow.session.get_one(AssessmentRun, run_id)
         run.finished_at = uow.now()
-        for name in ("assessed", "eligible", "enrolled", "ending", "reinstated", "notices", "errors"):
-            setattr(run, name, getattr(summary, name))
+        for f in fields(summary):  # the run's counters are named as the summary's
+            setattr(run, f.name, getattr(summary, f.name))
         uow.audit(actor, "assessment.run", "assessment", uow.today().isoformat(), everything=everything,
                   assessed=summary.assessed, enrolled=summary.enrolled, ending=summary.ending,
                   errors=summary.errors)

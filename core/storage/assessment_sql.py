@@ -46,16 +46,11 @@ class Dialect:
     def pg(self) -> bool:
         return self.name == "postgresql"
 
-    # A CTE the planner may not flatten into the statement around it. PostgreSQL keeps a subquery
-    # with OFFSET whole and streams its rows; MATERIALIZED would also write them all to a
-    # tuplestore first (spilling to disk past work_mem). SQLite needs a LIMIT before OFFSET.
-    @property
-    def fence_open(self) -> str:
-        return "" if self.pg else "MATERIALIZED"
-
-    @property
-    def fence_close(self) -> str:
-        return " OFFSET 0" if self.pg else ""
+    def fence(self, body: str) -> str:
+        """A CTE's body the planner may not flatten into the statement around it. PostgreSQL keeps
+        a subquery with OFFSET whole and streams its rows; MATERIALIZED would also write them all
+        to a tuplestore first (spilling to disk past work_mem). SQLite needs a LIMIT before OFFSET."""
+        return f"({body} OFFSET 0\n)" if self.pg else f"MATERIALIZED ({body}\n)"
 
     def date(self, d: dt.date) -> str:
         return f"DATE '{d.isoformat()}'" if self.pg else f"'{d.isoformat()}'"
@@ -218,18 +213,18 @@ def decisions_insert(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
     # The figures go into columns of their own (migration 0008); ``inputs`` stays an empty object.
     # The agency data a decision rested on, by the ids of its exchange records (see
     # core/services/decisions.py for the provenance read back through them).
+    fenced = d.fence(f"""
+  SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
+         CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
+         {full} AS full_amount
+  FROM base""")
     return f"""
 INSERT INTO decisions (household_id, application_id, decided_on, eligible, category, programme, amount,
                        share_percent, duration_months, mce, income_per_member, reasons, inputs, created_at,
                        members, able_members, children, residential_properties, non_residential_properties,
                        roadworthy_vehicles, newest_roadworthy_year, youngest_child_birth_date, income_total,
                        bank_balance_total, amount_total, sources)
-{figures_cte(r, d, everything=everything)}, x AS {d.fence_open} (
-  SELECT base.*, ({excluded}) AS excluded, {category} AS cat0, {share} AS share0,
-         CASE WHEN children > 0 THEN 'child_benefit' ELSE 'material_assistance' END AS programme,
-         {full} AS full_amount
-  FROM base{d.fence_close}
-), y AS (
+{figures_cte(r, d, everything=everything)}, x AS {fenced}, y AS (
   -- Here, past the joins (x is the fence): in base it became a HAVING in the persons aggregate,
   -- estimated at a fiftieth of the range, and every join after it was planned for a handful of
   -- rows. y and z are folded into the final SELECT: writing them out as well cost 11-14% of the
