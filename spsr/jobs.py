@@ -33,9 +33,14 @@ def mount(app: web.Application) -> None:
     async def assess_changed() -> None:
         from core.services.assessment import assess_households
         from core.services.exchange import expire_facts
+        from core.storage.locks import Busy
 
         lapsed = await expire_facts(app[CORE])
-        summary = await assess_households(app[CORE], chunk=ASSESS_CHUNK)
+        try:
+            summary = await assess_households(app[CORE], chunk=ASSESS_CHUNK, wait=False)
+        except Busy:  # a pass is running (``spsr assess``, another server process): it does the work
+            log.info("assessment of changed households: a pass is already running; next time")
+            return
         if lapsed or summary.assessed or summary.errors:
             log.info("assessment of changed households: %d values lapsed; %s", lapsed, summary)
 

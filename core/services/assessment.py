@@ -10,7 +10,8 @@ changed since their last assessment are due). For each range a handful of ``INSE
   agency records it rested on, from which ``core/services/decisions.py`` names the agency,
   record id and as-of date of each value;
 - eligible and no active enrolment covering next month → a new enrolment from next month for
-  the decided duration, at the decided amount; a family that was due to end is reinstated;
+  the decided duration, at the decided amount; a family that was due to end is reinstated (its
+  ending notice withdrawn if still unsent, else it is told its assistance goes on);
 - not eligible with an active enrolment → it ends at the end of its period: ``ended_on`` is set
   to the last day of its ``last_month`` (never cut mid-period); ``advance_enrolments`` moves it
   to ``ended`` once that month is over;
@@ -39,6 +40,7 @@ from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage import assessment_sql as q
+from core.storage.locks import exclusive
 from core.storage.schema import AssessmentRun, Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
@@ -60,6 +62,10 @@ RANGE_SETTINGS = (
     "SET LOCAL jit = off",
 )
 
+
+# One pass at a time, across processes: two passes over the same range would both find a family
+# due and both enrol it (each range's NOT EXISTS sees only committed enrolments).
+LOCK = "assessment"
 
 # Writes stamp data_changed_at before they commit: a household changed this long before a pass
 # began, but committed after the pass read its range, is still looked at by the next pass.
@@ -119,6 +125,8 @@ class _Statements:
     counts: Any
     enrol: Any
     reinstate: Any
+    continuing_notices: Any
+    withdraw_ending_notices: Any
     ending_notices: Any
     end: Any
     started_notices: Any
@@ -142,6 +150,8 @@ def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
                      f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
         enrol=_stmt(q.new_enrolments(rules, d)),
         reinstate=_stmt(q.reinstate(rules, d)),
+        continuing_notices=_stmt(q.continuing_notices(rules, d, PRIORITY_NOTICE)),
+        withdraw_ending_notices=_stmt(q.withdraw_ending_notices(rules, d)),
         ending_notices=_stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
         end=_stmt(q.end_enrolments(rules, d)),
         started_notices=_stmt(q.started_notices(d, PRIORITY_NOTICE)),
@@ -156,8 +166,24 @@ async def assess_households(
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     workers: int = 2,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> AssessSummary:
-    """Re-assess every household whose data changed since its last assessment (all with ``everything``)."""
+    """Re-assess every household whose data changed since its last assessment (all with ``everything``).
+
+    Another pass running: wait for it to finish (``on_wait`` is told once), or with ``wait=False``
+    raise :class:`core.storage.locks.Busy`. ``on_start`` is given the number of households due once
+    this pass holds the lock."""
+    async with exclusive(core.engine, LOCK, wait=wait, on_wait=on_wait):
+        if on_start is not None:
+            on_start(await households_due(core, everything=everything))
+        return await _assess(core, everything=everything, actor=actor, chunk=chunk, progress=progress,
+                             workers=workers)
+
+
+async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
+                  progress: Callable[[int], None] | None, workers: int) -> AssessSummary:
     summary = AssessSummary()
     async with core.uow() as uow:
         since = None if everything else await changed_since(uow)
@@ -227,8 +253,11 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> A
     if part.assessed:
         marks = {**ids, "before": before, "now": now}
         part.enrolled = rowcount(await s.execute(st.enrol, {**ids, "before": before}))
+        # A family already told its assistance ends is told it goes on; an unsent ending notice is withdrawn.
+        part.notices += rowcount(await s.execute(st.continuing_notices, marks))
+        await s.execute(st.withdraw_ending_notices, {**ids, "before": before})
         part.reinstated = rowcount(await s.execute(st.reinstate, {**ids, "before": before}))
-        part.notices = rowcount(await s.execute(st.ending_notices, marks))
+        part.notices += rowcount(await s.execute(st.ending_notices, marks))
         part.ending = rowcount(await s.execute(st.end, {**ids, "before": before}))
         part.notices += rowcount(await s.execute(
             st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before}))

@@ -74,6 +74,8 @@ TEMPLATES: Final[dict[str, str]] = {
                             "{amount} a month for {months}. Questions: 1140."),
     "enrolment.ending": N_("By the agencies' latest data your family no longer qualifies. Assistance is paid "
                            "until {paid_until} inclusive. {reasons} Questions: 1140."),
+    "enrolment.continues": N_("By the agencies' latest data your family qualifies again: assistance goes on "
+                              "being paid until {paid_until} inclusive. Questions: 1140."),
     "grievance.answered": N_("Answer to grievance {number}: {answer}"),
     "grievance.extended": N_("The answer to grievance {number} needs a check; it will come by {due_on}."),
     "grievance.reopened": N_("Grievance {number} is being looked at again."),
@@ -159,7 +161,7 @@ def render(template: str, params: Mapping[str, Any], language: str) -> str:
     with use_locale(language):
         if template == "sms.reply":
             return str(params.get("text", ""))
-        if template == "enrolment.ending":
+        if template in ("enrolment.ending", "enrolment.continues"):
             # Paid to the end of its last month: name that day, not the month's first.
             last = dt.date.fromisoformat(str(params.get("last_month", ""))[:10] or "1970-01-01")
             params = {**params, "paid_until": add_months(last, 1) - dt.timedelta(days=1)}

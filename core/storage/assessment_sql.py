@@ -328,17 +328,50 @@ WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
 """
 
 
-def reinstate(r: RulesInForce, d: Dialect) -> str:
-    """An eligible family whose enrolment was due to end keeps it.
+def _reinstated(r: RulesInForce, d: Dialect, enrolments: str) -> str:
+    """The enrolments (as ``enrolments``) due to end whose family this pass found eligible again.
 
     Driven by the few enrolments due to end (``ix_enrolments_ending``), each probing its own new
     decision, not by the range's twenty thousand new decisions probing enrolments."""
     next_month = add_months(r.on.replace(day=1), 1)
+    return (f"{enrolments}.state = 'active' AND {enrolments}.ended_on IS NOT NULL"
+            f" AND {enrolments}.last_month >= {d.date(next_month)}"
+            f" AND {enrolments}.household_id BETWEEN :lo AND :hi"
+            f" AND EXISTS (SELECT 1 FROM decisions d WHERE d.household_id = {enrolments}.household_id"
+            f" AND {NEW_DECISIONS} AND d.eligible)")
+
+
+def reinstate(r: RulesInForce, d: Dialect) -> str:
+    """An eligible family whose enrolment was due to end keeps it."""
+    return f"UPDATE enrolments SET ended_on = NULL WHERE {_reinstated(r, d, 'enrolments')}"
+
+
+# The state of the family's latest ending notice: 'pending' is not yet sent; any other, told.
+_LAST_ENDING_STATE = ("(SELECT o.state FROM outbox o WHERE o.household_id = e.household_id"
+                      " AND o.template = 'enrolment.ending' ORDER BY o.id DESC LIMIT 1)")
+
+
+def continuing_notices(r: RulesInForce, d: Dialect, priority: int) -> str:
+    """Tell a family being reinstated that its assistance goes on, when it was already told it
+    would end (run before :func:`withdraw_ending_notices` and :func:`reinstate`)."""
+    params = d.obj(("last_month", "e.last_month"))
     return f"""
-UPDATE enrolments SET ended_on = NULL
-WHERE state = 'active' AND ended_on IS NOT NULL AND last_month >= {d.date(next_month)}
-AND household_id BETWEEN :lo AND :hi
-AND EXISTS (SELECT 1 FROM decisions d WHERE d.household_id = enrolments.household_id AND {NEW_DECISIONS} AND d.eligible)
+{OUTBOX_INSERT}
+SELECT {route_columns("e.household_id", priority)}, 'enrolment.continues', {params}, 'pending', 0, :now,
+       'enrolment.continues:' || e.id || ':' || (SELECT MAX(d.id) FROM decisions d
+                                                  WHERE d.household_id = e.household_id AND {NEW_DECISIONS})
+FROM enrolments e {contact_join("e.household_id")}
+WHERE {_reinstated(r, d, "e")} AND {REACHABLE} AND {_LAST_ENDING_STATE} NOT IN ('pending', 'withdrawn')
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+
+def withdraw_ending_notices(r: RulesInForce, d: Dialect) -> str:
+    """An ending notice not yet sent to a family being reinstated is not sent at all."""
+    return f"""
+UPDATE outbox SET state = 'withdrawn'
+WHERE template = 'enrolment.ending' AND state = 'pending'
+AND household_id IN (SELECT e.household_id FROM enrolments e WHERE {_reinstated(r, d, "e")})
 """
 
 
@@ -377,11 +410,13 @@ def contact_join(household: str) -> str:
 
 
 def ending_notices(r: RulesInForce, d: Dialect, priority: int) -> str:
-    """Tell each family whose enrolment is about to be ended (run before :func:`end_enrolments`)."""
+    """Tell each family whose enrolment is about to be ended (run before :func:`end_enrolments`);
+    keyed by the deciding decision too, so a family reinstated and ending again is told again."""
     params = d.obj(("last_month", "e.last_month"), ("reasons", d.ending_reasons("d.reasons")))
     return f"""
 {OUTBOX_INSERT}
-SELECT {route_columns("e.household_id", priority)}, 'enrolment.ending', {params}, 'pending', 0, :now, 'enrolment.ending:' || e.id
+SELECT {route_columns("e.household_id", priority)}, 'enrolment.ending', {params}, 'pending', 0, :now,
+       'enrolment.ending:' || e.id || ':' || d.id
 FROM enrolments e JOIN decisions d ON d.household_id = e.household_id AND {NEW_DECISIONS} AND NOT d.eligible
 {contact_join("e.household_id")}
 WHERE {_ending_enrolments(r, d)} AND {REACHABLE}

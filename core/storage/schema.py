@@ -498,7 +498,7 @@ class OutboxMessage(Base):
     template: Mapped[str] = mapped_column(String(40))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     text: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|delivered|failed|dead
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|delivered|failed|dead|withdrawn
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(Stamp)
     sent_at: Mapped[dt.datetime | None] = mapped_column(Stamp)

@@ -8,7 +8,7 @@ import sys
 import time
 
 from core.config import Settings
-from core.services.assessment import CHUNK, assess_households, households_due
+from core.services.assessment import CHUNK, assess_households
 from core.services.exchange import expire_facts
 from core.storage.uow import Actor
 from spsr.arguments import whole_number
@@ -18,8 +18,13 @@ from spsr.bootstrap import build_core
 class Progress:
     """A one-line progress bar on stderr: done / total, households per second."""
 
-    def __init__(self, total: int, label: str = "households") -> None:
+    def __init__(self, total: int = 0, label: str = "households") -> None:
         self.total, self.label, self.done = total, label, 0
+        self.start = self.last = time.monotonic()
+
+    def begin(self, total: int) -> None:
+        """Start counting now, towards ``total`` (once the pass may run)."""
+        self.total, self.done = total, 0
         self.start = self.last = time.monotonic()
 
     def __call__(self, n: int) -> None:
@@ -57,9 +62,13 @@ def run(args: argparse.Namespace) -> int:
             lapsed = await expire_facts(core)
             if lapsed and not args.quiet:
                 print(f"{lapsed} agency values past their validity retired", file=sys.stderr)
-            progress = None if args.quiet else Progress(await households_due(core, everything=args.all))
-            summary = await assess_households(core, everything=args.all, chunk=args.chunk, progress=progress,
-                                              actor=Actor("system", "spsr assess", "cli"))
+            progress = None if args.quiet else Progress()
+            summary = await assess_households(
+                core, everything=args.all, chunk=args.chunk, progress=progress,
+                actor=Actor("system", "spsr assess", "cli"),
+                on_wait=lambda: print("another assessment pass is running: waiting for it to finish",
+                                      file=sys.stderr),
+                on_start=None if progress is None else progress.begin)
             if progress is not None:
                 progress.close()
         finally:

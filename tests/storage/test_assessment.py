@@ -105,6 +105,79 @@ async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: C
         assert "income.above_threshold" in [r["code"] for r in latest.reasons]
 
 
+async def notices(core: Core, household_id: int) -> list[tuple[str, str]]:
+    async with core.uow() as uow:
+        return [(t, st) for t, st in (await uow.session.execute(select(OutboxMessage.template, OutboxMessage.state)
+                .where(OutboxMessage.household_id == household_id).order_by(OutboxMessage.id))).all()]
+
+
+async def test_a_family_eligible_again_keeps_its_enrolment_and_is_told_only_what_stands(core: Core, clock) -> None:
+    """Reinstated before its ending notice went out: the notice is withdrawn. Reinstated after it
+    went out: the family is told its assistance goes on. Ending a second time: told again."""
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "LOW1"))
+    await assess_households(core)
+
+    async def wage(amount: int, prefix: str) -> None:
+        clock.advance(dt.timedelta(hours=2))
+        await ingest(core, wages(head, amount, prefix, as_of=clock.today().isoformat()))
+
+    await wage(9_000_000, "HIGH1")
+    assert (await assess_households(core)).ending == 1
+    await wage(400_000, "LOW2")  # before the sender ran
+    summary = await assess_households(core)
+    assert (summary.reinstated, summary.notices) == (1, 0)
+    [enrolment] = await enrolments(core, household_id)
+    assert (enrolment.state, enrolment.ended_on) == ("active", None)
+    assert await notices(core, household_id) == [
+        ("enrolment.started", "pending"), ("enrolment.ending", "withdrawn")]
+
+    await wage(9_000_000, "HIGH2")  # ending again: its own notice, though the enrolment is the same
+    again = await assess_households(core)
+    assert (again.ending, again.notices) == (1, 1)
+    async with core.uow() as uow:  # this time the sender got it out
+        await uow.session.execute(update(OutboxMessage).where(OutboxMessage.state == "pending")
+                                  .values(state="sent"))
+        await uow.commit()
+    await wage(400_000, "LOW3")
+    back = await assess_households(core)
+    assert (back.reinstated, back.notices) == (1, 1)
+    assert await notices(core, household_id) == [
+        ("enrolment.started", "sent"), ("enrolment.ending", "withdrawn"), ("enrolment.ending", "sent"),
+        ("enrolment.continues", "pending")]
+    async with core.uow() as uow:
+        told = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.template == "enrolment.continues"))
+        assert told is not None
+        for language, until in (("uz", "2027-yil 30-iyungacha"), ("ru", "30 июня 2027 г. включительно")):
+            assert until in render(told.template, told.params, language)
+    # The same decision again changes nothing: --all decides afresh, but the family is eligible and enrolled.
+    assert (await assess_households(core, everything=True)).notices == 0
+
+
+async def test_two_passes_at_once_enrol_each_family_once(core: Core, clock) -> None:
+    """Passes run one at a time, whoever starts them (the server's timer, cron, a person): two at
+    once would both find a family due and both enrol it."""
+    import asyncio
+
+    from core.storage.locks import Busy, exclusive
+
+    families = [(await make_family(core, phone=f"+9989012346{i:02d}", children=(dt.date(2025, 1, 1),),
+                                   monthly_income=300_000))[0] for i in range(12)]
+    clock.advance(dt.timedelta(hours=1))
+    waited: list[bool] = []
+    first, second = await asyncio.gather(
+        assess_households(core, chunk=1), assess_households(core, chunk=1, on_wait=lambda: waited.append(True)))
+    assert waited == [True]
+    assert (first.assessed + second.assessed, first.enrolled + second.enrolled) == (12, 12)
+    assert (first.errors, second.errors) == (0, 0)
+    for household_id in families:
+        assert len(await enrolments(core, household_id)) == 1
+    # The server's timer does not wait: a pass already running does the work.
+    async with exclusive(core.engine, "assessment"):
+        with pytest.raises(Busy):
+            await assess_households(core, wait=False)
+
+
 async def test_a_rich_family_is_decided_and_not_enrolled(core: Core) -> None:
     household_id, _ = await make_family(core, monthly_income=20_000_000)
     summary = await assess_households(core)
