@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import applications as rules
@@ -105,6 +105,11 @@ async def _view(uow: UnitOfWork, app: Application) -> ApplicationView:
         if row is not None:
             decision = EligibilityDecision.from_dict(row.inputs["decision"])
             enrolment = await uow.session.scalar(select(Enrolment).where(Enrolment.decision_id == row.id))
+            if enrolment is None and row.eligible:  # approved while the family was already enrolled
+                first_paid = rules.add_months(app.decision_month, 1)
+                enrolment = await uow.session.scalar(select(Enrolment).where(
+                    Enrolment.household_id == app.household_id, Enrolment.first_month <= first_paid,
+                    Enrolment.last_month >= first_paid).order_by(Enrolment.id.desc()).limit(1))
             if enrolment is not None:
                 first, last = enrolment.first_month, enrolment.last_month
     return ApplicationView(
@@ -285,15 +290,27 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
     if outcome.eligible:
         app.state = rules.transition(app.state, rules.APPROVED)
         first, last = rules.enrolment_period(app.decision_month, outcome.duration_months)
-        basis = AmountBasis.from_codes(outcome.programme, [
-            line["code"] for line in (outcome.inputs.get("amount") or {}).get("lines", [])], outcome.share_percent)
-        s.add(Enrolment(
-            household_id=app.household_id, programme=outcome.programme, category=outcome.category,
-            decision_id=row.id, first_month=first, last_month=last, amount=outcome.monthly_amount,
-            state="active", children=basis.children, infant=basis.infant, share_percent=basis.share_percent,
-        ))
-        template = "application.approved"
-        params |= {"amount": outcome.monthly_amount, "first_month": first, "months": outcome.duration_months}
+        # Agency data may have enrolled the family while the application waited for its month:
+        # that enrolment goes on, and a second one would pay the family twice.
+        running = await s.scalar(select(Enrolment).where(
+            Enrolment.household_id == app.household_id, Enrolment.state == "active", Enrolment.last_month >= first,
+        ).order_by(Enrolment.last_month.desc()).limit(1))
+        if running is not None:
+            app.state = rules.transition(app.state, rules.ENROLLED)
+            template = "application.already_enrolled"
+            params |= {"amount": running.amount,
+                       "paid_until": rules.add_months(running.last_month, 1) - dt.timedelta(days=1)}
+        else:
+            basis = AmountBasis.from_codes(outcome.programme, [
+                line["code"] for line in (outcome.inputs.get("amount") or {}).get("lines", [])],
+                outcome.share_percent)
+            s.add(Enrolment(
+                household_id=app.household_id, programme=outcome.programme, category=outcome.category,
+                decision_id=row.id, first_month=first, last_month=last, amount=outcome.monthly_amount,
+                state="active", children=basis.children, infant=basis.infant, share_percent=basis.share_percent,
+            ))
+            template = "application.approved"
+            params |= {"amount": outcome.monthly_amount, "first_month": first, "months": outcome.duration_months}
     else:
         app.state = rules.transition(app.state, rules.REJECTED)
         template = "application.rejected"
@@ -375,10 +392,14 @@ async def advance_enrolments(core: Core, actor: Actor = SYSTEM) -> tuple[int, in
         for enrolment_id, household_id in ending:
             await s.execute(update(Enrolment).where(Enrolment.id == enrolment_id).values(
                 state="ended", ended_on=core.clock.today()))
+            # The application this enrolment came from, and one approved while the family was
+            # already enrolled (it has no enrolment of its own) once no other enrolment runs.
+            own = Application.decision_id.in_(select(Enrolment.decision_id).where(Enrolment.id == enrolment_id))
+            covered = ~exists().where(Enrolment.decision_id == Application.decision_id) & ~exists().where(
+                Enrolment.household_id == household_id, Enrolment.state == "active", Enrolment.id != enrolment_id)
             await s.execute(
                 update(Application)
-                .where(Application.household_id == household_id, Application.state == rules.ENROLLED,
-                       Application.decision_id.in_(select(Enrolment.decision_id).where(Enrolment.id == enrolment_id)))
+                .where(Application.household_id == household_id, Application.state == rules.ENROLLED, own | covered)
                 .values(state=rules.EXPIRED, version=Application.version + 1)
             )
             uow.audit(actor, "enrolment.ended", "enrolment", enrolment_id, household_id=household_id)

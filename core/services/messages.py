@@ -67,6 +67,9 @@ TEMPLATES: Final[dict[str, str]] = {
     "application.received": N_("Application {number} is registered. You will hear the decision by {notice_by}."),
     "application.approved": N_("Application {number} is approved: {amount} a month for {months}, "
                                "from {first_month}."),
+    "application.already_enrolled": N_("Application {number} is approved. Your family already receives "
+                                       "assistance, {amount} a month until {paid_until} inclusive, and it goes "
+                                       "on as it is. Questions: 1140."),
     "application.rejected": N_("Application {number} is not approved. {reasons} Questions: 1140."),
     "enrolment.ended": N_("Your family's assistance period has ended. You may apply again."),
     # Automatic assignment from the agencies' data (core.services.assessment).

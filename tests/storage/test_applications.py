@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.services.applications import SubmitApplication, decide_due, find_application, submit_application
+from core.services.messages import render
 from core.storage.schema import Application, AuditEntry, Decision, Enrolment, OutboxMessage
 from core.storage.uow import Core
 from tests.storage.factories import CITIZEN, count, make_family
@@ -170,3 +171,40 @@ async def test_an_application_decision_names_the_agency_whose_data_decided_it(co
         assert decision is not None and decision.inputs["trigger"] == "application"
         source = decision.inputs["provenance"][f"{head}:soliq.wage|2026-11/301234567"]
     assert (source["agency"], source["record_id"], source["as_of"]) == ("soliq", "W-11", "2026-12-05")
+
+
+async def test_a_family_enrolled_by_automatic_assignment_meanwhile_is_not_enrolled_twice(core: Core, clock) -> None:
+    """An application waits for its decision month; agency data may enrol the family before then.
+    The application is then decided on its own date, but the family keeps the one enrolment."""
+    from core.services.assessment import assess_households
+
+    clock.set(dt.date(2026, 12, 17))
+    household_id, head = await make_family(core, children=(dt.date(2024, 1, 1),), monthly_income=500_000)
+    view = await submit(core, head)
+    assert (await assess_households(core)).enrolled == 1
+    clock.set(dt.date(2027, 1, 5))
+    summary = await decide_due(core)
+    assert summary.decided == 1
+    async with core.uow() as uow:
+        decided = await find_application(uow, view.number)
+        own = await uow.session.scalar(select(Application.decision_id).where(Application.number == view.number))
+        active = (await uow.session.execute(select(Enrolment.first_month, Enrolment.last_month, Enrolment.decision_id)
+                                            .where(Enrolment.household_id == household_id,
+                                                   Enrolment.state == "active"))).all()
+    assert decided.decision is not None and own is not None
+    assert [(first, last, decision == own) for first, last, decision in active] == [
+        (dt.date(2027, 1, 1), dt.date(2027, 6, 1), False)]
+    assert decided.state == "enrolled" and decided.decision.eligible
+    assert (decided.first_month, decided.last_month) == (dt.date(2027, 1, 1), dt.date(2027, 6, 1))
+    async with core.uow() as uow:
+        told = await uow.session.scalar(select(OutboxMessage).where(
+            OutboxMessage.template == "application.already_enrolled"))
+        assert told is not None
+        text = render(told.template, told.params, "ru")
+    assert "30 июня 2027 г. включительно" in text and view.number[:3] in text and "{" not in text
+
+    # The family's enrolment ends: so does the application that found it already enrolled.
+    clock.set(dt.date(2027, 7, 2))
+    await decide_due(core)
+    async with core.uow() as uow:
+        assert (await find_application(uow, view.number)).state == "expired"
