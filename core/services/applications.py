@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from core.identity import Pinfl
 from core.services import outbox
 from core.services.exchange import provenance
 from core.services.registry import household_facts, household_id_for_pinfl, phone_owns_household
+from core.storage.locks import ENROLMENT, exclusive
 from core.storage.schema import Application, Decision, Enrolment, Person
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
@@ -326,12 +328,20 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
 BATCH = 500
 
 
-async def decide_due(core: Core, actor: Actor = SYSTEM) -> DecideSummary:
+async def decide_due(core: Core, actor: Actor = SYSTEM, *, wait: bool = True,
+                     on_wait: Callable[[], None] | None = None) -> DecideSummary:
     """The daily run: verify what is waiting, decide what is due, start and end enrolments.
 
     Works in batches of a few hundred applications, one transaction each, so a failure loses
-    at most one batch's progress and the run can simply be repeated.
+    at most one batch's progress and the run can simply be repeated. Runs alone, never beside an
+    assessment pass (:data:`core.storage.locks.ENROLMENT`): waits for it, or with ``wait=False``
+    raises :class:`core.storage.locks.Busy`.
     """
+    async with exclusive(core.engine, ENROLMENT, wait=wait, on_wait=on_wait):
+        return await _decide_due(core, actor)
+
+
+async def _decide_due(core: Core, actor: Actor) -> DecideSummary:
     summary = DecideSummary()
     today = core.clock.today()
     this_month = today.replace(day=1)
@@ -342,6 +352,8 @@ async def decide_due(core: Core, actor: Actor = SYSTEM) -> DecideSummary:
                 select(Application)
                 .where(Application.state.in_((rules.SUBMITTED, rules.VERIFYING)), Application.id > last_id)
                 .order_by(Application.id).limit(BATCH)
+                # One a member of staff is deciding through the API right now is left for the next run.
+                .with_for_update(skip_locked=True)
             )).all()
             if not batch:
                 break

@@ -40,7 +40,7 @@ from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, 
 from core.eligibility import rules_in_force
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage import assessment_sql as q
-from core.storage.locks import exclusive
+from core.storage.locks import ENROLMENT, exclusive
 from core.storage.schema import AssessmentRun, Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
@@ -62,10 +62,6 @@ RANGE_SETTINGS = (
     "SET LOCAL jit = off",
 )
 
-
-# One pass at a time, across processes: two passes over the same range would both find a family
-# due and both enrol it (each range's NOT EXISTS sees only committed enrolments).
-LOCK = "assessment"
 
 # Writes stamp data_changed_at before they commit: a household changed this long before a pass
 # began, but committed after the pass read its range, is still looked at by the next pass.
@@ -175,7 +171,9 @@ async def assess_households(
     Another pass running: wait for it to finish (``on_wait`` is told once), or with ``wait=False``
     raise :class:`core.storage.locks.Busy`. ``on_start`` is given the number of households due once
     this pass holds the lock."""
-    async with exclusive(core.engine, LOCK, wait=wait, on_wait=on_wait):
+    # One pass at a time, and never beside a decision run: each range's NOT EXISTS sees only
+    # committed enrolments, so two at once would both enrol a family.
+    async with exclusive(core.engine, ENROLMENT, wait=wait, on_wait=on_wait):
         if on_start is not None:
             on_start(await households_due(core, everything=everything))
         return await _assess(core, everything=everything, actor=actor, chunk=chunk, progress=progress,

@@ -21,6 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+# Assessment passes and decision runs both enrol families, each after checking that the family has
+# no enrolment yet: one of them at a time, or both would find none and both enrol it.
+ENROLMENT = "enrolment"
+
 POLL_SECONDS = 0.2
 _IN_PROCESS: dict[str, asyncio.Lock] = {}
 

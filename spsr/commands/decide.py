@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from core.config import Settings
 from core.services.applications import decide_due
@@ -20,7 +21,10 @@ def run(args: argparse.Namespace) -> int:
     async def go() -> int:
         core = await build_core(Settings.from_env())
         try:
-            summary = await decide_due(core, Actor("system", "spsr decide", "cli"))
+            summary = await decide_due(
+                core, Actor("system", "spsr decide", "cli"),
+                on_wait=lambda: print("an assessment pass or another decision run is enrolling families: "
+                                      "waiting for it to finish", file=sys.stderr))
         finally:
             await core.engine.dispose()
         print(f"{core.clock.today()}: {summary}")

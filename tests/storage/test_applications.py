@@ -208,3 +208,21 @@ async def test_a_family_enrolled_by_automatic_assignment_meanwhile_is_not_enroll
     await decide_due(core)
     async with core.uow() as uow:
         assert (await find_application(uow, view.number)).state == "expired"
+
+
+async def test_a_decision_run_waits_for_an_assessment_pass_enrolling_families(core: Core, clock) -> None:
+    """Both enrol families after checking they have no enrolment: never both at once."""
+    import asyncio
+
+    from core.storage.locks import ENROLMENT, Busy, exclusive
+
+    _, head = await make_family(core, children=(dt.date(2024, 1, 1),), monthly_income=500_000)
+    await submit(core, head)
+    waited: list[bool] = []
+    async with exclusive(core.engine, ENROLMENT):
+        with pytest.raises(Busy):
+            await decide_due(core, wait=False)
+        run = asyncio.ensure_future(decide_due(core, on_wait=lambda: waited.append(True)))
+        await asyncio.sleep(0.5)
+        assert waited == [True] and not run.done()
+    assert (await run).approved == 1

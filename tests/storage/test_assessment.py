@@ -159,21 +159,24 @@ async def test_two_passes_at_once_enrol_each_family_once(core: Core, clock) -> N
     once would both find a family due and both enrol it."""
     import asyncio
 
-    from core.storage.locks import Busy, exclusive
+    from core.storage.locks import ENROLMENT, Busy, exclusive
 
     families = [(await make_family(core, phone=f"+9989012346{i:02d}", children=(dt.date(2025, 1, 1),),
                                    monthly_income=300_000))[0] for i in range(12)]
     clock.advance(dt.timedelta(hours=1))
-    waited: list[bool] = []
-    first, second = await asyncio.gather(
-        assess_households(core, chunk=1), assess_households(core, chunk=1, on_wait=lambda: waited.append(True)))
-    assert waited == [True]
+    waited: list[int] = []
+    async with exclusive(core.engine, ENROLMENT):  # both start while something else enrols
+        runs = [asyncio.ensure_future(assess_households(core, chunk=1, on_wait=lambda i=i: waited.append(i)))
+                for i in range(2)]
+        await asyncio.sleep(0.5)
+        assert sorted(waited) == [0, 1] and not any(run.done() for run in runs)
+    first, second = await asyncio.gather(*runs)
     assert (first.assessed + second.assessed, first.enrolled + second.enrolled) == (12, 12)
     assert (first.errors, second.errors) == (0, 0)
     for household_id in families:
         assert len(await enrolments(core, household_id)) == 1
     # The server's timer does not wait: a pass already running does the work.
-    async with exclusive(core.engine, "assessment"):
+    async with exclusive(core.engine, ENROLMENT):
         with pytest.raises(Busy):
             await assess_households(core, wait=False)
 
