@@ -211,7 +211,9 @@ class TelegramSender:
             row.attempts += 1
             row.error = f"telegram: {error}"[:200]
             phone = row.phone or (contacts[0].phone if contacts else None)
-            if phone is None or row.template == "telegram.reply" or await sms_stopped(uow, phone):
+            if row.state == "withdrawn":  # withdrawn meanwhile (its family reinstated): not sent by SMS either
+                pass
+            elif phone is None or row.template == "telegram.reply" or await sms_stopped(uow, phone):
                 row.state = "failed"
             else:
                 row.channel = "sms"

@@ -272,7 +272,8 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
                 sent += 1
             else:
                 row.error = error
-                row.state = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
+                if row.state != "withdrawn":  # withdrawn meanwhile (its family reinstated): not retried
+                    row.state = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
                 row.next_attempt_at = uow.now() + _backoff(row.attempts)
             await uow.commit()
     return sent

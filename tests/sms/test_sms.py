@@ -167,3 +167,29 @@ async def test_a_bare_grievance_number_is_answered_in_the_language_of_the_last_k
     number = "".join(ch for ch in taken.text if ch.isdigit())[:9]
     status = await handle_inbound(core, PHONE, number, "gw-2")
     assert status.language == "ru" and status.text.startswith("Обращение "), status.text
+
+
+async def test_a_notice_withdrawn_while_its_send_failed_is_not_tried_again(core: Core) -> None:
+    """An ending notice is withdrawn when its family is found eligible again; if that happens while
+    the gateway is failing to take it, the failure must not put it back in the queue."""
+    from core.services import outbox
+
+    household_id, _ = await make_family(core, phone="+998901234599")
+    async with core.uow() as uow:
+        await outbox.enqueue(uow, "enrolment.ending", {"last_month": "2027-06-01", "reasons": []},
+                             household_id=household_id, dedupe_key="enrolment.ending:test")
+        await uow.commit()
+
+    class Gateway:
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            async with core.uow() as uow:  # the assessment withdraws it meanwhile
+                row = await uow.session.get(OutboxMessage, int(reference))
+                assert row is not None
+                row.state = "withdrawn"
+                await uow.commit()
+            raise ConnectionError("gateway down")
+
+    assert await send_due(core, Gateway()) == 0
+    async with core.uow() as uow:
+        row = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == "enrolment.ending:test"))
+        assert row is not None and (row.state, row.attempts, row.error) == ("withdrawn", 1, "gateway down")
