@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -96,14 +97,19 @@ def _cycle_view(c: PaymentCycle) -> CycleView:
                      c.opened_by, c.approved_by)
 
 
+# ASCII digits only: int() also reads "+5", " 1" and Arabic-Indic digits, none of which is a month.
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
+
+
 def parse_month(text: str) -> dt.date:
-    """``2026-12`` → 1 December 2026; anything else (``2026-13``, ``2026-12-05``) is refused."""
+    """``2026-12`` (or ``2026-1``; spaces around are dropped) → the first of that month; anything
+    else (``2026-13``, ``2026-12-05``, ``2026-+5``) is refused, quoting what was given."""
+    matched = _MONTH.fullmatch(text.strip()) if isinstance(text, str) else None
     try:
-        year, month = text.strip().split("-")
-        if len(year) != 4 or not 1 <= len(month) <= 2:
+        if matched is None:
             raise ValueError(text)
-        return dt.date(int(year), int(month), 1)
-    except (ValueError, TypeError):
+        return dt.date(int(matched[1]), int(matched[2]), 1)
+    except ValueError:
         raise InvalidInput("payroll.month", month=text) from None
 
 

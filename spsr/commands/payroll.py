@@ -141,7 +141,7 @@ def describe(code: str, params: dict[str, Any]) -> str:
     """A refusal in plain English, from its code and params."""
     shown = _Params(params)
     month = params.get("month")
-    if isinstance(month, str) and len(month) == 10:
+    if isinstance(month, str) and len(month) == 10 and code != "payroll.month":  # that one quotes the input
         shown["month"] = month[:7]  # 2026-12-01 → 2026-12: a payroll is a month
     if code == "payroll.bad_header":
         said = []

@@ -5,6 +5,7 @@ traceback), and a refused export leaves the bank file it would have written as i
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ from unittest import mock
 
 import pytest
 
-from core.services.payments import PAYMENT_SERVICE_ERROR_CODES
+from core.errors import InvalidInput
+from core.services.payments import PAYMENT_SERVICE_ERROR_CODES, parse_month
 from spsr.commands.payroll import MESSAGES, describe
 from tests.cli import run_cli
 
@@ -56,6 +58,28 @@ def test_every_refusal_has_a_sentence() -> None:
     assert set(PAYMENT_SERVICE_ERROR_CODES) <= MESSAGES.keys()
     assert describe("payroll.month", {"month": "2026-13"}) == (
         "'2026-13' is not a month: write it as YYYY-MM, for example 2026-12")
+
+
+@pytest.mark.parametrize("typed", ["2027-+5", "2027- 1", "2027-1 2", "\u0662\u0660\u0662\u0667-\u0660\u0665",
+                                   "２０２７-０５", "2027-05-01", "2027-13", "0000-05", "27-05", "2027_05", ""])
+def test_a_month_is_ascii_yyyy_mm_and_a_refusal_quotes_what_was_typed(typed: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_month(typed)
+    assert err.value.params == {"month": typed}
+    assert describe(err.value.code, err.value.params).startswith(f"{typed!r} is not a month")
+
+
+def test_a_month_may_have_one_digit_and_spaces_around() -> None:
+    assert parse_month(" 2027-5\t") == parse_month("2027-05") == dt.date(2027, 5, 1)
+
+
+def test_a_month_given_as_a_date_is_refused_as_typed(registry: Path) -> None:
+    run = spsr(registry, "approve", "--month", "2027-01-01", "--by", "bob")
+    assert (run.returncode, run.stderr) == (2, "spsr payroll: refused: '2027-01-01' is not a month: write it as "
+                                               "YYYY-MM, for example 2026-12 (payroll.month)\n")
+    run = spsr(registry, "open", "--month", "2027-+5", "--by", "alice")
+    assert run.returncode == 2 and "'2027-+5' is not a month" in run.stderr
+    assert spsr(registry, "approve", "--month", "2027-05", "--by", "bob").stderr.endswith("(payroll.not_found)\n")
 
 
 def test_maker_checker_holds_for_any_spelling_of_a_name(registry: Path) -> None:
