@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 from core.errors import InvalidInput, InvalidTransition
@@ -58,6 +59,30 @@ def payment_window(month: dt.date, book: RateBook) -> PaymentWindow:
     rule = book.payment_window.in_force(first)
     last_day = min(rule.last_day, calendar.monthrange(first.year, first.month)[1])
     return PaymentWindow(first, first.replace(day=rule.first_day), first.replace(day=last_day))
+
+
+# A name is stored in columns of this many characters (payment_cycles.opened_by, audit_log.actor_id).
+STAFF_NAME_LIMIT = 80
+
+
+def staff_name(typed: str) -> str:
+    """A staff member's name as recorded: without the characters nobody sees (format characters
+    such as U+200B or a bidi mark, controls), NFKC (full-width and other compatibility forms read
+    as their plain letters), single spaces, no edge spaces. Empty when no name was given."""
+    visible = "".join(ch if ch.isspace() or unicodedata.category(ch) not in ("Cf", "Cc") else ""
+                      for ch in typed)
+    return " ".join(unicodedata.normalize("NFKC", visible).split())
+
+
+def same_person(a: str | None, b: str) -> bool:
+    """Maker-checker compares people, not spellings: "Alice", "alice " and "alice" with an invisible
+    character in it are one person."""
+    return a is not None and _person_key(a) == _person_key(b)
+
+
+def _person_key(name: str) -> str:
+    # casefold() can leave a string that is no longer NFKC (e.g. U+0130 → i + U+0307): normalise again.
+    return unicodedata.normalize("NFKC", staff_name(name).casefold())
 
 
 # Enrolment ids below this number fit in a month's block of line ids.

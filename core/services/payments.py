@@ -19,6 +19,7 @@ the bank's results (lines ``paid | failed``; the cycle is ``reconciled`` when no
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
 from core.errors import Conflict, InvalidInput, NotFound
-from core.payments import FIRST_LINE_ID, line_id, month_line_ids, payment_window
+from core.payments import (
+    FIRST_LINE_ID,
+    STAFF_NAME_LIMIT,
+    line_id,
+    month_line_ids,
+    payment_window,
+    same_person,
+    staff_name,
+)
 from core.rates import RateBook
 from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
@@ -54,6 +63,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.duplicate_line",
     "payroll.malformed_line",
     "payroll.actor_required",
+    "payroll.actor_too_long",
     "payroll.lines_in_payment",
     "payroll.empty",
     "payroll.no_window",
@@ -180,18 +190,15 @@ def _priced(month: dt.date, book: RateBook) -> Any:
                    else_=full * Enrolment.share_percent // 100).label("amount")
 
 
-def _acting(actor: Actor) -> str:
-    """The actor's name as recorded: surrounding spaces dropped; an empty name is refused, since
-    maker-checker cannot tell two people apart without names."""
-    name = actor.id.strip()
+def _acting(actor: Actor) -> Actor:
+    """The actor under the name recorded (:func:`core.payments.staff_name`); an empty name is
+    refused, since maker-checker cannot tell two people apart without names."""
+    name = staff_name(actor.id)
     if not name:
         raise InvalidInput("payroll.actor_required")
-    return name
-
-
-def same_person(a: str | None, b: str) -> bool:
-    """Maker-checker compares people, not spellings: "Alice" and "alice " are one person."""
-    return a is not None and a.strip().casefold() == b.strip().casefold()
+    if len(name) > STAFF_NAME_LIMIT:
+        raise InvalidInput("payroll.actor_too_long", limit=STAFF_NAME_LIMIT)
+    return dataclasses.replace(actor, id=name)
 
 
 async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: bool = False) -> CycleView:
@@ -201,7 +208,8 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
     in which no enrolment is paid has no payroll: it is refused, not frozen empty.
     """
     month = month.replace(day=1)
-    by = _acting(actor)
+    actor = _acting(actor)  # audited under the name recorded
+    by = actor.id
     try:
         window = payment_window(month, core.book)
     except NotFound as exc:  # rates.no_row: before the first payment window the rate book holds
@@ -303,7 +311,8 @@ def _payment_view(line: PayrollLine) -> PaymentView:
 async def approve_payroll(core: Core, month: dt.date, actor: Actor) -> CycleView:
     """The checker approves a frozen payroll; the person who opened it may not (maker-checker)."""
     month = month.replace(day=1)
-    by = _acting(actor)
+    actor = _acting(actor)  # audited under the name recorded
+    by = actor.id
     async with core.uow() as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
@@ -328,7 +337,7 @@ def account_placeholder(household_id: int) -> str:
 async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) -> int:
     """Write an approved payroll for the paying bank (CSV, streamed) and mark its lines sent."""
     month = month.replace(day=1)
-    _acting(actor)
+    actor = _acting(actor)
     async with core.uow() as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
@@ -540,7 +549,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
     that differs, an unknown status, a line twice: refused with a code and counted; a repeated
     file changes nothing; a file with no result lines is refused (``payroll.no_lines``).
     """
-    _acting(actor)
+    actor = _acting(actor)
     outcome = ReconcileResult()
     refused = 0
 

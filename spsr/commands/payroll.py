@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
 # scripts. Every code of core.services.payments has a sentence here (a test checks).
 MESSAGES: dict[str, str] = {
     "payroll.month": "{month!r} is not a month: write it as YYYY-MM, for example 2026-12",
-    "payroll.actor_required": "--by is empty: name who acts, so that whoever approves a payroll can be "
-                              "told apart from whoever opened it",
+    "payroll.actor_required": "--by is empty (or holds only spaces and invisible characters): name who acts, "
+                              "so that whoever approves a payroll can be told apart from whoever opened it",
+    "payroll.actor_too_long": "--by is longer than {limit} characters; give a shorter name",
     "payroll.already_open": "the payroll of {month} is already open; to replace its lines before it is "
                             "approved, add --regenerate",
     "payroll.already_approved": "the payroll of {month} was already approved (by {by}); it can no longer be "

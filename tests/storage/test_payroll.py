@@ -20,7 +20,7 @@ from core.services.payments import (
     read_results,
     reconcile_payroll,
 )
-from core.storage.schema import Enrolment, OutboxMessage, PaymentCycle, PayrollLine
+from core.storage.schema import AuditEntry, Enrolment, OutboxMessage, PaymentCycle, PayrollLine
 from core.storage.uow import Actor, Core
 from tests.storage.factories import make_family
 
@@ -175,7 +175,10 @@ async def test_an_indexation_reaches_running_enrolments_from_the_month_it_takes_
     assert enrolled == [(360_000, 1, True, 100)] * 2  # the decision's figure stays as the family was told
 
 
-@pytest.mark.parametrize("checker", ["Dilnoza.Karimova", "dilnoza.karimova ", " DILNOZA.KARIMOVA\t"])
+@pytest.mark.parametrize("checker", [
+    "Dilnoza.Karimova", "dilnoza.karimova ", " DILNOZA.KARIMOVA\t", "dilnoza.karimova\u200b",
+    "\u200bdilnoza.karimova", "dilnoza\u00ad.karimova", "dilnoza.kari\u2060mova", "\u200edilnoza.karimova\u200f",
+    "ｄｉｌｎｏｚａ.karimova", "dilnoza.\ufeffkarimova", "dilnoza.karimova\u00a0", "dilnoza\x07.karimova"])
 async def test_the_maker_cannot_approve_under_another_spelling_of_her_name(core: Core, checker: str) -> None:
     await two_enrolled_families(core)
     await open_payroll(core, JANUARY, MAKER)
@@ -186,7 +189,7 @@ async def test_the_maker_cannot_approve_under_another_spelling_of_her_name(core:
         assert (await cycle(uow, JANUARY)).state == "frozen"
 
 
-@pytest.mark.parametrize("nobody", ["", " ", "\t"])
+@pytest.mark.parametrize("nobody", ["", " ", "\t", "\u200b", " \u2060\u00a0\u200d", "\x00"])
 async def test_an_actor_without_a_name_is_refused(core: Core, nobody: str) -> None:
     await two_enrolled_families(core)
     with pytest.raises(InvalidInput) as err:
@@ -196,8 +199,19 @@ async def test_an_actor_without_a_name_is_refused(core: Core, nobody: str) -> No
     with pytest.raises(InvalidInput) as err:
         await approve_payroll(core, JANUARY, Actor("staff", nobody, "cli"))
     assert err.value.code == "payroll.actor_required"
-    approved = await approve_payroll(core, JANUARY, Actor("staff", " jasur.toshmatov ", "cli"))
-    assert approved.approved_by == "jasur.toshmatov"  # recorded without the stray spaces
+    approved = await approve_payroll(core, JANUARY, Actor("staff", " jasur.toshmatov\u200b ", "cli"))
+    assert approved.approved_by == "jasur.toshmatov"  # recorded without the stray spaces, invisible or not
+    async with core.uow() as uow:
+        audited = await uow.session.scalar(select(AuditEntry.actor_id).where(AuditEntry.action == "payroll.approved"))
+    assert audited == "jasur.toshmatov"
+
+
+async def test_a_name_longer_than_its_column_is_refused(core: Core) -> None:
+    await two_enrolled_families(core)
+    with pytest.raises(InvalidInput) as err:
+        await open_payroll(core, JANUARY, Actor("staff", "d" * 81, "cli"))
+    assert (err.value.code, err.value.params) == ("payroll.actor_too_long", {"limit": 80})
+    assert (await open_payroll(core, JANUARY, Actor("staff", "d" * 80 + "\u200b", "cli"))).opened_by == "d" * 80
 
 
 async def test_a_payroll_with_lines_at_the_bank_is_never_regenerated(core: Core) -> None:

@@ -84,12 +84,12 @@ def test_a_month_given_as_a_date_is_refused_as_typed(registry: Path) -> None:
 
 def test_maker_checker_holds_for_any_spelling_of_a_name(registry: Path) -> None:
     assert spsr(registry, "open", "--month", "2027-01", "--by", "alice").returncode == 0
-    for same in ("Alice", "alice ", " ALICE"):
+    for same in ("Alice", "alice ", " ALICE", "alice\u200b", "al\u00adice", "ａｌｉｃｅ"):
         run = spsr(registry, "approve", "--month", "2027-01", "--by", same)
         assert run.returncode == 2
         assert run.stderr == ("spsr payroll: refused: alice opened the payroll of 2027-01, so someone else must "
                               "approve it (maker-checker) (payroll.same_person)\n")
-    for nobody in ("", " "):
+    for nobody in ("", " ", "\u200b\u2060"):
         run = spsr(registry, "approve", "--month", "2027-01", "--by", nobody)
         assert run.returncode == 2 and "--by is empty" in run.stderr and "(payroll.actor_required)" in run.stderr
     assert spsr(registry, "approve", "--month", "2027-01", "--by", "bob").returncode == 0

@@ -11,6 +11,8 @@ from core.payments import (
     line_id,
     month_line_ids,
     payment_window,
+    same_person,
+    staff_name,
     transition,
 )
 from core.rates import RateBook
@@ -99,3 +101,11 @@ def test_an_enrolment_id_that_does_not_fit_its_months_block_is_refused(enrolment
 def test_line_ids_stay_above_the_sequences_and_exact_in_json() -> None:
     assert FIRST_LINE_ID == month_line_ids(D(1, 1, 1))[0] > 10**12
     assert month_line_ids(D(9006, 12, 1))[1] < 2**53
+
+
+def test_a_staff_name_is_recorded_without_what_nobody_sees() -> None:
+    assert staff_name("  alice\u200b \u00a0 smith\u2060\t") == "alice smith"
+    assert staff_name("ａｌｉｃｅ\u200e") == "alice"
+    assert staff_name("\u200b\u200d\ufeff \x07") == ""
+    assert same_person("Alice Smith", "ALICE\u00ad  smith\u200b") and not same_person("alice", "alicia")
+    assert same_person("İlyos", "i̇lyos") and not same_person(None, "alice")
