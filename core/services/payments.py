@@ -50,6 +50,7 @@ from core.storage.uow import Actor, Core, UnitOfWork
 
 PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.already_open",
+    "payroll.nothing_to_regenerate",
     "payroll.already_approved",
     "payroll.not_found",
     "payroll.month",
@@ -229,6 +230,8 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
             if in_payment:
                 raise Conflict("payroll.lines_in_payment", month=month.isoformat(), lines=int(in_payment))
             await s.execute(delete(PayrollLine).where(lines))
+        elif regenerate:  # opening it under another name would audit a regeneration that never was
+            raise NotFound("payroll.nothing_to_regenerate", month=month.isoformat())
         else:
             cycle = PaymentCycle(month=month, state="frozen", window_start=window.first_day,
                                  window_end=window.last_day, opened_by=by, opened_at=uow.now())

@@ -88,6 +88,8 @@ MESSAGES: dict[str, str] = {
     "payroll.actor_too_long": "--by is longer than {limit} characters; give a shorter name",
     "payroll.already_open": "the payroll of {month} is already open; to replace its lines before it is "
                             "approved, add --regenerate",
+    "payroll.nothing_to_regenerate": "the payroll of {month} was never opened, so there is nothing to "
+                                     "regenerate; open it without --regenerate",
     "payroll.already_approved": "the payroll of {month} was already approved (by {by}); it can no longer be "
                                 "opened, regenerated or approved",
     "payroll.not_found": "there is no payroll for {month}; open it first with 'spsr payroll open --month {month}'",

@@ -8,7 +8,7 @@ import io
 import pytest
 from sqlalchemy import func, select, update
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.services.assessment import assess_households
 from core.services.exchange import ingest
 from core.services.payments import (
@@ -212,6 +212,18 @@ async def test_a_name_longer_than_its_column_is_refused(core: Core) -> None:
         await open_payroll(core, JANUARY, Actor("staff", "d" * 81, "cli"))
     assert (err.value.code, err.value.params) == ("payroll.actor_too_long", {"limit": 80})
     assert (await open_payroll(core, JANUARY, Actor("staff", "d" * 80 + "\u200b", "cli"))).opened_by == "d" * 80
+
+
+async def test_a_month_never_opened_is_not_regenerated(core: Core) -> None:
+    await two_enrolled_families(core)
+    with pytest.raises(NotFound) as err:
+        await open_payroll(core, JANUARY, MAKER, regenerate=True)
+    assert (err.value.code, err.value.params) == ("payroll.nothing_to_regenerate", {"month": "2027-01-01"})
+    async with core.uow() as uow:
+        assert await uow.session.get(PaymentCycle, JANUARY) is None
+        assert await uow.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.entity == "payroll")) == 0
+    assert (await open_payroll(core, JANUARY, MAKER)).line_count == 2
 
 
 async def test_a_payroll_with_lines_at_the_bank_is_never_regenerated(core: Core) -> None:
