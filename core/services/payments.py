@@ -18,16 +18,18 @@ the bank's results (lines ``paid | failed``; the cycle is ``reconciled`` when no
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
@@ -45,11 +47,13 @@ from core.rates import RateBook
 from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage.assessment_sql import OUTBOX_INSERT, REACHABLE, Dialect, contact_join, route_columns
+from core.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
 
 PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.already_open",
+    "payroll.busy",
     "payroll.nothing_to_regenerate",
     "payroll.already_approved",
     "payroll.not_found",
@@ -202,6 +206,23 @@ def _acting(actor: Actor) -> Actor:
     return dataclasses.replace(actor, id=name)
 
 
+@contextlib.asynccontextmanager
+async def _writing(core: Core) -> AsyncIterator[UnitOfWork]:
+    """The unit of work of a use case that changes payrolls: one at a time, as if run one after the
+    other. PostgreSQL: each locks the payment cycle rows it works on (``FOR UPDATE``) before it
+    judges anything. SQLite: each takes the write lock at its start (``BEGIN IMMEDIATE``), waiting
+    for another writer as long as the busy timeout allows; a transaction that only read first would
+    fail at its first write once another had committed ("database is locked", which no timeout
+    waits out). A writer still busy when the timeout runs out is a refusal, not a traceback."""
+    try:
+        async with core.uow(write=True) as uow:
+            yield uow
+    except OperationalError as exc:
+        if "database is locked" not in str(exc.orig):
+            raise
+        raise Conflict("payroll.busy", seconds=SQLITE_BUSY_TIMEOUT_MS // 1000) from None
+
+
 async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: bool = False) -> CycleView:
     """Freeze the month's payroll from the enrolments in force, in one pass and one transaction.
 
@@ -215,7 +236,7 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
         window = payment_window(month, core.book)
     except NotFound as exc:  # rates.no_row: before the first payment window the rate book holds
         raise InvalidInput("payroll.no_window", month=month.isoformat(), first=exc.params.get("first")) from None
-    async with core.uow() as uow:
+    async with _writing(core) as uow:
         s = uow.session
         cycle = await s.get(PaymentCycle, month, with_for_update=True)
         if cycle is not None:
@@ -236,7 +257,10 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
             cycle = PaymentCycle(month=month, state="frozen", window_start=window.first_day,
                                  window_end=window.last_day, opened_by=by, opened_at=uow.now())
             s.add(cycle)
-            await s.flush()
+            try:
+                await s.flush()
+            except IntegrityError:  # opened meanwhile by another command (PostgreSQL waited for it)
+                raise Conflict("payroll.already_open", month=month.isoformat()) from None
         now = uow.now()
         source = select(
             line_id_sql(month, Enrolment.id).label("id"),
@@ -316,7 +340,7 @@ async def approve_payroll(core: Core, month: dt.date, actor: Actor) -> CycleView
     month = month.replace(day=1)
     actor = _acting(actor)  # audited under the name recorded
     by = actor.id
-    async with core.uow() as uow:
+    async with _writing(core) as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
             raise NotFound("payroll.not_found", month=month.isoformat())
@@ -341,7 +365,7 @@ async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) 
     """Write an approved payroll for the paying bank (CSV, streamed) and mark its lines sent."""
     month = month.replace(day=1)
     actor = _acting(actor)
-    async with core.uow() as uow:
+    async with _writing(core) as uow:
         c = await uow.session.get(PaymentCycle, month, with_for_update=True)
         if c is None:
             raise NotFound("payroll.not_found", month=month.isoformat())
@@ -461,6 +485,15 @@ _STAGING = sa.Table(
     postgresql_on_commit="drop",  # a stream's portal keeps it in use until the commit
 )
 
+# The payrolls the file's lines belong to, locked before they are judged: a second file waits for
+# the first (or for an export), and is judged against its results. In month order, so two files
+# never each hold a month the other waits for.
+_LOCK_CYCLES = """
+SELECT c.month FROM payment_cycles c
+WHERE c.month IN (SELECT l.cycle_month FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id)
+ORDER BY c.month FOR UPDATE
+"""
+
 # Each staged line's fate, decided in SQL against the payroll (first match wins). A line the
 # file gives twice with different results is refused every time: the bank contradicts itself,
 # and applying whichever came first would be a guess. Given twice alike, the first counts.
@@ -562,7 +595,7 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
         if len(outcome.rejected) < MAX_REJECTED_DETAILS:
             outcome.rejected.append((index, code, params))
 
-    async with core.uow() as uow:
+    async with _writing(core) as uow:
         s = uow.session
         dialect = s.get_bind().dialect.name
         temp = "pg_temp" if dialect == "postgresql" else "temp"
@@ -596,6 +629,8 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
         await s.execute(sa.text("CREATE INDEX ix_bank_results_line ON bank_results (line_id, idx)"))
         if dialect == "postgresql":
             await s.execute(sa.text("ANALYZE bank_results"))
+        if dialect == "postgresql":  # SQLite: the write lock taken at the start (_writing)
+            await s.execute(sa.text(_LOCK_CYCLES))
         await s.execute(sa.text(_VERDICT))
         rows = await s.stream(sa.text(
             "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status, l.cycle_month FROM bank_results b"

@@ -87,9 +87,13 @@ class UnitOfWork:
             self.session = self.core.reader()()
         else:
             self.session = self.core.sessions()
-        await self.session.begin()
-        if self.write and self.core.engine.dialect.name == "sqlite":
-            await self.session.execute(text("BEGIN IMMEDIATE"))
+        try:
+            await self.session.begin()
+            if self.write and self.core.engine.dialect.name == "sqlite":
+                await self.session.execute(text("BEGIN IMMEDIATE"))
+        except BaseException:  # e.g. "database is locked" past the busy timeout: __aexit__ will not run
+            await self.session.close()
+            raise
         return self
 
     async def __aexit__(

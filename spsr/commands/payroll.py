@@ -90,6 +90,8 @@ MESSAGES: dict[str, str] = {
                             "approved, add --regenerate",
     "payroll.nothing_to_regenerate": "the payroll of {month} was never opened, so there is nothing to "
                                      "regenerate; open it without --regenerate",
+    "payroll.busy": "another command is writing to the registry and did not finish within {seconds} seconds; "
+                    "nothing was changed: try again when it has finished",
     "payroll.already_approved": "the payroll of {month} was already approved (by {by}); it can no longer be "
                                 "opened, regenerated or approved",
     "payroll.not_found": "there is no payroll for {month}; open it first with 'spsr payroll open --month {month}'",
