@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.amounts import MATERIAL_ASSISTANCE
+from core.clock import TASHKENT
 from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import (
     FIRST_LINE_ID,
@@ -65,6 +66,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.bad_result",
     "payroll.failure_reason_required",
     "payroll.line_not_sent",
+    "payroll.line_reconciled",
     "payroll.duplicate_line",
     "payroll.malformed_line",
     "payroll.actor_required",
@@ -495,13 +497,17 @@ ORDER BY c.month FOR UPDATE
 """
 
 # Each staged line's fate, decided in SQL against the payroll (first match wins). A line the
-# file gives twice with different results is refused every time: the bank contradicts itself,
-# and applying whichever came first would be a guess. Given twice alike, the first counts.
+# file gives twice with different results (a status, an amount, a reason or a bank reference) is
+# refused every time: the bank contradicts itself, and applying whichever came first would be a
+# guess. Given twice alike, the first counts. A line already reconciled takes the same result
+# again as "unchanged"; any other is refused: what the bank reported first was acted on (the
+# family was told), and a correction is a matter for people, not for a file.
 _VERDICT = """
 UPDATE bank_results SET verdict = CASE
   WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx <> bank_results.idx
                AND (t.status <> bank_results.status OR t.amount <> bank_results.amount
-                    OR (t.status = 'failed' AND COALESCE(t.reason, '') <> COALESCE(bank_results.reason, ''))))
+                    OR (t.status = 'failed' AND COALESCE(t.reason, '') <> COALESCE(bank_results.reason, ''))
+                    OR COALESCE(t.reference, '') <> COALESCE(bank_results.reference, '')))
     THEN 'payroll.conflicting_lines'
   WHEN EXISTS (SELECT 1 FROM bank_results t WHERE t.line_id = bank_results.line_id AND t.idx < bank_results.idx)
     THEN 'payroll.duplicate_line'
@@ -509,7 +515,9 @@ UPDATE bank_results SET verdict = CASE
   WHEN c.state IS NULL OR c.state NOT IN ('approved', 'reconciled') THEN 'payroll.not_approved'
   WHEN l.amount <> bank_results.amount THEN 'payroll.amount_mismatch'
   WHEN l.status = bank_results.status AND (l.status = 'paid' OR l.failure_reason = bank_results.reason)
+       AND COALESCE(l.bank_reference, '') = COALESCE(bank_results.reference, '')
     THEN 'unchanged'
+  WHEN l.status IN ('paid', 'failed') THEN 'payroll.line_reconciled'
   WHEN l.status <> 'sent' THEN 'payroll.line_not_sent'
   ELSE 'ok' END
 FROM bank_results b LEFT JOIN payroll_lines l ON l.id = b.line_id
@@ -536,6 +544,11 @@ FROM bank_results b JOIN payroll_lines l ON l.id = b.line_id
 WHERE b.verdict = 'ok' AND {REACHABLE}
 ON CONFLICT (dedupe_key) DO NOTHING
 """
+
+
+def _local_date(stamp: dt.datetime) -> dt.date:
+    """The registry's day of a stored time (PostgreSQL gives it back in UTC, SQLite as written)."""
+    return (stamp.astimezone(TASHKENT) if stamp.tzinfo else stamp).date()
 
 
 def _number(row: Mapping[str, Any], name: str, least: int) -> int | tuple[str, dict[str, Any]]:
@@ -633,10 +646,11 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
             await s.execute(sa.text(_LOCK_CYCLES))
         await s.execute(sa.text(_VERDICT))
         rows = await s.stream(sa.text(
-            "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status, l.cycle_month FROM bank_results b"
-            " LEFT JOIN payroll_lines l ON l.id = b.line_id WHERE b.verdict NOT IN ('ok', 'unchanged')"
-            " ORDER BY b.idx").columns(cycle_month=sa.Date))
-        async for idx, verdict, line_id, amount, expected, status, month in rows:
+            "SELECT b.idx, b.verdict, b.line_id, b.amount, l.amount, l.status, l.cycle_month, l.updated_at"
+            " FROM bank_results b LEFT JOIN payroll_lines l ON l.id = b.line_id"
+            " WHERE b.verdict NOT IN ('ok', 'unchanged') ORDER BY b.idx"
+        ).columns(cycle_month=sa.Date, updated_at=sa.DateTime(timezone=True)))
+        async for idx, verdict, line_id, amount, expected, status, month, updated in rows:
             params: dict[str, Any] = {"line_id": line_id}
             if verdict == "payroll.not_approved":
                 params.update(month=f"{month:%Y-%m}")
@@ -644,6 +658,8 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
                 params.update(amount=amount, expected=expected)
             elif verdict == "payroll.line_not_sent":
                 params.update(status=status)
+            elif verdict == "payroll.line_reconciled":
+                params.update(status=status, on=_local_date(updated).isoformat())
             refuse(idx, verdict, params)
         await rows.close()
         outcome.rejected.sort(key=lambda r: r[0])

@@ -120,9 +120,12 @@ MESSAGES: dict[str, str] = {
     "payroll.bad_result": "line_id {line_id}: status {status!r} is neither 'paid' nor 'failed'",
     "payroll.failure_reason_required": "line_id {line_id} failed, but the reason column does not say why",
     "payroll.line_not_sent": "line_id {line_id} was never sent to the bank (it is {status})",
+    "payroll.line_reconciled": "line_id {line_id} was already reconciled as {status} on {on}; a different "
+                               "result (status, reason or bank_reference) is refused",
     "payroll.duplicate_line": "line_id {line_id} was already given, with the same result, earlier in the "
                               "file; this copy is ignored",
-    "payroll.conflicting_lines": "line_id {line_id} is in the file more than once with different results; "
+    "payroll.conflicting_lines": "line_id {line_id} is in the file more than once with different results "
+                                 "(status, amount, reason or bank_reference); "
                                  "none of them was applied (ask the bank which one is right)",
     "payroll.malformed_line": "{problem}",
 }

@@ -144,7 +144,7 @@ async def test_a_national_bank_file_streams_through_in_batches(core: Core) -> No
         for k in range(24_998):
             yield f"{10_000_000 + k},paid,360000,,XU-{k}\n"
         yield f"{second},failed,360000,account_closed,XB-2\n"
-        yield f"{first},paid,360000,,XB-3\n"
+        yield f"{first},paid,360000,,XB-1\n"
 
     result = await reconcile_payroll(core, iter_results(bank_file()), CHECKER)
     assert (result.paid, result.failed, result.notices, result.refused) == (1, 1, 2, 24_999)
@@ -270,6 +270,49 @@ async def test_a_line_the_bank_reports_twice_with_different_results_is_refused_b
     assert [(i, code) for i, code, _ in result.rejected] == [
         (0, "payroll.conflicting_lines"), (2, "payroll.conflicting_lines")]
     assert await statuses(core) == ["sent", "paid"]  # nothing half-applied for the contradicted line
+
+
+async def test_a_line_already_reconciled_takes_only_the_same_result_again(core: Core, clock) -> None:
+    """Once the bank's result is applied (and the family told), another result for the line is
+    refused as such, not as a line never sent; the same result again changes nothing."""
+    first, second = await exported_january(core)
+    clock.advance(dt.timedelta(hours=-8))  # 02:00 in Tashkent, still the 9th in UTC
+    await reconcile_payroll(core, read_results(
+        f"line_id,status,amount,reason,bank_reference\n{first},paid,360000,,XB-1\n"
+        f"{second},failed,360000,card_blocked,XB-2\n"), CHECKER)
+    clock.advance(dt.timedelta(days=3))
+    paid_on = {"line_id": int(first), "status": "paid", "on": "2026-12-10"}
+    failed_on = {"line_id": int(second), "status": "failed", "on": "2026-12-10"}
+    for line, said in ((f"{first},failed,360000,card_blocked,XB-1", paid_on),
+                       (f"{first},paid,360000,,XB-9", paid_on),  # another reference: another payment?
+                       (f"{first},paid,360000,,", paid_on),
+                       (f"{second},paid,360000,,XB-2", failed_on),
+                       (f"{second},failed,360000,account_closed,XB-2", failed_on),
+                       (f"{second},failed,360000,card_blocked,", failed_on)):
+        later = await reconcile_payroll(core, read_results(f"line_id,status,amount,reason,bank_reference\n{line}\n"),
+                                        CHECKER)
+        assert later.rejected == [(0, "payroll.line_reconciled", said)], line
+    again = await reconcile_payroll(core, read_results(
+        "line_id,status,amount,reason,bank_reference\n"
+        f"{first},paid,360000,,XB-1\n{second},failed,360000,card_blocked,XB-2\n"), CHECKER)
+    assert (again.unchanged, again.refused, again.notices) == (2, 0, 0)
+    async with core.uow() as uow:
+        lines = (await uow.session.execute(select(
+            PayrollLine.status, PayrollLine.failure_reason, PayrollLine.bank_reference).order_by(PayrollLine.id))).all()
+        notices = await uow.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.template.like("payment.%")))
+    assert [tuple(line) for line in lines] == [("paid", None, "XB-1"), ("failed", "card_blocked", "XB-2")]
+    assert notices == 2
+
+
+async def test_a_line_given_twice_with_different_bank_references_is_refused_both_times(core: Core) -> None:
+    first, second = await exported_january(core)
+    result = await reconcile_payroll(core, read_results(
+        "line_id,status,amount,reason,bank_reference\n"
+        f"{first},paid,360000,,XB-1\n{second},paid,360000,,XB-2\n{first},paid,360000,,XB-7\n"), CHECKER)
+    assert [(i, code) for i, code, _ in result.rejected] == [
+        (0, "payroll.conflicting_lines"), (2, "payroll.conflicting_lines")]
+    assert await statuses(core) == ["sent", "paid"]
 
 
 async def test_the_header_is_checked_and_a_byte_order_mark_is_dropped(core: Core) -> None:
