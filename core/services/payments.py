@@ -471,6 +471,8 @@ def read_results(text: str) -> list[dict[str, str] | MalformedLine]:
     return list(iter_results(text.splitlines()))
 
 
+# What payroll_lines.failure_reason and bank_reference hold, in characters.
+RESULT_TEXT_LIMIT = 40
 RECONCILE_BATCH = 10_000
 MAX_REJECTED_DETAILS = 10_000  # every refusal is counted; the first ones are listed
 
@@ -480,8 +482,8 @@ _STAGING = sa.Table(
     sa.Column("line_id", sa.BigInteger, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.String(40)),
-    sa.Column("reference", sa.String(40)),
+    sa.Column("reason", sa.String(RESULT_TEXT_LIMIT)),
+    sa.Column("reference", sa.String(RESULT_TEXT_LIMIT)),
     sa.Column("verdict", sa.String(40)),  # a refusal code (SQLite does not check the length; PostgreSQL does)
     prefixes=["TEMPORARY"],
     postgresql_on_commit="drop",  # a stream's portal keeps it in use until the commit
@@ -583,9 +585,13 @@ def _parse(index: int, row: Mapping[str, Any] | MalformedLine
         return None, ("payroll.bad_result", {"line_id": line_id, "status": status[:20]})
     if status == "failed" and not reason:
         return None, ("payroll.failure_reason_required", {"line_id": line_id})
-    return {"idx": index, "line_id": line_id, "status": status, "amount": amount,
-            "reason": reason[:40] if reason else None, "reference": reference[:40] if reference else None,
-            "verdict": None}, None
+    reason = reason if status == "failed" else None  # a paid line has no reason: not kept, not judged
+    for name, text in (("reason", reason), ("bank_reference", reference)):
+        if text is not None and len(text) > RESULT_TEXT_LIMIT:  # cut short, it would be another reason
+            return None, ("payroll.malformed_line", {"problem": "too_long", "field": name, "length": len(text),
+                                                     "limit": RESULT_TEXT_LIMIT})
+    return {"idx": index, "line_id": line_id, "status": status, "amount": amount, "reason": reason,
+            "reference": reference, "verdict": None}, None
 
 
 async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | MalformedLine],

@@ -137,6 +137,7 @@ MALFORMED: dict[str, str] = {
     "missing": "{field} is empty",
     "not_a_number": "{field} {value!r} is not a whole number",
     "out_of_range": "{field} {value!r} is out of range",
+    "too_long": "{field} is {length} characters long; the registry keeps at most {limit}",
 }
 
 

@@ -12,6 +12,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.services.assessment import assess_households
 from core.services.exchange import ingest
 from core.services.payments import (
+    RESULT_TEXT_LIMIT,
     approve_payroll,
     cycle,
     export_payroll,
@@ -352,6 +353,29 @@ async def test_unreadable_lines_say_what_is_wrong_with_them(core: Core) -> None:
     with pytest.raises(InvalidInput) as err:
         await reconcile_payroll(core, iter_results("line_id".encode("utf-16").splitlines(keepends=True)), CHECKER)
     assert err.value.code == "payroll.not_utf8"
+
+
+async def test_a_reason_or_bank_reference_longer_than_its_column_is_refused_not_cut(core: Core) -> None:
+    assert PayrollLine.__table__.c.failure_reason.type.length == RESULT_TEXT_LIMIT == 40
+    assert PayrollLine.__table__.c.bank_reference.type.length == RESULT_TEXT_LIMIT
+    first, second = await exported_january(core)
+    long = "insufficient_funds_on_the_card_account_of_the_beneficiary_" * 2
+    result = await reconcile_payroll(core, read_results(
+        "line_id,status,amount,reason,bank_reference\n"
+        f"{first},failed,360000,{long},XB-1\n{second},paid,360000,,{'R' * 41}\n"), CHECKER)
+    assert result.rejected == [
+        (0, "payroll.malformed_line", {"problem": "too_long", "field": "reason", "length": len(long), "limit": 40}),
+        (1, "payroll.malformed_line", {"problem": "too_long", "field": "bank_reference", "length": 41, "limit": 40})]
+    assert await statuses(core) == ["sent", "sent"]
+    # Exactly 40 fits; a paid line's reason is not the bank's to give, and is neither kept nor judged.
+    result = await reconcile_payroll(core, read_results(
+        "line_id,status,amount,reason,bank_reference\n"
+        f"{first},failed,360000,{long[:40]},{'R' * 40}\n{second},paid,360000,{long},XB-2\n"), CHECKER)
+    assert (result.failed, result.paid, result.refused) == (1, 1, 0)
+    async with core.uow() as uow:
+        kept = (await uow.session.execute(select(PayrollLine.failure_reason, PayrollLine.bank_reference)
+                                          .order_by(PayrollLine.id))).all()
+    assert [tuple(k) for k in kept] == [(long[:40], "R" * 40), (None, "XB-2")]
 
 
 @pytest.mark.parametrize("bank", ["", "line_id,status,amount,reason,bank_reference\n"])

@@ -158,3 +158,7 @@ def test_a_bank_file_with_a_byte_order_mark_reconciles_and_bad_lines_say_why(reg
     assert run.returncode == 1
     assert run.stdout.startswith("paid 1, failed 0, unchanged 0, rejected 1,")
     assert run.stderr == "line 3: amount '36O000' is not a whole number (payroll.malformed_line)\n"
+    (registry / "long.csv").write_text(HEADER + f"{second[0]},failed,{second[3]},{'x' * 50},\n")
+    run = spsr(registry, "reconcile", "--by", "bob", "long.csv")
+    assert run.stderr == ("line 2: reason is 50 characters long; the registry keeps at most 40 "
+                          "(payroll.malformed_line)\n")
