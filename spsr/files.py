@@ -4,13 +4,15 @@ Every command that takes a path goes through these: a missing file, a directory 
 does not exist is a :class:`CommandError` (``spsr`` prints it and exits 2), never a traceback; inputs
 are read as bytes, so that each reader decodes line by line and refuses a line that is not UTF-8
 alone; an output file appears whole or not at all, so a refused or failed command leaves an
-existing file as it was.
+existing file as it was, and is written through a symbolic link, never in place of what is not a
+file (a FIFO, a device).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,21 +46,65 @@ def binary_input(path: Path) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def output_file(path: Path) -> Iterator[TextIO]:
     """A UTF-8 text file written beside ``path`` and put in its place only when the block ends
-    without an error: a refused export never empties the file a previous one wrote."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise CommandError(f"{path}: is a folder; give a file name")
+    without an error: a refused export never empties the file a previous one wrote.
+
+    A symbolic link is written through (the file it points to is replaced; the link stays). An
+    existing file keeps its permissions, and one that may not be written is refused; a new file
+    is readable by its owner alone (0600), since what is written holds personal data. Anything
+    else that exists (a FIFO, a device, a socket) is refused: a file put in its place would
+    replace it, not write to it. Whatever happens, no temporary file is left behind.
+    """
+    target = _through_links(path)
+    mode = _replaceable_mode(path, target)
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise CommandError(f"{folder}: no such folder")
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     except OSError as exc:
         raise CommandError(f"{folder}: cannot write there ({exc.strerror})") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        os.replace(temporary, path)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _through_links(path: Path) -> Path:
+    """The file ``path`` names: the end of its symbolic links, if it is one."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (before Python 3.13)
+        raise CommandError(f"{path}: a symbolic link that leads round in a loop") from exc
+
+
+_NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+              (stat.S_ISSOCK, "a socket"))
+
+
+def _replaceable_mode(path: Path, target: Path) -> int | None:
+    """The permissions of the existing file ``target`` (None: there is none yet), once it is known
+    to be a regular file this user may write."""
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot be used ({exc.strerror})") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise CommandError(f"{path}: is a folder; give a file name")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _NOT_FILES if test(info.st_mode)), "not a regular file")
+        raise CommandError(f"{path}: is {kind}, not a file; give the name of a file to write")
+    mode = stat.S_IMODE(info.st_mode)
+    # The mode bits too: root may write anything, but a file nobody may write was made so on purpose.
+    if not mode & 0o222 or not os.access(target, os.W_OK):
+        raise CommandError(f"{path}: is read-only (mode {mode:04o}); make it writable or give another name")
+    return mode

@@ -32,8 +32,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p = actions.add_parser(name, help=text)
         if name != "reconcile":
             p.add_argument("--month", required=True, help="YYYY-MM")
-        if name in ("export", "reconcile"):
-            p.add_argument("file", type=Path)
+        if name == "export":
+            p.add_argument("file", type=Path, help="the CSV to write; it holds personal data, so a new file is made "
+                                                   "readable by you alone (0600); an existing one keeps its "
+                                                   "permissions; a symbolic link is written through")
+        elif name == "reconcile":
+            p.add_argument("file", type=Path, help="the bank's result file (CSV)")
         if name == "open":
             p.add_argument("--regenerate", action="store_true", help="replace the lines (before approval only)")
         p.add_argument("--by", default=_default_user(), help="who acts (default: $USER)")

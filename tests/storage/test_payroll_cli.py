@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,24 @@ def test_a_refused_export_leaves_the_bank_file_as_it_was(registry: Path) -> None
     assert (run.returncode, run.stderr) == (2, "spsr payroll: missing: no such folder\n")
     run = spsr(registry, "export", "--month", "2026-12", "--by", "bob", str(registry))
     assert run.returncode == 2 and "is a folder" in run.stderr
+
+
+def test_an_export_writes_through_a_link_and_never_over_what_is_not_a_writable_file(registry: Path) -> None:
+    (registry / "share").mkdir()
+    (registry / "share" / "bank.csv").write_text("YESTERDAY\n")
+    (registry / "link.csv").symlink_to(Path("share") / "bank.csv")
+    run = spsr(registry, "export", "--month", "2026-12", "--by", "bob", "link.csv")
+    assert run.returncode == 0 and (registry / "link.csv").is_symlink(), run.stderr
+    assert (registry / "share" / "bank.csv").read_text().startswith("line_id,pinfl,account,amount,")
+    os.mkfifo(registry / "pipe.csv")
+    (registry / "frozen.csv").write_text("KEEP\n")
+    (registry / "frozen.csv").chmod(0o444)
+    for name, says in (("pipe.csv", "pipe.csv: is a named pipe (FIFO), not a file; give the name of a file to write"),
+                       ("frozen.csv", "frozen.csv: is read-only (mode 0444); make it writable or give another name")):
+        run = spsr(registry, "export", "--month", "2026-12", "--by", "bob", name)
+        assert (run.returncode, run.stderr) == (2, f"spsr payroll: {says}\n")
+    assert (registry / "frozen.csv").read_text() == "KEEP\n" and stat.S_ISFIFO((registry / "pipe.csv").stat().st_mode)
+    assert not [p.name for p in registry.iterdir() if p.name.endswith(".part")]
 
 
 def test_bank_files_that_cannot_be_read_are_said_plainly(registry: Path) -> None:
