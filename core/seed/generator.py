@@ -198,6 +198,8 @@ class Counters:
     applications: int = 0
     application_numbers: set[str] = field(default_factory=set)  # taken by others
     grievance_numbers: set[str] = field(default_factory=set)
+    # Months whose payroll is stored: frozen, so no line is added to them (their families go unpaid there).
+    payrolls_kept: frozenset[dt.date] = frozenset()
     lane: int = 0
     lanes: int = 1
 
@@ -216,6 +218,7 @@ class Counters:
             applications=self.applications + w,
             application_numbers=set(self.application_numbers),
             grievance_numbers=set(self.grievance_numbers),
+            payrolls_kept=self.payrolls_kept,
             lane=w, lanes=lanes,
         ) for w in range(lanes)]
 
@@ -817,7 +820,6 @@ class Generator:
         month = first
         while month <= last:
             window = self.windows[month]  # cycles exist for these months only
-            months.add(month)
             reason = reference = None
             if month < self.month or self.today > window.last_day:
                 status = pay_rules.FAILED if rng.random() < 0.03 else pay_rules.PAID
@@ -838,8 +840,10 @@ class Generator:
             line_id = pay_rules.line_id(month, enrolment_id)
             if status == pay_rules.PAID:
                 reference = f"XB{line_id}"  # the id holds the month: XB2026110000012345
-            rows["payroll_lines"].append((line_id, month, hid, enrolment_id, programme, amount, window.first_day,
-                                          window.last_day, status, reason, reference, updated))
+            if month not in self.c.payrolls_kept:  # drawn all the same: the rest of the registry stays as it was
+                months.add(month)
+                rows["payroll_lines"].append((line_id, month, hid, enrolment_id, programme, amount,
+                                              window.first_day, window.last_day, status, reason, reference, updated))
             month = add_months(month, 1)
 
     def _waiting(self, rows: dict[str, list[tuple[Any, ...]]], hid: int, language: str, channel: str,

@@ -5,7 +5,8 @@ Memory stays bounded whatever the size: the generator makes one chunk of househo
 written), the bulk writer sends it in one
 transaction, and only counters (ids, PINFL and phone serials, numbers handed out) outlive a
 chunk. Ids are pre-assigned after the largest id already stored, so seeding a registry that
-already holds households adds to it.
+already holds households adds to it; never to a payroll it holds, which is frozen (the families
+it adds go unpaid in those months).
 
 Into an empty registry on PostgreSQL the tables are loaded without the indexes and keys no
 foreign key needs (:func:`core.seed.bulk.defer_indexes`), which are built once at the end; a
@@ -147,6 +148,8 @@ async def counters_from(conn: AsyncConnection) -> Counters:
         counters.application_numbers = set((await conn.scalars(select(Application.number))).all())
     if counters.next_id["grievances"] > 1:
         counters.grievance_numbers = set((await conn.scalars(select(Grievance.number))).all())
+    counters.payrolls_kept = frozenset((await conn.scalars(select(PaymentCycle.month).where(
+        PaymentCycle.line_count > 0))).all())  # an empty one is a seed's unfinished work: see _ensure_cycles
     return counters
 
 
@@ -200,14 +203,18 @@ def seeded_cycle_state(month: dt.date, today: dt.date, window: pay_rules.Payment
     return "approved" if today >= window.first_day else "frozen"
 
 
-async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.date, ...]) -> None:
+async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
     """Payment cycles the generated lines belong to, in the state their lines say
-    (:func:`seeded_cycle_state`); opened by one seed actor, approved by another."""
-    existing = set((await conn.scalars(select(PaymentCycle.month).where(PaymentCycle.month.in_(months)))).all())
+    (:func:`seeded_cycle_state`); opened by one seed actor, approved by another. Made before the
+    lines, so that nobody opens one of these months meanwhile; a month that has a payroll keeps it
+    as it is (no line is generated in it). A payroll is never opened empty, so an empty cycle is
+    one a seed made and never finished (killed half-way): this seed fills and finishes it. The
+    months whose cycles this seed finishes."""
+    counted = dict((await conn.execute(select(PaymentCycle.month, PaymentCycle.line_count).where(
+        PaymentCycle.month.in_(months)))).all())
     now, today = core.clock.now(), core.clock.today()
-    for month in months:
-        if month in existing:
-            continue
+    made = tuple(m for m in months if not counted.get(m))
+    for month in (m for m in made if m not in counted):
         window = pay_rules.payment_window(month, core.book)
         opened = min(now, dt.datetime.combine(month, dt.time(8, 0), tzinfo=now.tzinfo))
         state = seeded_cycle_state(month, today, window)
@@ -220,6 +227,7 @@ async def _ensure_cycles(conn: AsyncConnection, core: Core, months: tuple[dt.dat
             approved_by=None if frozen else SEEDED_CHECKER, approved_at=None if frozen else approved,
             line_count=0, total_amount=0,
         ))
+    return made
 
 
 async def dangling_references(conn: AsyncConnection, first_ids: dict[str, int]) -> dict[str, int]:
@@ -241,14 +249,19 @@ async def dangling_references(conn: AsyncConnection, first_ids: dict[str, int]) 
 
 
 async def _finish(conn: AsyncConnection, months: tuple[dt.date, ...]) -> None:
-    """Cycle totals from their lines; PostgreSQL sequences past the ids we assigned; statistics."""
-    await conn.execute(text(
-        "UPDATE payment_cycles SET "
-        "line_count = (SELECT COUNT(*) FROM payroll_lines l WHERE l.cycle_month = payment_cycles.month), "
-        "total_amount = (SELECT COALESCE(SUM(l.amount), 0) FROM payroll_lines l "
-        "WHERE l.cycle_month = payment_cycles.month) "
-        "WHERE month IN (" + ", ".join(f":m{i}" for i in range(len(months))) + ")"
-    ), {f"m{i}": m for i, m in enumerate(months)})
+    """The totals of the cycles this seed made (``months``) from their lines, and no cycle for a
+    month it wrote no line in (a month nobody is paid in has no payroll); PostgreSQL sequences
+    past the ids we assigned; statistics."""
+    if months:
+        where = "month IN (" + ", ".join(f":m{i}" for i in range(len(months))) + ")"
+        params = {f"m{i}": m for i, m in enumerate(months)}
+        await conn.execute(text(
+            "UPDATE payment_cycles SET "
+            "line_count = (SELECT COUNT(*) FROM payroll_lines l WHERE l.cycle_month = payment_cycles.month), "
+            "total_amount = (SELECT COALESCE(SUM(l.amount), 0) FROM payroll_lines l "
+            f"WHERE l.cycle_month = payment_cycles.month) WHERE {where}"  # noqa: S608 - placeholders only
+        ), params)
+        await conn.execute(text(f"DELETE FROM payment_cycles WHERE line_count = 0 AND {where}"), params)  # noqa: S608
     if conn.dialect.name == "postgresql":
         for table in ID_TABLES:
             await conn.execute(text(
@@ -406,7 +419,7 @@ async def _seed_registry(
     async with core.engine.begin() as conn:
         index = await territory_index(conn)
         counters = await counters_from(conn)
-        await _ensure_cycles(conn, core, months)
+        made = await _ensure_cycles(conn, core, months)
         empty = await seeded_tables_empty(conn)
     first_ids = dict(counters.next_id)
     if process is None:
@@ -466,7 +479,7 @@ async def _seed_registry(
             dangling = await dangling_references(conn, first_ids)
             if dangling:
                 raise RuntimeError(f"seeded rows with dangling references: {dangling}")
-        await _finish(conn, months)
+        await _finish(conn, made)
     if unbuilt is not None:
         raise unbuilt
     await _vacuum(core.engine)

@@ -25,11 +25,13 @@ from core.seed.generator import (
     SITUATIONS,
     Counters,
     Generator,
+    payroll_months,
     phone_number,
     pinfl_tail,
 )
 from core.seed.loader import (
     LANES,
+    _ensure_cycles,
     counters_from,
     lane_rng,
     seed_registry,
@@ -172,6 +174,45 @@ async def test_if_empty_is_a_no_op_the_second_time_and_seeding_more_adds_to_the_
         s.add(household)
         await s.flush()
         assert household.id > top
+
+
+async def _payrolls(core: Core) -> dict[dt.date, tuple[str, int, int, list[tuple[object, ...]]]]:
+    """Each payroll: its state, count and total, and its lines."""
+    async with core.sessions() as s:
+        cycles = (await s.scalars(select(PaymentCycle).order_by(PaymentCycle.month))).all()
+        return {c.month: (c.state, c.line_count, c.total_amount, [tuple(r) for r in (await s.execute(
+            select(PayrollLine.id, PayrollLine.amount, PayrollLine.status).where(
+                PayrollLine.cycle_month == c.month).order_by(PayrollLine.id))).all()]) for c in cycles}
+
+
+async def test_a_seed_of_no_households_writes_no_payroll(core: Core) -> None:
+    await seed_registry(core, 0, SEED)
+    assert await _payrolls(core) == {}
+
+
+async def test_a_later_seed_never_changes_a_payroll_already_there(core: Core) -> None:
+    """Approved and reconciled payrolls are frozen: the families a second seed adds are not paid
+    in their months (nor in this month's approved one), and the payroll they would need is
+    opened from their enrolments as for any family."""
+    await seed_registry(core, 40, SEED)
+    before = await _payrolls(core)
+    assert [state for state, *_ in before.values()] == ["reconciled", "reconciled", "approved"]
+    await seed_registry(core, 40, SEED + 1)
+    assert await _payrolls(core) == before
+    async with core.sessions() as s:
+        for _, count, total, lines in before.values():
+            assert (count, total) == (len(lines), sum(amount for _, amount, _ in lines))
+        assert await s.scalar(select(func.count()).select_from(PayrollLine)) == sum(
+            count for _, count, _, _ in before.values())
+
+
+async def test_a_seed_finishes_the_empty_payroll_an_unfinished_seed_left(core: Core) -> None:
+    """A payroll is never opened empty: an empty cycle was made by a seed killed before its end."""
+    async with core.engine.begin() as conn:
+        await _ensure_cycles(conn, core, payroll_months(core.clock.today()))  # and then killed
+    await seed_registry(core, 40, SEED)
+    payrolls = await _payrolls(core)
+    assert len(payrolls) == 3 and all(count == len(lines) > 0 for _, count, _, lines in payrolls.values())
 
 
 async def test_a_seed_on_postgresql_leaves_its_tables_vacuumed(core: Core) -> None:
