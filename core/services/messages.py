@@ -60,6 +60,14 @@ ERRORS: Final[dict[str, str]] = {
     "grievance.extension_too_long": N_("A grievance can be extended by one month at most."),
     "grievance.extension_days": N_("A grievance can be extended by one month at most."),
     "grievance.appeal_expired": N_("An appeal is possible within one year of the answer."),
+    # Staff refusals of the monthly payroll (core.services.payments).
+    "payroll.busy": N_("Another command is changing the registry and did not finish within {seconds} seconds. "
+                       "Nothing was changed: please try again when it has finished."),
+    "payroll.nothing_to_regenerate": N_("The payroll of {month} was never opened, so there is nothing to "
+                                        "regenerate. Open it first."),
+    "payroll.line_reconciled": N_("Payroll line {line_id} was already reconciled on {on}; a different result "
+                                  "from the bank is refused."),
+    "payroll.actor_too_long": N_("The name of the person acting is longer than {limit} characters."),
 }
 UNKNOWN_ERROR: Final = N_("Something went wrong. Please try again later or call 1140.")
 

@@ -18,6 +18,8 @@ from unittest import mock
 import pytest
 
 from core.errors import InvalidInput
+from core.i18n import use_locale
+from core.services.messages import ERRORS, error_text
 from core.services.payments import PAYMENT_SERVICE_ERROR_CODES, parse_month
 from spsr.commands.payroll import MESSAGES, describe
 from tests.cli import run_cli
@@ -72,6 +74,17 @@ def test_a_month_is_ascii_yyyy_mm_and_a_refusal_quotes_what_was_typed(typed: str
 
 def test_a_month_may_have_one_digit_and_spaces_around() -> None:
     assert parse_month(" 2027-5\t") == parse_month("2027-05") == dt.date(2027, 5, 1)
+
+
+@pytest.mark.parametrize("language", ["uz", "kaa", "ru"])
+def test_the_payroll_refusals_worded_for_other_front_ends_are_translated(language: str) -> None:
+    params = {"seconds": 10, "month": "2027-03-01", "line_id": 2027010000000001, "on": "2026-12-10", "limit": 80}
+    codes = [code for code in ERRORS if code.startswith("payroll.")]
+    assert codes and set(codes) <= set(PAYMENT_SERVICE_ERROR_CODES)
+    for code in codes:
+        with use_locale(language):
+            worded = error_text(code, params)
+        assert worded != ERRORS[code].format(**params) and "{" not in worded, (code, worded)
 
 
 def test_a_month_given_as_a_date_is_refused_as_typed(registry: Path) -> None:
