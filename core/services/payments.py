@@ -601,8 +601,9 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
     Set-based, for a national file: lines stream into a temporary table in batches, SQL judges
     them all against the payroll at once and applies the good ones in one statement, in one
     transaction. A line the registry did not send, a line of a payroll nobody approved, an amount
-    that differs, an unknown status, a line twice: refused with a code and counted; a repeated
-    file changes nothing; a file with no result lines is refused (``payroll.no_lines``).
+    that differs, an unknown status, a line twice, a line already reconciled with another result:
+    refused with a code and counted; a repeated file changes nothing; a file with no result lines
+    is refused (``payroll.no_lines``). Files of the same payroll are judged one after the other.
     """
     actor = _acting(actor)
     outcome = ReconcileResult()
@@ -646,9 +647,8 @@ async def reconcile_payroll(core: Core, results: Iterable[Mapping[str, Any] | Ma
         if batch:
             await stage(batch)
         await s.execute(sa.text("CREATE INDEX ix_bank_results_line ON bank_results (line_id, idx)"))
-        if dialect == "postgresql":
+        if dialect == "postgresql":  # SQLite holds its write lock since the start (_writing)
             await s.execute(sa.text("ANALYZE bank_results"))
-        if dialect == "postgresql":  # SQLite: the write lock taken at the start (_writing)
             await s.execute(sa.text(_LOCK_CYCLES))
         await s.execute(sa.text(_VERDICT))
         rows = await s.stream(sa.text(
