@@ -12,13 +12,12 @@ for keyed items ``item|key`` (``soliq.wage|2026-11/123456789``).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -39,16 +38,20 @@ EXCHANGE_ERROR_CODES: tuple[str, ...] = (
     "exchange.wrong_type",
     "exchange.wrong_unit",
     "exchange.bad_value",
+    "exchange.empty_value",
     "exchange.bad_key",
     "exchange.key_required",
     "exchange.key_not_expected",
     "exchange.bad_as_of",
     "exchange.future_as_of",
+    "exchange.early_as_of",
     "exchange.bad_record_id",
     "exchange.duplicate_in_batch",
     "exchange.record_id_reused",
+    "exchange.total_too_large",
     "exchange.batch_too_large",
     "exchange.malformed_line",
+    "exchange.duplicate_field",
     "exchange.truncated_line",
     "exchange.not_utf8",
     "exchange.catalogue",
@@ -56,15 +59,29 @@ EXCHANGE_ERROR_CODES: tuple[str, ...] = (
 
 TYPES = ("money", "int", "year", "bool", "date", "enum", "text", "pinfl", "object")
 KEYS = (None, "month", "month_employer", "text")
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_MONTH_EMPLOYER = re.compile(r"^\d{4}-(0[1-9]|1[0-2])/\d{9}$")
-_TEXT_KEY = re.compile(r"^[A-Za-z0-9:/._-]{1,24}$")
+# ASCII classes only: ``\d`` would take Arabic-Indic or full-width digits, which int() reads.
+KEY_PATTERNS: Mapping[str, str] = {
+    "month": "^[0-9]{4}-(0[1-9]|1[0-2])$",
+    "month_employer": "^[0-9]{4}-(0[1-9]|1[0-2])/[0-9]{9}$",
+    "text": "^[A-Za-z0-9:/._-]{1,24}$",
+}
+KEY_EXAMPLES: Mapping[str, str] = {"month": "2026-11", "month_employer": "2026-11/301234567", "text": "01A123BC"}
+_KEY_RE = {kind: re.compile(pattern) for kind, pattern in KEY_PATTERNS.items()}
+_DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INTEGER = re.compile("-?[0-9]{1,18}")
 MAX_TEXT = 80
+MAX_RECORD_ID = 80
 MIN_YEAR = 1900
+# The earliest as-of date, date value or keyed month taken. Civil-registry items stay valid for a
+# century, so a birth registered decades ago may rightly carry an old as-of date; before 1900 no
+# living person's record begins (and date arithmetic nears year 1, which Python cannot go below).
+EARLIEST = dt.date(MIN_YEAR, 1, 1)
 # No amount, count or area an agency reports comes near 10^15 (a quadrillion so'm); the bound keeps
-# every value inside a 64-bit database integer, and the sum of a person's incomes in a month or of
-# their balances too unless over 9,000 such records add up to it.
+# every value inside a 64-bit database integer. Ingest holds the sums it stores to it as well
+# (a household's incomes in a month, its balances): see ``core.services.exchange_totals``.
 MAX_NUMBER = 10**15 - 1
+# Keys of these tables are vehicle plates: ``01a123bc`` and ``01A123BC`` are one vehicle.
+_UPPER_CASE_KEYS = ("vehicles",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +137,11 @@ def load_catalogue() -> Catalogue:
     return Catalogue.from_dict(json.loads(text))
 
 
+def is_lapsed(spec: ItemSpec, as_of: dt.date, today: dt.date) -> bool:
+    """Past its item's validity on ``today``: what ``expire_facts`` retires (its SQL says the same)."""
+    return as_of < today - dt.timedelta(days=spec.valid_days)
+
+
 @dataclass(frozen=True, slots=True)
 class AgencyRecord:
     """A validated record: its value normalised to JSON, its fact key computed."""
@@ -140,65 +162,122 @@ class AgencyRecord:
         return {"value": self.value, "key": self.key}
 
 
+# --- text as received ----------------------------------------------------------------------------
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array",
+               type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """A value's type as JSON names it (what a sender wrote), not as Python does."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def echo(value: Any, limit: int = 40) -> str:
+    """Received text to quote back in a refusal: cut short, and encodable (a lone surrogate, which
+    JSON's ``\\udc00`` escape yields, would fail the UTF-8 of the answer or of the rejected file)."""
+    return str(value)[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _unstorable(text: str) -> str | None:
+    """Why no database column takes ``text``: a NUL (PostgreSQL stores none in text or JSON) or a
+    lone surrogate (no UTF-8 holds one); None when it is storable. Line breaks are text."""
+    if "\x00" in text:
+        return "nul_character"
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        return "lone_surrogate"
+    return None
+
+
+# --- one record ----------------------------------------------------------------------------------
+
+
 def _type_error(spec: ItemSpec, value: Any, name: str = "value") -> InvalidInput:
     return InvalidInput("exchange.wrong_type", item=spec.item, field=name, expected=spec.type
-                        if name == "value" else spec.fields.get(name, "?"), got=type(value).__name__)
+                        if name == "value" else spec.fields.get(name, "?"), got=json_type(value))
+
+
+def _bad(spec: ItemSpec, name: str, reason: str, value: Any = None, **params: Any) -> InvalidInput:
+    sent = {} if value is None else {"value": echo(value) if isinstance(value, str) else value}
+    return InvalidInput("exchange.bad_value", item=spec.item, field=name, reason=reason, **sent, **params)
+
+
+def _number(kind: str, sent: Any, spec: ItemSpec, name: str, today: dt.date) -> int:
+    if isinstance(sent, int) and not isinstance(sent, bool):
+        value = sent
+    elif isinstance(sent, str) and _INTEGER.fullmatch(sent):
+        value = int(sent)
+    else:
+        raise _type_error(spec, sent, name)
+    if value > MAX_NUMBER:
+        # As text: a client reading JSON numbers as doubles would misread the number it sent.
+        raise InvalidInput("exchange.bad_value", item=spec.item, field=name, reason="too_large",
+                           value=str(value)[:24], limit=MAX_NUMBER)
+    if value < 0:
+        raise _bad(spec, name, "negative", value)
+    if kind == "year" and not MIN_YEAR <= value <= today.year + 1:
+        raise _bad(spec, name, "year_out_of_range", value, earliest=MIN_YEAR, latest=today.year + 1)
+    return value
+
+
+def _date(value: Any, spec: ItemSpec, name: str, today: dt.date) -> str:
+    if not isinstance(value, str):
+        raise _type_error(spec, value, name)
+    try:
+        day = dt.date.fromisoformat(value) if _DATE.fullmatch(value) else None
+    except ValueError:
+        day = None
+    if day is None:  # fromisoformat alone also reads 20261205 and 2026-W49-1
+        raise _bad(spec, name, "not_a_date", value, expected="YYYY-MM-DD")
+    if day > today:
+        raise _bad(spec, name, "future", value, today=today.isoformat())
+    if day < EARLIEST:
+        raise _bad(spec, name, "too_early", value, earliest=EARLIEST.isoformat())
+    return day.isoformat()
 
 
 def _scalar(kind: str, value: Any, spec: ItemSpec, name: str, today: dt.date) -> Any:
+    if isinstance(value, str):
+        value = value.strip()  # every field is trimmed alike (CSV cells often carry spaces)
+        if not value:
+            raise InvalidInput("exchange.empty_value", item=spec.item, field=name)
     if kind.startswith("enum:"):
         allowed: tuple[str, ...] = tuple(kind[5:].split(","))
         kind = "enum"
     else:
         allowed = spec.values
     if kind in ("money", "int", "year"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-                value = int(value)
-            else:
-                raise _type_error(spec, value, name)
-        if value > MAX_NUMBER:
-            # As text: a client reading JSON numbers as doubles would misread the number it sent.
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=str(value)[:24],
-                               limit=MAX_NUMBER)
-        if value < 0:
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
-        if kind == "year" and not MIN_YEAR <= value <= today.year + 1:
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
-        return value
+        return _number(kind, value, spec, name, today)
     if kind == "bool":
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
         if not isinstance(value, bool):
             raise _type_error(spec, value, name)
         return value
     if kind == "date":
-        if not isinstance(value, str):
-            raise _type_error(spec, value, name)
-        try:
-            day = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise _type_error(spec, value, name) from None
-        if day > today:
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
-        return day.isoformat()
+        return _date(value, spec, name, today)
     if kind == "enum":
         if not isinstance(value, str):
             raise _type_error(spec, value, name)
         if value not in allowed:
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name, value=value)
+            raise _bad(spec, name, "not_allowed", value, allowed=list(allowed))
         return value
     if kind == "pinfl":
         if not isinstance(value, str):
             raise _type_error(spec, value, name)
         try:
             return Pinfl.parse(value).value
-        except InvalidInput:
-            raise InvalidInput("exchange.bad_value", item=spec.item, field=name) from None
+        except InvalidInput as exc:
+            raise _bad(spec, name, exc.code) from None
     if kind == "text":
-        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        if not isinstance(value, str):
             raise _type_error(spec, value, name)
-        return value.strip()
+        if len(value) > MAX_TEXT:
+            raise _bad(spec, name, "too_long", value, limit=MAX_TEXT)
+        reason = _unstorable(value)
+        if reason is not None:
+            raise _bad(spec, name, reason, value)
+        return value
     raise InvalidInput("exchange.catalogue", item=spec.item)
 
 
@@ -207,7 +286,9 @@ def _value(spec: ItemSpec, value: Any, today: dt.date) -> Any:
         return _scalar(spec.type, value, spec, "value", today)
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = strict_json(value)
+        except DuplicateField as exc:
+            raise InvalidInput("exchange.duplicate_field", item=spec.item, field=echo(exc.name)) from None
         except ValueError:
             raise _type_error(spec, value) from None
     if not isinstance(value, dict):
@@ -217,7 +298,7 @@ def _value(spec: ItemSpec, value: Any, today: dt.date) -> Any:
         raise InvalidInput("exchange.missing_field", item=spec.item, field=missing[0])
     extra = sorted(set(value) - set(spec.fields))
     if extra:
-        raise InvalidInput("exchange.bad_value", item=spec.item, field=extra[0])
+        raise _bad(spec, echo(extra[0]), "unknown_field", expected=sorted(spec.fields))
     return {name: _scalar(kind, value[name], spec, name, today) for name, kind in spec.fields.items()}
 
 
@@ -227,209 +308,125 @@ def _key(spec: ItemSpec, key: Any, as_of: dt.date) -> str | None:
             raise InvalidInput("exchange.key_not_expected", item=spec.item)
         return None
     if key in (None, ""):
-        raise InvalidInput("exchange.key_required", item=spec.item, key=spec.key)
+        raise InvalidInput("exchange.key_required", item=spec.item, key=spec.key,
+                           pattern=KEY_PATTERNS[spec.key], example=KEY_EXAMPLES[spec.key])
+
+    def bad(reason: str, **params: Any) -> InvalidInput:
+        return InvalidInput("exchange.bad_key", item=spec.item, key=spec.key, reason=reason,
+                            value=echo(key) if isinstance(key, str) else key, **params)
+
     if not isinstance(key, str):
-        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
-    text: str = key.strip()
-    pattern = {"month": _MONTH, "month_employer": _MONTH_EMPLOYER, "text": _TEXT_KEY}[spec.key]
-    if not pattern.match(text):
-        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
-    if spec.key in ("month", "month_employer") and text[:7] > as_of.isoformat()[:7]:
-        # An income for a month the agency has not reached yet on its own as-of date.
-        raise InvalidInput("exchange.bad_key", item=spec.item, key=spec.key)
+        raise bad("not_text", got=json_type(key))
+    text = key.upper() if spec.table in _UPPER_CASE_KEYS else key
+    if not _KEY_RE[spec.key].fullmatch(text):
+        raise bad("pattern", pattern=KEY_PATTERNS[spec.key], example=KEY_EXAMPLES[spec.key])
+    if spec.key in ("month", "month_employer"):
+        if text[:7] > as_of.isoformat()[:7]:
+            # An income for a month the agency has not reached yet on its own as-of date.
+            raise bad("after_as_of", as_of=as_of.isoformat())
+        if text[:7] < EARLIEST.isoformat()[:7]:
+            raise bad("too_early", earliest=EARLIEST.isoformat()[:7])
     return text
 
 
 REQUIRED = ("agency", "item", "pinfl", "value", "as_of", "record_id")
+_TRIMMED = (*REQUIRED, "key", "unit")
+
+
+def _record_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput("exchange.bad_record_id", reason="type", got=json_type(value))
+    text = str(value)
+    if len(text) > MAX_RECORD_ID:
+        raise InvalidInput("exchange.bad_record_id", reason="too_long", limit=MAX_RECORD_ID)
+    if not text.isprintable():  # control and format characters, lone surrogates, line breaks
+        raise InvalidInput("exchange.bad_record_id", reason="control_character", value=echo(text))
+    return text
 
 
 def validate_record(raw: Any, today: dt.date, catalogue: Catalogue | None = None) -> AgencyRecord:
-    """Check one record against the catalogue; raise ``InvalidInput`` with the first problem."""
+    """Check one record against the catalogue; raise ``InvalidInput`` with the first problem.
+
+    Every text field is trimmed first, wherever it came from (a CSV cell, JSON, the API).
+    """
     catalogue = catalogue or load_catalogue()
     if not isinstance(raw, Mapping):
-        raise InvalidInput("exchange.not_an_object")
+        raise InvalidInput("exchange.not_an_object", got=json_type(raw))
+    fields = {name: raw[name].strip() if isinstance(raw.get(name), str) else raw.get(name) for name in _TRIMMED}
     for name in REQUIRED:
-        if raw.get(name) is None or raw.get(name) == "":
+        if fields[name] is None or (fields[name] == "" and name != "value"):
             raise InvalidInput("exchange.missing_field", field=name)
-    agency = str(raw["agency"]).strip()
+    agency = str(fields["agency"])
     if agency not in catalogue.agencies:
-        raise InvalidInput("exchange.unknown_agency", agency=agency)
-    item = str(raw["item"]).strip()
+        raise InvalidInput("exchange.unknown_agency", agency=echo(agency))
+    item = str(fields["item"])
     spec = catalogue.items.get(item)
     if spec is None:
-        raise InvalidInput("exchange.unknown_item", item=item)
+        raise InvalidInput("exchange.unknown_item", item=echo(item))
     if spec.agency != agency:
         raise InvalidInput("exchange.item_of_other_agency", item=item, agency=agency)
-    record_id = raw["record_id"]
-    if not isinstance(record_id, str | int) or isinstance(record_id, bool) or not 0 < len(str(record_id)) <= 80:
-        raise InvalidInput("exchange.bad_record_id")
+    record_id = _record_id(fields["record_id"])
     try:
-        pinfl = Pinfl.parse(str(raw["pinfl"])).value
+        pinfl = Pinfl.parse(str(fields["pinfl"])).value
     except InvalidInput as exc:
         raise InvalidInput("exchange.bad_pinfl", reason=exc.code) from None
+    as_of = _as_of(fields["as_of"], today)
+    unit = fields["unit"]
+    if unit not in (None, "") and (not isinstance(unit, str) or spec.unit is None
+                                   or unit.casefold() != spec.unit.casefold()):
+        raise InvalidInput("exchange.wrong_unit", item=item, unit=echo(unit, 20), expected=spec.unit)
+    value = _value(spec, fields["value"], today)
+    key = _key(spec, fields["key"], as_of)
+    return AgencyRecord(agency, item, pinfl, value, as_of, record_id, key)
+
+
+def _as_of(value: Any, today: dt.date) -> dt.date:
+    text = str(value)
     try:
-        as_of = dt.date.fromisoformat(str(raw["as_of"]).strip())
+        as_of = dt.date.fromisoformat(text) if _DATE.fullmatch(text) else None
     except ValueError:
-        raise InvalidInput("exchange.bad_as_of", as_of=str(raw["as_of"])[:20]) from None
+        as_of = None
+    if as_of is None:
+        raise InvalidInput("exchange.bad_as_of", as_of=echo(text, 20), expected="YYYY-MM-DD")
     if as_of > today:
         raise InvalidInput("exchange.future_as_of", as_of=as_of.isoformat(), today=today.isoformat())
-    unit = raw.get("unit")
-    if unit not in (None, "") and unit != spec.unit:
-        raise InvalidInput("exchange.wrong_unit", item=item, unit=str(unit)[:20], expected=spec.unit)
-    value = _value(spec, raw["value"], today)
-    key = _key(spec, raw.get("key"), as_of)
-    return AgencyRecord(agency, item, pinfl, value, as_of, str(record_id), key)
+    if as_of < EARLIEST:
+        raise InvalidInput("exchange.early_as_of", as_of=as_of.isoformat(), earliest=EARLIEST.isoformat())
+    return as_of
 
 
-# --- batch files -----------------------------------------------------------------------------
-
-# A CSV header names these columns, in any order, in any case; ``key`` and ``unit`` may be left
-# out, other columns are ignored.
-CSV_COLUMNS = ("agency", "item", "pinfl", "key", "value", "unit", "as_of", "record_id")
-CSV_SEPARATORS = (",", ";", "\t")  # spreadsheets set to a decimal comma save with ';'
-# A problem with a whole file, raised before any of its records is read.
-FILE_ERROR_CODES: tuple[str, ...] = (
-    "exchange.not_text",
-    "exchange.csv_header",
-    "exchange.duplicate_column",
-    "exchange.csv_as_jsonl",
-)
-_BOM = "\ufeff"
+# --- JSON as the API reads it ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedLine:
-    """A line of a batch file: the raw record, or why it could not be read."""
+class DuplicateField(ValueError):
+    """A JSON object names a field twice: json keeps the last, other parsers the first."""
 
-    line: int
-    record: Any = None
-    error: InvalidInput | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CsvHeader:
-    names: tuple[str, ...]
-    delimiter: str
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
-def _csv_row(text: str, delimiter: str) -> list[str]:
-    return next(csv.reader([text], delimiter=delimiter, strict=True), [])
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise DuplicateField(name)
+        seen.add(name)
+    return dict(pairs)
 
 
-def csv_header(text: str) -> CsvHeader:
-    """The header line of a CSV batch: its column names (trimmed, lower case) and separator.
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
-    Raises ``exchange.csv_header`` if no separator gives the required columns, and
-    ``exchange.duplicate_column`` if one is named twice (which of the two would count?).
-    """
-    for delimiter in CSV_SEPARATORS:
-        try:
-            names = tuple(name.strip().lower() for name in _csv_row(text, delimiter))
-        except csv.Error:
-            continue
-        if set(REQUIRED) <= set(names):
-            twice = sorted({n for n in names if n in CSV_COLUMNS and names.count(n) > 1})
-            if twice:
-                raise InvalidInput("exchange.duplicate_column", column=twice[0])
-            return CsvHeader(names, delimiter)
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it, read as the API reads a body: a field named twice raises
+    :class:`DuplicateField`; NaN and Infinity (which Python reads) and anything else malformed
+    raise ``ValueError``."""
     try:
-        found = {name.strip().lower() for name in _csv_row(text, ",")}
-    except csv.Error:
-        found = set()
-    raise InvalidInput("exchange.csv_header", missing=[n for n in REQUIRED if n not in found],
-                       json=text.lstrip().startswith("{"))
-
-
-def parse_csv_line(text: str, header: CsvHeader, number: int, *, ends_file: bool = False) -> ParsedLine:
-    """One CSV data line (without its newline). ``ends_file``: the file ends on it, unterminated.
-
-    Such a line is refused as truncated even when it reads well: a file cut inside its last
-    value (``31`` of ``3100000``) is otherwise indistinguishable from a whole one, and storing a
-    wrong amount is worse than asking a writer that omits the final newline to add it.
-    """
-    if ends_file:
-        return ParsedLine(number, error=InvalidInput("exchange.truncated_line", line=number))
-    try:
-        row = _csv_row(text, header.delimiter)
-    except csv.Error:
-        row = None
-    if row is None or len(row) != len(header.names):
-        return ParsedLine(number, error=InvalidInput("exchange.malformed_line", line=number))
-    return ParsedLine(number, dict(zip(header.names, row, strict=True)))
-
-
-def parse_jsonl_line(text: str, number: int, *, ends_file: bool = False) -> ParsedLine:
-    """One JSON line; a broken one the file ends on (no newline) is a truncated file."""
-    try:
-        return ParsedLine(number, json.loads(text))
-    except (ValueError, RecursionError):  # nested past Python's depth: malformed too
-        pass
-    code = "exchange.truncated_line" if ends_file else "exchange.malformed_line"
-    return ParsedLine(number, error=InvalidInput(code, line=number))
-
-
-def _first_line_text(raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InvalidInput("exchange.not_text", reason="utf16")
-    if b"\x00" in raw:
-        raise InvalidInput("exchange.not_text", reason="nul")
-    try:
-        return raw.decode("utf-8").removeprefix(_BOM)
-    except UnicodeDecodeError:
-        raise InvalidInput("exchange.not_text", reason="utf8") from None
-
-
-def parse_batch_file(lines: Iterable[bytes], *, csv_format: bool) -> Iterator[ParsedLine]:
-    """The data lines of a batch file given as its lines of bytes, in file order, blank ones skipped.
-
-    Each line is decoded on its own, so one that is not UTF-8 is refused (``exchange.not_utf8``)
-    and the others are read. A problem with the file as a whole (it is not text, a CSV header
-    lacks columns) raises ``InvalidInput`` (one of :data:`FILE_ERROR_CODES`) before any line is
-    yielded. Line numbers are the file's, the header's included.
-    """
-    header: CsvHeader | None = None
-    for number, raw in enumerate(lines, 1):
-        ends_file = not raw.endswith(b"\n")
-        if number == 1:
-            text = _first_line_text(raw)
-        else:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield ParsedLine(number, error=InvalidInput("exchange.not_utf8", line=number))
-                continue
-        text = text.rstrip("\r\n")
-        if not text.strip():
-            continue  # blank lines, before the header too
-        if csv_format and header is None:
-            header = csv_header(text)
-            continue
-        if csv_format:
-            assert header is not None
-            yield parse_csv_line(text, header, number, ends_file=ends_file)
-            continue
-        parsed = parse_jsonl_line(text, number, ends_file=ends_file)
-        if number == 1 and parsed.error is not None and _is_csv_header(text):
-            raise InvalidInput("exchange.csv_as_jsonl")
-        yield parsed
-
-
-def _is_csv_header(text: str) -> bool:
-    try:
-        csv_header(text)
-    except InvalidInput:
-        return False
-    return True
-
-
-def parse_jsonl(text: str) -> list[ParsedLine]:
-    """Read JSON lines from text (see :func:`parse_batch_file`)."""
-    return list(parse_batch_file(io.BytesIO(text.encode("utf-8")), csv_format=False))
-
-
-def parse_csv(text: str) -> list[ParsedLine]:
-    """Read CSV with a header naming :data:`CSV_COLUMNS` from text (see :func:`parse_batch_file`)."""
-    return list(parse_batch_file(io.BytesIO(text.encode("utf-8")), csv_format=True))
+        return json.loads(text, object_pairs_hook=_unique, parse_constant=_not_json)
+    except RecursionError:  # nested past Python's depth
+        raise ValueError("nested too deep") from None
 
 
 # --- the records behind the registry's own data (seed, ``spsr exchange generate``) -------------
@@ -469,7 +466,7 @@ def income_record(person_id: int, month: dt.date, source: str) -> Mirrored | Non
 
 
 def vehicle_record(vehicle_id: int, plate: str | None) -> Mirrored:
-    return "yhxbb.vehicle", _text_key(plate, f"V{vehicle_id}"), f"yhxbb.vehicle:{vehicle_id}"
+    return "yhxbb.vehicle", _text_key(plate, f"V{vehicle_id}").upper(), f"yhxbb.vehicle:{vehicle_id}"
 
 
 def property_record(property_id: int, kind: str, cadastre: str | None) -> Mirrored:

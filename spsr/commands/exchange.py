@@ -14,7 +14,8 @@ from typing import Any, BinaryIO, TextIO
 
 from core.config import Settings
 from core.errors import InvalidInput
-from core.exchange import CSV_COLUMNS, MAX_BATCH, ParsedLine, parse_batch_file
+from core.exchange import MAX_BATCH
+from core.exchange_files import CSV_COLUMNS, ParsedLine, parse_batch_file
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor
 from spsr.arguments import whole_number

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import pytest
 
 from core.errors import InvalidInput
-from core.exchange import (
-    EXCHANGE_ERROR_CODES,
-    CsvHeader,
-    csv_header,
-    load_catalogue,
-    parse_batch_file,
-    parse_csv,
-    parse_jsonl,
-    validate_record,
-)
+from core.exchange import EXCHANGE_ERROR_CODES, load_catalogue, validate_record
+from core.exchange_files import CsvHeader, csv_header, parse_batch_file, parse_csv, parse_jsonl
 
 TODAY = dt.date(2026, 12, 10)
 HEAD = "31210632040244"
@@ -90,3 +83,91 @@ def test_each_line_is_decoded_alone_and_a_csv_ending_without_a_newline_is_trunca
         (2, None), (3, "exchange.not_utf8"), (4, "exchange.truncated_line")]
     with pytest.raises(InvalidInput, match="exchange.not_text"):
         list(parse_batch_file(io.BytesIO("{}\n".encode("utf-16")), csv_format=False))
+
+
+def _wage(**change: object) -> dict[str, object]:
+    return {"agency": "soliq", "item": "soliq.wage", "pinfl": HEAD, "key": "2026-11/301234567",
+            "value": 1_000_000, "unit": "UZS", "as_of": "2026-12-01", "record_id": "W-1", **change}
+
+
+@pytest.mark.parametrize(("raw", "code", "reason"), [
+    # Each of these passed validation and then broke the whole batch in the database.
+    (_wage(key="0000-12", as_of="0001-01-01"), "exchange.early_as_of", None),
+    (_wage(key="0000-12/301234567"), "exchange.bad_key", "too_early"),
+    (_wage(record_id="x\udc00"), "exchange.bad_record_id", "control_character"),
+    (_wage(record_id="W\x00-1"), "exchange.bad_record_id", "control_character"),
+    ({**_wage(), "agency": "bank", "item": "bank.social_card", "key": None, "unit": None, "value": "x\x00y"},
+     "exchange.bad_value", "nul_character"),
+    ({**_wage(), "agency": "bank", "item": "bank.social_card", "key": None, "unit": None, "value": "x\udc00"},
+     "exchange.bad_value", "lone_surrogate"),
+    # Digits of other scripts: int() and \d read them, the contract does not.
+    (_wage(key="٢٠٢٦-11/301234567"), "exchange.bad_key", "pattern"),
+    (_wage(value="١٠٠٠"), "exchange.wrong_type", None),
+    (_wage(as_of="20261201"), "exchange.bad_as_of", None),
+    (_wage(as_of="2026-W49-1"), "exchange.bad_as_of", None),
+])
+def test_text_that_no_database_stores_is_refused_with_a_reason(raw: dict[str, object], code: str,
+                                                               reason: str | None) -> None:
+    with pytest.raises(InvalidInput) as err:
+        validate_record(raw, TODAY)
+    assert err.value.code == code and err.value.params.get("reason") == reason, err.value
+    json.dumps(err.value.params, ensure_ascii=False).encode("utf-8")  # quotable in any answer
+
+
+def test_every_field_is_trimmed_alike_and_plates_are_one_case() -> None:
+    disability = validate_record({"agency": " vtek ", "item": "vtek.disability_group ", "pinfl": f" {HEAD} ",
+                                  "value": " group1 ", "as_of": " 2026-12-01 ", "record_id": " ws-rid "}, TODAY)
+    assert (disability.value, disability.record_id, disability.as_of) == ("group1", "ws-rid", dt.date(2026, 12, 1))
+    assert validate_record(_wage(unit=" UZS "), TODAY).value == 1_000_000
+    vehicle = {"agency": "yhxbb", "item": "yhxbb.vehicle", "pinfl": HEAD, "as_of": "2026-12-01", "record_id": "V1",
+               "value": {"year": 2020, "roadworthy": True, "kind": " car "}}
+    assert validate_record({**vehicle, "key": "01a123bc"}, TODAY).key == "01A123BC"
+    assert validate_record({**vehicle, "key": "01A123BC"}, TODAY).fact_item == "yhxbb.vehicle|01A123BC"
+
+
+def test_a_refusal_says_what_was_sent_and_what_was_expected() -> None:
+    card = {**_wage(), "agency": "bank", "item": "bank.social_card", "key": None, "unit": None}
+    with pytest.raises(InvalidInput) as err:
+        validate_record({**card, "value": "   "}, TODAY)
+    assert (err.value.code, err.value.params) == ("exchange.empty_value", {"item": "bank.social_card", "field": "value"})
+    with pytest.raises(InvalidInput) as err:
+        validate_record(_wage(key="text"), TODAY)
+    assert err.value.params == {"item": "soliq.wage", "key": "month_employer", "reason": "pattern", "value": "text",
+                                "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])/[0-9]{9}$", "example": "2026-11/301234567"}
+    with pytest.raises(InvalidInput) as err:
+        validate_record(_wage(key="2026-12/301234567", as_of="2026-11-30"), TODAY)
+    assert (err.value.params["reason"], err.value.params["as_of"]) == ("after_as_of", "2026-11-30")
+    with pytest.raises(InvalidInput) as err:
+        validate_record(_wage(value="lots"), TODAY)
+    assert (err.value.params["expected"], err.value.params["got"]) == ("money", "string")
+
+
+def test_a_json_line_is_read_as_the_api_reads_a_body() -> None:
+    good, twice, nan = parse_jsonl(json.dumps(_wage()) + "\n" + '{"value": 1, "value": 5000000}\n'
+                                   + '{"value": NaN}\n')
+    assert good.error is None and good.text == json.dumps(_wage())
+    assert twice.error is not None and (twice.error.code, twice.error.params) == (
+        "exchange.duplicate_field", {"line": 2, "field": "value"})
+    assert nan.error is not None and nan.error.code == "exchange.malformed_line" and nan.text == '{"value": NaN}'
+
+
+def test_a_csv_record_is_read_by_the_csv_rules_and_a_short_one_says_so() -> None:
+    header = "agency,item,pinfl,key,value,unit,as_of,record_id\n"
+    row = f"soliq,soliq.wage,{HEAD},2026-11/301234567,1200000,UZS,2026-12-01"
+    card = f'bank,bank.social_card,{HEAD},,"first\nsecond",,2026-12-01,C-1\n'
+    records = parse_csv(header + row + ",W-1\n" + card + row + "\n" + row + ',"W-2\n')
+    assert [(p.line, p.end, p.error.code if p.error else None) for p in records] == [
+        (2, 2, None), (3, 4, None), (5, 5, "exchange.malformed_line"), (6, 6, "exchange.malformed_line")]
+    assert records[1].record["value"] == "first\nsecond"
+    assert records[2].error is not None and records[2].error.params == {
+        "line": 5, "reason": "columns", "expected": 8, "got": 7}
+    assert records[3].error is not None and records[3].error.params["reason"] == "unclosed_quote"
+
+
+def test_a_stray_quote_costs_its_own_line_only() -> None:
+    header = "agency,item,pinfl,key,value,unit,as_of,record_id\n"
+    rows = [f"soliq,soliq.wage,{HEAD},2026-11/30123456{n},1200000,UZS,2026-12-01,W-{n}\n" for n in range(12)]
+    rows[1] = rows[1].replace("W-1", '"W-1')
+    records = parse_csv(header + "".join(rows))
+    assert [(p.line, p.error.code if p.error else None) for p in records] == [
+        (2, None), (3, "exchange.malformed_line")] + [(n, None) for n in range(4, 14)]
