@@ -24,12 +24,19 @@ RECORD_PROPS: Properties = {
 RECORD = component("ExchangeRecord", obj(RECORD_PROPS, ("item", "pinfl", "value", "as_of", "record_id")))
 BATCH = component("ExchangeBatch", obj({"records": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                                     "items": {"type": "object"}}}, ("records",)))
+INDEXES = {"type": "array", "items": {"type": "integer"}}
 INGEST_RESULT = component("IngestResult", obj({
-    "accepted": {"type": "integer"}, "superseded": {"type": "integer"}, "unchanged": {"type": "integer"},
-    "stale": {"type": "integer"},
+    "accepted": {"type": "integer", "description": "new records stored, the stale and expired ones included"},
+    "superseded": {"type": "integer"}, "unchanged": {"type": "integer"},
+    "stale": {"type": "integer", "description": "older than the value in force: kept, not applied"},
+    "expired": {"type": "integer", "description": "already past the item's validity: kept, not applied"},
     "rejected": {"type": "array", "items": obj({"index": {"type": "integer"}, "code": {"type": "string"},
                                                  "params": {"type": "object"}}, ("index", "code"))},
-}, ("accepted", "superseded", "unchanged", "stale", "rejected")))
+    "unchanged_indexes": {**INDEXES, "description": "the batch's indexes of the unchanged records"},
+    "stale_indexes": {**INDEXES, "description": "the batch's indexes of the stale records"},
+    "expired_indexes": {**INDEXES, "description": "the batch's indexes of the expired records"},
+}, ("accepted", "superseded", "unchanged", "stale", "expired", "rejected", "unchanged_indexes", "stale_indexes",
+    "expired_indexes")))
 
 
 async def post_records(call: Call) -> Result:
@@ -50,7 +57,8 @@ async def post_records(call: Call) -> Result:
         own.append(record)
         positions.append(index)
     result = await exchange_service.ingest(call.core, own, call.actor) if own else exchange_service.IngestResult()
-    result.rejected = sorted([(positions[i], c, p) for i, c, p in result.rejected] + foreign)
+    result.renumber(positions)
+    result.rejected = sorted(result.rejected + foreign)
     if single and result.rejected:
         _, code, params = result.rejected[0]
         raise InvalidInput(code, **params)

@@ -8,13 +8,18 @@ Counting (``IngestResult``):
 - ``superseded``: earlier values (held before, or earlier in the same batch) a newer record
   replaced;
 - ``stale``: accepted records older than the value in force: kept, never applied;
-- ``unchanged``: exact repeats of a record already held (same agency and record id, same content);
+- ``expired``: accepted records already past their item's validity (``valid_days`` after their
+  as-of date): kept for their provenance, marked ``expired``, never applied;
+- ``unchanged``: exact repeats of a record already held (same agency and record id, same content),
+  or of one earlier in the same batch: a batch means the same however a file is cut into batches;
 - ``rejected``: ``(index in the batch, reason code, params)``; nothing of a rejected record is
   written.
 
 A value's as-of date decides: a newer one supersedes, an older one never overwrites; on the same
 as-of date the record received later wins. Whatever a batch applies, it applies together: a
-failure rolls the whole batch back.
+failure rolls the whole batch back. Batches are applied one at a time (a lock taken inside each
+batch's transaction), so the same batch sent twice at once is stored once and answered
+``unchanged`` the second time, never refused by the database.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from core.exchange import (
     balance_record,
     disability_record,
     income_record,
+    is_lapsed,
     load_catalogue,
     mirror_as_of,
     property_record,
@@ -45,6 +51,8 @@ from core.exchange import (
     validate_record,
     vehicle_record,
 )
+from core.services.exchange_totals import Totals
+from core.storage.locks import transaction_lock
 from core.storage.schema import (
     BankBalance,
     Base,
@@ -62,9 +70,11 @@ EXCHANGE_SERVICE_ERROR_CODES: tuple[str, ...] = (
     "exchange.unknown_pinfl",
     "exchange.duplicate_in_batch",
     "exchange.record_id_reused",
+    "exchange.total_too_large",
     "exchange.batch_too_large",
 )
 CHUNK = 900  # keeps every IN list well under SQLite's and asyncpg's parameter limits
+INGEST_LOCK = "exchange.ingest"
 
 
 @dataclass
@@ -74,11 +84,24 @@ class IngestResult:
     unchanged: int = 0
     rejected: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     stale: int = 0
+    expired: int = 0
+    # The indexes in the batch of the records counted under each name.
+    unchanged_at: list[int] = field(default_factory=list)
+    stale_at: list[int] = field(default_factory=list)
+    expired_at: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "superseded": self.superseded, "unchanged": self.unchanged,
-                "stale": self.stale,
-                "rejected": [{"index": i, "code": c, "params": p} for i, c, p in self.rejected]}
+                "stale": self.stale, "expired": self.expired,
+                "rejected": [{"index": i, "code": c, "params": p} for i, c, p in self.rejected],
+                "unchanged_indexes": self.unchanged_at, "stale_indexes": self.stale_at,
+                "expired_indexes": self.expired_at}
+
+    def renumber(self, positions: Sequence[int]) -> None:
+        """Indexes into the list that was ingested → indexes into the request it was drawn from."""
+        self.rejected = [(positions[i], c, p) for i, c, p in self.rejected]
+        for name in ("unchanged_at", "stale_at", "expired_at"):
+            setattr(self, name, [positions[i] for i in getattr(self, name)])
 
 
 @dataclass
@@ -102,7 +125,8 @@ async def ingest(target: Core | UnitOfWork, records: Sequence[Any], actor: Actor
     it and leaves the commit to the caller.
     """
     if isinstance(target, Core):
-        async with target.uow() as uow:
+        # write=True: SQLite's write lock from the start, so two batches never read the same state.
+        async with target.uow(write=True) as uow:
             result = await ingest(uow, records, actor)
             await uow.commit()
         return result
@@ -116,7 +140,8 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
     today, now = uow.today(), uow.now()
     result = IngestResult()
     valid: list[tuple[int, AgencyRecord]] = []
-    seen: set[tuple[str, str]] = set()
+    first: dict[tuple[str, str], tuple[int, AgencyRecord]] = {}
+    repeats: list[tuple[int, int]] = []  # (index, index of the same record earlier in the batch)
     for index, raw in enumerate(records):
         try:
             rec = validate_record(raw, today, catalogue)
@@ -124,12 +149,40 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
             result.rejected.append((index, exc.code, exc.params))
             continue
         ident = (rec.agency, rec.record_id)
-        if ident in seen:
-            result.rejected.append((index, "exchange.duplicate_in_batch", {"record_id": rec.record_id}))
+        earlier = first.get(ident)
+        if earlier is not None:
+            if earlier[1] == rec:  # sent twice: one record, as if sent in two batches
+                repeats.append((index, earlier[0]))
+            else:
+                result.rejected.append((index, "exchange.duplicate_in_batch", {"record_id": rec.record_id}))
             continue
-        seen.add(ident)
+        first[ident] = (index, rec)
         valid.append((index, rec))
+    # Whoever holds the lock has committed what this batch is about to read, or has not begun.
+    await transaction_lock(uow.session, INGEST_LOCK)
+    await _store(uow, catalogue, valid, result, now, actor)
+    _settle_repeats(result, repeats)
+    return result
 
+
+def _settle_repeats(result: IngestResult, repeats: list[tuple[int, int]]) -> None:
+    """A repeat shares its first's fate: refused alike, or else unchanged (the first is stored)."""
+    if not repeats:
+        return
+    refused = {i: (code, params) for i, code, params in result.rejected}
+    for index, earlier in repeats:
+        if earlier in refused:
+            result.rejected.append((index, *refused[earlier]))
+        else:
+            result.unchanged += 1
+            result.unchanged_at.append(index)
+    result.rejected.sort(key=lambda r: r[0])
+    result.unchanged_at.sort()
+
+
+async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, AgencyRecord]],
+                 result: IngestResult, now: dt.datetime, actor: Actor) -> None:
+    today = uow.today()
     s = uow.session
     # Who each PINFL is.
     pinfls = sorted({r.pinfl for _, r in valid})
@@ -160,13 +213,14 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         if before is not None:
             if before == (rec.item, rec.pinfl, rec.stored_value(), rec.as_of):
                 result.unchanged += 1
+                result.unchanged_at.append(index)
             else:
                 result.rejected.append((index, "exchange.record_id_reused", {"record_id": rec.record_id}))
             continue
         fresh.append((index, rec))
     result.rejected.sort(key=lambda r: r[0])
     if not fresh:
-        return result
+        return
 
     # The facts in force for these persons.
     facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
@@ -181,11 +235,25 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
     statuses: dict[tuple[str, str], str] = {}
     displaced: list[tuple[str, str]] = []  # held records that are no longer current
     changed: dict[tuple[str, str], AgencyRecord] = {}
-    for _, rec in sorted(fresh, key=lambda p: (p[1].as_of, p[0])):
+    totals = await Totals.load(s, catalogue, (r for _, r in fresh), persons, facts)
+    over: set[int] = set()  # indexes refused: their household's sum would pass the limit
+    for index, rec in sorted(fresh, key=lambda p: (p[1].as_of, p[0])):
         current = facts[rec.pinfl].get(rec.fact_item)
+        if is_lapsed(catalogue.items[rec.item], rec.as_of, today):
+            # Kept as sent (its provenance), but it says nothing about today.
+            statuses[(rec.agency, rec.record_id)] = "expired"
+            result.expired += 1
+            result.expired_at.append(index)
+            continue
         if current is not None and rec.as_of < current.as_of:
             statuses[(rec.agency, rec.record_id)] = "stale"
             result.stale += 1
+            result.stale_at.append(index)
+            continue
+        refusal = totals.admit(rec, current)
+        if refusal is not None:
+            over.add(index)
+            result.rejected.append((index, refusal.code, refusal.params))
             continue
         if current is not None:
             result.superseded += 1
@@ -197,7 +265,14 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         statuses[(rec.agency, rec.record_id)] = "current"
         facts[rec.pinfl][rec.fact_item] = _FactRow(rec.value, rec.agency, rec.record_id, rec.as_of, now)
         changed[(rec.pinfl, rec.fact_item)] = rec
+    if over:
+        fresh = [(i, r) for i, r in fresh if i not in over]
+        result.rejected.sort(key=lambda r: r[0])
+    result.stale_at.sort()
+    result.expired_at.sort()
     result.accepted = len(fresh)
+    if not fresh:
+        return
 
     await s.execute(insert(ExchangeRecord), [
         {"agency": r.agency, "agency_record_id": r.record_id, "item": r.item, "pinfl": r.pinfl,
@@ -228,9 +303,8 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         for chunk in _chunks(households):
             await s.execute(update(Household).where(Household.id.in_(chunk)).values(data_changed_at=now))
     uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,
-              superseded=result.superseded, stale=result.stale, unchanged=result.unchanged,
-              rejected=len(result.rejected))
-    return result
+              superseded=result.superseded, stale=result.stale, expired=result.expired,
+              unchanged=result.unchanged, rejected=len(result.rejected))
 
 
 def _table(model: type[Base]) -> Table:

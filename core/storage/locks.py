@@ -1,4 +1,5 @@
-"""Named locks across processes, for jobs of which only one may run at a time (an assessment pass).
+"""Named locks across processes, for jobs of which only one may run at a time (an assessment pass),
+and for transactions of which only one may run at a time (an exchange batch).
 
 PostgreSQL: a session advisory lock, held on a connection of its own for the block and released by
 the server when that connection ends (a killed process holds nothing). SQLite: an exclusive
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 # Assessment passes and decision runs both enrol families, each after checking that the family has
@@ -130,3 +131,15 @@ async def _in_process(name: str, wait: bool, on_wait: Callable[[], None] | None)
             on_wait()
     async with lock:
         yield
+
+
+async def transaction_lock(session: AsyncSession, name: str) -> None:
+    """Hold the lock ``name`` until the session's transaction ends, waiting for it if need be.
+
+    PostgreSQL: a transaction advisory lock, gone at commit or rollback (or when the connection
+    drops). SQLite needs none: a unit of work opened with ``write=True`` already holds the
+    database's one write lock.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(name)})

@@ -99,7 +99,7 @@ async def test_bad_records_are_refused_with_reasons_and_good_ones_kept(core: Cor
         wage(head, "lots", record_id="X3"),
         wage(head, 1, record_id="X4", unit="USD"),
         wage(head, 1, record_id="X5", as_of="2027-01-01"),
-        wage(head, 500_000, record_id="OK"),
+        wage(head, 600_000, record_id="OK"),  # the same id with other content in one batch
         wage(head, 2, record_id="R"),  # the same agency id with other content
         wage(head, 1, record_id="X6", key="2026-11"),
         "not a record",
