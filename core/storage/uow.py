@@ -102,6 +102,13 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None and not isinstance(exc, Exception):
+            # Cancelled or interrupted inside a statement: the driver may be half-way through its
+            # protocol (asyncpg's executemany leaves the server waiting in ClientRead), and a
+            # ROLLBACK would wait on it for ever. Dropping the connection rolls back just as
+            # surely: the server ends the transaction when the connection goes.
+            await self.session.invalidate()
+            return
         try:
             if self.session.in_transaction():
                 await self.session.rollback()

@@ -8,7 +8,7 @@ import itertools
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -17,11 +17,18 @@ from core.errors import InvalidInput
 from core.exchange import MAX_BATCH
 from core.exchange_files import CSV_COLUMNS, ParsedLine, parse_batch_file
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
-from core.storage.uow import Actor
+from core.storage.uow import Actor, Core
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
 from spsr.files import CommandError, binary_input, output_file
+from spsr.interrupts import Interrupt, cancelled_by_signals
+
+EXIT_CRASHED = 3  # not 1, which says some records were refused: the file is fine, the import is not
+EXIT_STATUSES = ("Exit status: 0 every record accepted or unchanged; 1 some refused (listed in "
+                 "FILE.rejected.jsonl); 2 the file cannot be imported (nothing stored); 3 the import "
+                 "stopped on an error; 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM. When it stops, "
+                 "the batch in progress is rolled back and the batches before it stay stored.")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Load agency records from FILE: JSON lines, or (named .csv) CSV whose first line names "
         f"the columns {','.join(CSV_COLUMNS)} in any order and case, separated by ',' or ';' (key and "
         "unit may be left out). Other JSON fields and CSV columns are ignored. One record per line, the "
-        "last one ended by a newline. Refused records are listed in FILE.rejected.jsonl.")
+        "last one ended by a newline (a quoted CSV field may hold line breaks). Refused records are "
+        "listed in FILE.rejected.jsonl.", epilog=EXIT_STATUSES)
     imp.add_argument("file", type=Path)
     imp.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=MAX_BATCH,
                      help=f"records per transaction (at most {MAX_BATCH:,})")
@@ -128,78 +136,134 @@ def run_import(args: argparse.Namespace) -> int:
     size, path = args.batch, args.file
 
     async def go() -> int:
-        total = IngestResult()
-        records = 0  # data lines of the committed batches, refused ones included
-        stopped: BaseException | None = None
-        done_through = 0  # the last line of the last committed batch
-        progress: Progress | None = None
-        with binary_input(path) as handle:
-            if not args.quiet:
-                progress = Progress(_count_lines(handle), "lines")
+        with cancelled_by_signals() as interrupt, binary_input(path) as handle:
+            progress = None if args.quiet else Progress(_count_lines(handle), "lines")
             batches = read_batches(handle, path, size)
             # The first batch checks the file as a whole: a file that cannot be imported opens no
             # database and leaves no rejected file.
             first = next(batches, None)
             if first is None:
-                raise CommandError(f"no records in {path}")
-            rejected_path = path.with_name(path.name + ".rejected.jsonl")  # a file by now: it has a name
-            core = await build_core(Settings.from_env())
-            try:
-                with output_file(rejected_path) as rejected:
-                    try:
-                        for batch in itertools.chain([first], batches):
-                            good = [p for p in batch if p.error is None]
-                            result = await ingest(core, [p.record for p in good],
-                                                  Actor("agency", "spsr exchange", "cli"))
-                            total.accepted += result.accepted
-                            total.superseded += result.superseded
-                            total.unchanged += result.unchanged
-                            total.stale += result.stale
-                            refused = [(p.line, p.error.code, p.error.params, None) for p in batch
-                                       if p.error is not None]
-                            refused += [(good[i].line, code, params, good[i].record)
-                                        for i, code, params in result.rejected]
-                            for line, code, params, record in sorted(refused, key=lambda r: r[0]):
-                                _reject(rejected, total, line, code, params, record)
-                            records += len(batch)
-                            done_through = batch[-1].line
-                            if progress is not None:
-                                progress(batch[-1].line - progress.done)
-                        if progress is not None and progress.done < progress.total:
-                            progress(progress.total - progress.done)  # blank lines at the end
-                    except (Exception, KeyboardInterrupt, asyncio.CancelledError) as exc:
-                        # The committed batches stay, and so do the refusals listed so far; the
-                        # summary below says where the import stopped.
-                        stopped = exc
-            finally:
                 if progress is not None:
                     progress.close()
-                await core.engine.dispose()
-        print(f"{records} records: accepted {total.accepted}, superseded {total.superseded}, "
-              f"stale {total.stale}, unchanged {total.unchanged}, rejected {len(total.rejected)}"
-              + (f" (see {rejected_path})" if total.rejected else ""))
-        if any(code == "exchange.truncated_line" for _, code, _ in total.rejected):
-            print(f"{path}: the last line has no newline at its end, so the file may be cut off; "
-                  "if that line is whole, end the file with a newline and import it again", file=sys.stderr)
-        if not total.rejected:
-            rejected_path.unlink(missing_ok=True)
-        if stopped is not None:
-            done = f"after line {done_through}; the records up to it are" if done_through else \
-                "before any record was"
-            print(f"{path}: import stopped {done} stored. Importing the file again goes on from there "
-                  "(records already stored count as unchanged).", file=sys.stderr)
-            raise stopped
-        return 1 if total.rejected else 0
+                raise CommandError(f"no records in {path}")
+            run = _Import(path, progress, interrupt)
+            try:
+                core = await build_core(Settings.from_env())
+                interrupt.watch(core.engine)
+                try:
+                    with output_file(run.rejected_path) as rejected:
+                        await run.batches(core, itertools.chain([first], batches), rejected)
+                finally:
+                    if progress is not None:
+                        progress.close()
+                    await core.engine.dispose()
+            except asyncio.CancelledError:  # a signal outside a batch: nothing was left half-done
+                run.stopped = asyncio.CancelledError()
+            return run.report()
 
     return asyncio.run(go())
 
 
-def _reject(out: TextIO, total: IngestResult, line: int, code: str, params: dict[str, Any], record: Any) -> None:
-    total.rejected.append((line, code, params))
-    entry = {"line": line, "code": code, "params": params, "record": record}
-    out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+class _Import:
+    """One import's counts, and where it stopped if it did not finish."""
+
+    def __init__(self, path: Path, progress: Progress | None, interrupt: Interrupt) -> None:
+        self.path = path
+        self.interrupt = interrupt
+        self.progress = progress
+        self.rejected_path = path.with_name(path.name + ".rejected.jsonl")
+        self.total = IngestResult()
+        self.records = 0  # records of the committed batches, refused ones included
+        self.done_through = 0  # the last line of the last committed batch
+        self.stopped: BaseException | None = None
+
+    async def batches(self, core: Core, batches: Iterable[list[ParsedLine]], rejected: TextIO) -> None:
+        try:
+            for batch in batches:
+                good = [p for p in batch if p.error is None]
+                async with core.uow(write=True) as uow:  # see core.services.exchange.ingest
+                    result = await ingest(uow, [p.record for p in good], Actor("agency", "spsr exchange", "cli"))
+                    with self.interrupt.deferred():
+                        await uow.commit()
+                        self._count(batch, good, result, rejected)
+            if self.progress is not None and self.progress.done < self.progress.total:
+                self.progress(self.progress.total - self.progress.done)  # blank lines at the end
+        except (Exception, KeyboardInterrupt, asyncio.CancelledError) as exc:
+            # The committed batches stay, and so do the refusals listed so far; the summary says
+            # where the import stopped. A CommandError (the file became unreadable) is the file's.
+            if isinstance(exc, CommandError):
+                raise
+            self.stopped = exc
+
+    def _count(self, batch: list[ParsedLine], good: list[ParsedLine], result: IngestResult,
+               rejected: TextIO) -> None:
+        total = self.total
+        total.accepted += result.accepted
+        total.superseded += result.superseded
+        total.unchanged += result.unchanged
+        total.stale += result.stale
+        total.expired += result.expired
+        refused = [(p, p.error.code, p.error.params) for p in batch if p.error is not None]
+        refused += [(good[i], code, params) for i, code, params in result.rejected]
+        for parsed, code, params in sorted(refused, key=lambda r: r[0].line):
+            _reject(rejected, total, parsed, code, params)
+        self.records += len(batch)
+        self.done_through = batch[-1].last
+        if self.progress is not None:
+            self.progress(batch[-1].last - self.progress.done)
+
+    def report(self) -> int:
+        """Print the summary; the exit status (see the command's help)."""
+        total, path = self.total, self.path
+        print(f"{self.records} records: accepted {total.accepted}, superseded {total.superseded}, "
+              f"stale {total.stale}, unchanged {total.unchanged}, rejected {len(total.rejected)}"
+              + (f", expired {total.expired}" if total.expired else "")
+              + (f" (see {self.rejected_path})" if total.rejected else ""))
+        if any(code == "exchange.truncated_line" for _, code, _ in total.rejected):
+            print(f"{path}: the last line has no newline at its end, so the file may be cut off; "
+                  "if that line is whole, end the file with a newline and import it again", file=sys.stderr)
+        if not total.rejected:
+            self.rejected_path.unlink(missing_ok=True)
+        if self.stopped is None:
+            return 1 if total.rejected else 0
+        done = f"after line {self.done_through}; the records up to it are" if self.done_through else \
+            "before any record was"
+        # After a signal, whatever the cancelled statement raised (an aborted connection) is the signal's.
+        crashed = isinstance(self.stopped, Exception) and self.interrupt.signal is None
+        why = f" by an error ({_error_name(self.stopped)})" if crashed else ""
+        print(f"{path}: import stopped{why} {done} stored. Importing the file again goes on from there "
+              "(records already stored count as unchanged).", file=sys.stderr)
+        return EXIT_CRASHED if crashed else self.interrupt.exit_status
+
+
+def _error_name(exc: BaseException) -> str:
+    """What failed, without the error's text: a database error's text holds the statement and its
+    values (PINFLs among them), which have no place on a terminal or in a CI log."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    name = type(orig).__name__ if orig is not None else type(exc).__name__
+    return f"{name}, SQLSTATE {code}" if code else name
+
+
+def _reject(out: TextIO, total: IngestResult, parsed: ParsedLine, code: str, params: dict[str, Any]) -> None:
+    total.rejected.append((parsed.line, code, params))
+    out.write(rejected_entry(parsed, code, params) + "\n")
     if len(total.rejected) <= 20:
-        print(f"line {line}: {code} {json.dumps(params, ensure_ascii=False, default=str)}", file=sys.stderr)
+        print(f"line {parsed.line}: {code} {json.dumps(params, ensure_ascii=False, default=str)}", file=sys.stderr)
+
+
+def rejected_entry(parsed: ParsedLine, code: str, params: dict[str, Any]) -> str:
+    """A line of FILE.rejected.jsonl: the refusal, the record as read (``record``, null when it
+    could not be read) and the record's text as it stands in the file (``text``)."""
+    entry = {"line": parsed.line, "code": code, "params": params, "record": parsed.record, "text": parsed.text}
+    try:
+        line = json.dumps(entry, ensure_ascii=False, allow_nan=False, default=str)
+        line.encode("utf-8")
+        return line
+    except (ValueError, UnicodeEncodeError):
+        # NaN, or a lone surrogate (from a ``\udc00`` escape), is no JSON or UTF-8 a reader takes:
+        # the text as read says what was sent.
+        return json.dumps({**entry, "record": None}, default=str)
 
 
 def run_generate(args: argparse.Namespace) -> int:

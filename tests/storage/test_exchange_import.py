@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +138,11 @@ async def test_a_crash_or_ctrl_c_mid_import_keeps_and_reports_what_was_stored(
     records[0]["value"] = "lots"
     path.write_text(jsonl(records))
     ingest = exchange_command.ingest
-    for stop, exit_code in [(KeyboardInterrupt(), 130), (RuntimeError("database gone"), None)]:
+    # A crash is exit 3, not 1 (which says records were refused); its text (a database error's
+    # holds the statement and its PINFLs) is not printed, only what kind of error it was.
+    for stop, exit_code, counts in [(KeyboardInterrupt(), 130, "accepted 19, superseded 0, stale 0, unchanged 0"),
+                                    (RuntimeError(f"database gone: {head}"), 3,
+                                     "accepted 0, superseded 0, stale 0, unchanged 19")]:
         calls = 0
 
         async def failing(*args: Any, stop: BaseException = stop) -> Any:
@@ -147,14 +153,11 @@ async def test_a_crash_or_ctrl_c_mid_import_keeps_and_reports_what_was_stored(
             return await ingest(*args)
 
         monkeypatch.setattr(exchange_command, "ingest", failing)
-        if exit_code is None:
-            with pytest.raises(RuntimeError, match="database gone"):
-                await spsr("exchange", "import", "--quiet", "--batch", "10", str(path))
-            continue
         code, out, err = await spsr("exchange", "import", "--quiet", "--batch", "10", str(path))
         assert code == exit_code
-        assert out.startswith("20 records: accepted 19, superseded 0, stale 0, unchanged 0, rejected 1")
-        assert "import stopped after line 20; the records up to it are stored" in err
+        assert out.startswith(f"20 records: {counts}, rejected 1")
+        assert "import stopped" in err and "after line 20; the records up to it are stored" in err
+        assert ("by an error (RuntimeError)" in err) == (exit_code == 3) and head not in err + out
         assert rejected(path) == [(1, "exchange.wrong_type")]
     assert await stored(core) == 19
     monkeypatch.setattr(exchange_command, "ingest", ingest)
@@ -208,3 +211,70 @@ async def test_the_progress_bar_counts_the_file_s_lines(core: Core, env: Path) -
     shown = [part.split(" lines")[0].split("] ")[1] for part in err.split("\r") if " lines" in part]
     assert shown[-1] == "8/8" and all(s.endswith("/8") for s in shown), shown
 
+
+
+async def test_a_file_and_the_api_read_a_record_alike(core: Core, env: Path) -> None:
+    """A field named twice is refused (the API refuses such a body) rather than read as its last
+    value; NaN is no JSON; the rejected file is JSON throughout and keeps each line as it stood."""
+    _, head = await make_family(core)
+    first, second, third = (json.dumps(r) for r in wages(head, 3))
+    twice = first[:-1] + ', "value": 5000000}'
+    nan = second.replace('"value": 100001', '"value": NaN')
+    surrogate = third.replace('"W-2"', '"W-\\udc00"')
+    (env / "odd.jsonl").write_text("\n".join([twice, nan, surrogate, "{broken"]) + "\n")
+    code, out, _ = await spsr("exchange", "import", "--quiet", "odd.jsonl")
+    assert code == 1 and out.startswith("4 records: accepted 0")
+    entries = [json.loads(line) for line in (env / "odd.jsonl.rejected.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["code"]) for e in entries] == [
+        (1, "exchange.duplicate_field"), (2, "exchange.malformed_line"), (3, "exchange.bad_record_id"),
+        (4, "exchange.malformed_line")]
+    assert [e["text"] for e in entries] == [twice, nan, surrogate, "{broken"]
+    assert entries[0]["params"] == {"line": 1, "field": "value"} and entries[3]["record"] is None
+    assert await stored(core) == 0
+
+
+async def test_csv_fields_are_trimmed_and_a_quoted_line_break_is_one_record(core: Core, env: Path) -> None:
+    _, head = await make_family(core)
+    rows = [f"vtek,vtek.disability_group,{head},, group1 ,,2026-12-05, ws-rid ",
+            f'bank,bank.social_card,{head},,"8600 1234\n5678 9012",,2026-12-05,C-1',
+            f"soliq,soliq.wage,{head},2026-11/301234567,700000, UZS ,2026-12-05,W-1",
+            f"soliq,soliq.wage,{head},2026-11/301234568,700000,2026-12-05,W-2"]
+    (env / "spaces.csv").write_text(",".join(COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    code, out, err = await spsr("exchange", "import", "--quiet", "spaces.csv")
+    assert code == 1 and out.startswith("4 records: accepted 3"), out + err
+    [entry] = [json.loads(line) for line in (env / "spaces.csv.rejected.jsonl").read_text().splitlines()]
+    assert (entry["line"], entry["code"], entry["params"]) == (
+        6, "exchange.malformed_line", {"line": 6, "reason": "columns", "expected": 8, "got": 7})
+    assert entry["text"] == rows[3]
+    async with core.uow() as uow:
+        ids = set((await uow.session.scalars(select(ExchangeRecord.agency_record_id))).all())
+    assert ids == {"ws-rid", "C-1", "W-1"}
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_signal_rolls_back_the_open_batch_and_says_what_was_stored(
+        core: Core, env: Path, signum: signal.Signals, status: int) -> None:
+    """Ctrl-C or a service manager's SIGTERM: the batch in progress is rolled back at once (on
+    PostgreSQL an interrupted executemany once left the session waiting in ClientRead, holding
+    its locks, for ever), the summary says what the committed batches stored, and no temporary
+    file stays behind."""
+    _, head = await make_family(core)
+    path = env / "long.jsonl"
+    path.write_text(jsonl([{**w, "key": f"2026-11/3{n:08d}"} for n, w in enumerate(wages(head, 6000))]))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "spsr.cli", "exchange", "import", "--quiet", "--batch", "200", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    for _ in range(600):  # the rejected file is opened once the command can stop cleanly
+        if any(p.name.endswith(".part") for p in env.iterdir()) or process.returncode is not None:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    process.send_signal(signum)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == status, err.decode()
+    summary = out.decode()
+    assert " records: accepted " in summary
+    assert "import stopped" in err.decode()
+    accepted = int(summary.split("accepted ")[1].split(",")[0])
+    assert await stored(core) == accepted < 6000
+    assert sorted(p.name for p in env.iterdir()) == ["long.jsonl"]
