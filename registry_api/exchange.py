@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import InvalidInput
-from core.exchange import MAX_BATCH
+from core.exchange import MAX_BATCH, echo, json_type
 from core.services import exchange as exchange_service
 from registry_api.http import Call, Op, Result
-from registry_api.schema import Properties, component, obj
+from registry_api.schema import Properties, component, obj, validate
 
 # A batch of MAX_BATCH records: an ordinary record is about 160 bytes, one with every field at
 # its longest about 400, so 8 MiB leaves room without taking a body of any size.
@@ -22,8 +22,10 @@ RECORD_PROPS: Properties = {
     "key": {"type": ["string", "null"], "maxLength": 80}, "unit": {"type": ["string", "null"], "maxLength": 10},
 }
 RECORD = component("ExchangeRecord", obj(RECORD_PROPS, ("item", "pinfl", "value", "as_of", "record_id")))
-BATCH = component("ExchangeBatch", obj({"records": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                                                    "items": {"type": "object"}}}, ("records",)))
+BATCH = component("ExchangeBatch", obj({"records": {
+    "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+    "description": "each entry is an ExchangeRecord; one that is not is refused alone, by its index"}},
+    ("records",)))
 INDEXES = {"type": "array", "items": {"type": "integer"}}
 INGEST_RESULT = component("IngestResult", obj({
     "accepted": {"type": "integer", "description": "new records stored, the stale and expired ones included"},
@@ -46,23 +48,35 @@ async def post_records(call: Call) -> Result:
     raw: list[Any] = [call.body] if single else call.body["records"]
     own: list[Any] = []
     positions: list[int] = []
-    foreign: list[tuple[int, str, dict[str, Any]]] = []
+    refused: list[tuple[int, str, dict[str, Any]]] = []
     for index, record in enumerate(raw):
-        if isinstance(record, dict):
-            agency = record.get("agency", call.client.name)
-            if agency != call.client.name:
-                foreign.append((index, "exchange.agency_not_yours", {"agency": str(agency)[:40]}))
-                continue
-            record = {**record, "agency": agency}
-        own.append(record)
+        try:
+            own.append(_own_record(record, call.client.name))
+        except InvalidInput as exc:
+            refused.append((index, exc.code, exc.params))
+            continue
         positions.append(index)
     result = await exchange_service.ingest(call.core, own, call.actor) if own else exchange_service.IngestResult()
     result.renumber(positions)
-    result.rejected = sorted(result.rejected + foreign)
+    result.rejected = sorted(result.rejected + refused, key=lambda r: r[0])
     if single and result.rejected:
         _, code, params = result.rejected[0]
         raise InvalidInput(code, **params)
     return Result(result.to_dict())
+
+
+def _own_record(record: Any, client: str) -> dict[str, Any]:
+    """A batch entry held to the record schema, as a single record is (the body's own check),
+    with its agency: the client's, whether named (trimmed, as the core trims) or not."""
+    if not isinstance(record, dict):
+        raise InvalidInput("exchange.not_an_object", got=json_type(record))
+    validate(record, RECORD)
+    agency = record.get("agency", client)
+    if isinstance(agency, str):
+        agency = agency.strip()
+    if agency != client:
+        raise InvalidInput("exchange.agency_not_yours", agency=echo(agency))
+    return {**record, "agency": agency}
 
 
 OPS = (

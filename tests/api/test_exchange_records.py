@@ -1,0 +1,71 @@
+"""``POST /v1/exchange/records``: a record means the same alone, in a batch and in a file; one
+entry refused never costs the batch; nothing a sender writes makes a server error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.api.conftest import Api
+from tests.api.test_access import problem
+from tests.storage.factories import make_family
+
+
+def wage(pinfl: str, record_id: str, value: Any = 700_000, **extra: Any) -> dict[str, Any]:
+    return {"item": "soliq.wage", "pinfl": pinfl, "key": "2026-11/301234567", "value": value, "unit": "UZS",
+            "as_of": "2026-12-05", "record_id": record_id, **extra}
+
+
+async def test_a_batch_entry_is_held_to_the_single_record_s_schema_and_refused_alone(api: Api) -> None:
+    _, head = await make_family(api.core)
+    await problem(await api.post("/v1/exchange/records", {**wage(head, "S-1"), "pinfl": int(head)}, "agency"),
+                  422, "body.type")
+    entries = [
+        wage(head, "B-0"),
+        {**wage(head, "B-1"), "pinfl": int(head)},
+        {**wage(head, "B-2"), "colour": "red"},
+        "not a record",
+        {**wage(head, "B-4"), "agency": None},
+        {**wage(head, "B-5", key="2026-10/301234567"), "agency": " soliq "},
+    ]
+    resp = await api.post("/v1/exchange/records", {"records": entries}, "agency")
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["accepted"] == 2
+    assert [(r["index"], r["code"], r["params"].get("pointer")) for r in result["rejected"]] == [
+        (1, "body.type", "/pinfl"), (2, "body.unknown_field", "/colour"), (3, "exchange.not_an_object", None),
+        (4, "body.type", "/agency")]
+    resp = await api.post("/v1/exchange/records", {**wage(head, "S-2", key="2026-09/301234567"), "agency": " soliq"},
+                          "agency")
+    assert resp.status == 200 and (await resp.json())["accepted"] == 1
+
+
+async def test_the_answer_names_the_unchanged_stale_and_expired_records(api: Api) -> None:
+    _, head = await make_family(api.core)
+    await api.post("/v1/exchange/records", {"records": [wage(head, "A"), wage(head, "B", as_of="2026-12-08")]},
+                   "agency")
+    batch = [wage(head, "A"), wage(head, "C", as_of="2026-12-01"), wage(head, "D", as_of="2020-01-01",
+                                                                        key="2019-12/301234567"),
+             wage(head, "E", key="2026-10/301234567")]
+    result = await (await api.post("/v1/exchange/records", {"records": batch}, "agency")).json()
+    assert (result["accepted"], result["unchanged"], result["stale"], result["expired"]) == (3, 1, 1, 1)
+    assert (result["unchanged_indexes"], result["stale_indexes"], result["expired_indexes"]) == ([0], [1], [2])
+
+
+async def test_text_a_database_cannot_hold_is_a_refusal_not_a_server_error(api: Api) -> None:
+    _, head = await make_family(api.core)
+    auth = {**api.auth("agency"), "Content-Type": "application/json"}
+    for body in (b'{"records": [' + json.dumps(wage(head, "x")).encode()[:-1] + b', "agency": "so\\udc00liq"}]}',
+                 json.dumps(wage(head, "N\u0000UL")).encode(), json.dumps(wage(head, "x\udc00")).encode()):
+        resp = await api.http.post("/v1/exchange/records", data=body, headers=auth)
+        assert resp.status in (200, 422), await resp.text()
+
+
+async def test_the_same_batch_sent_twice_at_once_is_never_a_server_error(api: Api) -> None:
+    _, head = await make_family(api.core)
+    batch = {"records": [wage(head, f"T-{n}", key=f"2026-11/30{n:07d}") for n in range(500)]}
+    answers = await asyncio.gather(*(api.post("/v1/exchange/records", batch, "agency") for _ in range(2)))
+    assert [a.status for a in answers] == [200, 200]
+    results = sorted([((r := await a.json())["accepted"], r["unchanged"]) for a in answers])
+    assert results == [(0, 500), (500, 0)]
