@@ -49,7 +49,8 @@ CLIENT = component("Client", obj(CLIENT_PROPS, ("name", "role", "active")))
 NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {
     "type": ["string", "null"],
     "description": "the client's API key, in this answer only: it is stored hashed, so a replay under the "
-                   "same Idempotency-Key answers null (revoke the client and create another if it was lost)"}},
+                   "same Idempotency-Key answers null (rotate the key, or revoke the client and add it again, "
+                   "if it was lost)"}},
                                             ("name", "role", "key")))
 NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": clients_service.MAX_NAME,
                            "pattern": "^[A-Za-z0-9._-]+$"},
@@ -145,6 +146,14 @@ async def create_client(call: Call) -> Result:
     return Result({**_client(view, now), "key": key}, 201)
 
 
+async def rotate_key(call: Call) -> Result:
+    """Give an active client a new key, in this answer only; the old one stops here at once."""
+    view, key = await clients_service.rotate_key(call.uow, call.path("name"), call.actor)
+    cache = call.request.app[KEY_CACHE]
+    call.uow.after_commit(lambda: cache.forget_client(view.id))
+    return Result({**_client(view, call.uow.now()), "key": key})
+
+
 async def revoke_client(call: Call) -> Result:
     """Revoke a client: its key stops here at once, and in other server processes within seconds."""
     view = await clients_service.revoke_client(call.uow, call.path("name"), call.actor)
@@ -161,7 +170,13 @@ OPS = (
     Op("GET", "/clients", list_clients, "clients.manage", "List API clients", "clients", page_of("Client"),
        paginated=True),
     Op("POST", "/clients", create_client, "clients.manage", "Create an API client (the key is shown once)",
-       "clients", NEW_CLIENT_KEY, 201, body=NEW_CLIENT, secret_fields=("key",)),
+       "clients", NEW_CLIENT_KEY, 201, body=NEW_CLIENT, secret_fields=("key",),
+       description="A revoked or expired client of that name is given a new key, with this role, lifetime "
+                   "and rate; an active one is a conflict (rotate its key instead). An agency client is named "
+                   "after its agency in the exchange catalogue."),
+    Op("POST", "/clients/{name}/rotate", rotate_key, "clients.manage",
+       "Give an active client a new key (shown once); the old key stops", "clients", NEW_CLIENT_KEY,
+       secret_fields=("key",), path_params=(Param("name", {"type": "string", "maxLength": 80}, True),)),
     Op("POST", "/clients/{name}/revoke", revoke_client, "clients.manage", "Revoke an API client", "clients",
        CLIENT, path_params=(Param("name", {"type": "string", "maxLength": 80}, True),)),
 )

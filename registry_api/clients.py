@@ -1,4 +1,10 @@
-"""API clients and their keys: created, listed, revoked; a key is shown once and stored hashed.
+"""API clients and their keys: created, listed, revoked, given a new key; a key is shown once and
+stored hashed.
+
+A client's name is its identity: the audit log names it, and an agency client's name is the
+agency whose records it sends (``registry_api.exchange``), so it must be one of the catalogue's.
+The name is never freed: a revoked or expired client is given a new key by adding it again
+(its history stays one client's), and an active one by rotating its key.
 
 A key reads ``spsr_<prefix>_<secret>``: the prefix finds the row, the secret (32 random bytes) is
 compared by its SHA-256 in constant time. A fast hash is enough because the secret is random and
@@ -20,12 +26,13 @@ from sqlalchemy import select
 
 from core.clock import TASHKENT
 from core.errors import Conflict, InvalidInput, NotFound
+from core.exchange import load_catalogue
 from core.storage.schema import ApiClient
 from core.storage.uow import Actor, Core, UnitOfWork
 
 ROLES = ("agency", "hotline", "operator", "auditor", "admin")
 CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires",
-                      "client.rate")
+                      "client.rate", "client.not_agency", "client.inactive")
 KEY_PREFIX = "spsr_"
 # The audit log names a client by its name, in a 40-character entity id.
 MAX_NAME = 40
@@ -78,29 +85,69 @@ def split_key(key: str) -> tuple[str, str] | None:
 
 async def add_client(uow: UnitOfWork, name: str, role: str, actor: Actor, *,
                      expires_days: int | None = None, rate_per_minute: int = 600) -> tuple[ClientView, str]:
-    """Create a client; returns it with its key, which is never shown again."""
+    """Create a client, or give a revoked or expired one a new key (with this role, lifetime and
+    rate); returns it with its key, which is never shown again. An active client keeps its key
+    (``client.exists``): :func:`rotate_key` replaces it."""
     name = name.strip()
     if role not in ROLES:
         raise InvalidInput("client.unknown_role", role=role)
     if not name or len(name) > MAX_NAME or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InvalidInput("client.name", name=name[:80])
+    if role == "agency" and name not in load_catalogue().agencies:
+        # The API takes an agency client's name for the agency of its records: any other name
+        # could send nothing, or another agency's records under a look-alike name.
+        raise InvalidInput("client.not_agency", name=name, agencies=sorted(load_catalogue().agencies))
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
         raise InvalidInput("client.expires", days=expires_days)
     if not 1 <= rate_per_minute <= MAX_RATE_PER_MINUTE:
         raise InvalidInput("client.rate", rate_per_minute=rate_per_minute)
     s = uow.session
-    if await s.scalar(select(ApiClient.id).where(ApiClient.name == name)):
-        raise Conflict("client.exists", name=name)
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
     now = uow.now()
-    client = ApiClient(name=name, role=role, key_prefix=prefix, key_hash=hash_secret(secret), created_at=now,
-                       expires_at=now + dt.timedelta(days=expires_days) if expires_days else None,
-                       revoked_at=None, rate_per_minute=rate_per_minute)
+    expires_at = now + dt.timedelta(days=expires_days) if expires_days else None
+    client = await s.scalar(select(ApiClient).where(ApiClient.name == name).with_for_update())
+    if client is not None:
+        if _view(client).active(now):
+            raise Conflict("client.exists", name=name)
+        client.role, client.expires_at, client.revoked_at = role, expires_at, None
+        client.rate_per_minute = rate_per_minute
+        key = _new_key(client)
+        uow.audit(actor, "client.reissued", "api_client", name, role=role, expires_days=expires_days)
+        return _view(client), key
+    client = ApiClient(name=name, role=role, created_at=now, expires_at=expires_at, revoked_at=None,
+                       rate_per_minute=rate_per_minute)
+    key = _new_key(client)
     s.add(client)
     await s.flush()
     uow.audit(actor, "client.added", "api_client", name, role=role, expires_days=expires_days)
-    return _view(client), f"{KEY_PREFIX}{prefix}_{secret}"
+    return _view(client), key
+
+
+async def rotate_key(uow: UnitOfWork, name: str, actor: Actor, *, expires_days: int | None = None) -> tuple[
+        ClientView, str]:
+    """Give an active client a new key; the old one stops at once (in other server processes
+    within the key cache's seconds). Its role and rate stay; its expiry too, unless
+    ``expires_days`` sets a new one. A revoked or expired client is added again instead."""
+    if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
+        raise InvalidInput("client.expires", days=expires_days)
+    client = await uow.session.scalar(select(ApiClient).where(ApiClient.name == name).with_for_update())
+    if client is None:
+        raise NotFound("client.not_found", name=name)
+    now = uow.now()
+    if not _view(client).active(now):
+        raise Conflict("client.inactive", name=name)
+    if expires_days is not None:
+        client.expires_at = now + dt.timedelta(days=expires_days)
+    key = _new_key(client)
+    uow.audit(actor, "client.rotated", "api_client", name, expires_days=expires_days)
+    return _view(client), key
+
+
+def _new_key(client: ApiClient) -> str:
+    """A fresh key for ``client``: the old one (if any) no longer matches."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    client.key_prefix, client.key_hash = prefix, hash_secret(secret)
+    return f"{KEY_PREFIX}{prefix}_{secret}"
 
 
 async def list_clients(uow: UnitOfWork, *, after_id: int = 0, limit: int = 1000) -> list[ClientView]:

@@ -84,6 +84,8 @@ TITLES = {
     "route.method": N_("This method is not allowed on this resource."),
     "client.exists": N_("An API client with this name already exists."),
     "client.not_found": N_("No API client with this name."),
+    "client.not_agency": N_("An agency's API client is named after its agency in the data exchange catalogue."),
+    "client.inactive": N_("This API client is revoked or expired: add it again to give it a new key."),
     "server.error": N_("Internal error. The request was not carried out."),
     "payroll.month": N_("A month is written as YYYY-MM, for example 2026-12."),
     "territory.unknown_region": N_("No such region."),

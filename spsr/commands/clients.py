@@ -1,4 +1,4 @@
-"""``spsr clients``: API clients of the registry API — add (prints the key once), list, revoke."""
+"""``spsr clients``: API clients of the registry API — add (prints the key once), list, revoke, rotate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from registry_api.clients import (
     add_client,
     list_clients,
     revoke_client,
+    rotate_key,
 )
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
@@ -23,9 +24,14 @@ CLI = Actor("staff", "spsr clients", "cli")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("clients", help="registry API clients and keys: add, list, revoke")
+    parser = sub.add_parser("clients", help="registry API clients and keys: add, list, revoke, rotate")
     actions = parser.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="create a client and print its key (shown once)")
+    add = actions.add_parser(
+        "add", help="create a client and print its key (shown once)",
+        description="Create an API client and print its key (shown once). A revoked or expired client "
+        "is given a new key this way, with the role, lifetime and rate given here. An agency client is "
+        "named after its agency in the exchange catalogue (soliq, pensiya, bank, ...): the API takes the "
+        "name for the agency of the records it sends.")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
@@ -37,6 +43,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke = actions.add_parser("revoke", help="revoke a client's key")
     revoke.add_argument("name")
     revoke.set_defaults(func=_revoke)
+    rotate = actions.add_parser(
+        "rotate", help="give an active client a new key (shown once); the old key stops working",
+        description="Give an active client a new key and print it (shown once). The old key stops at once "
+        "(a running server may take it for up to 5 s more); the role and rate stay, and so does the "
+        "expiry unless --expires sets a new one.")
+    rotate.add_argument("name")
+    rotate.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
+                        help="the new key expires after DAYS days")
+    rotate.set_defaults(func=_rotate)
 
 
 def _run(work: object) -> int:
@@ -58,10 +73,12 @@ def _run(work: object) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
+        known = {c.name for c in await list_clients(uow, limit=1_000_000)}  # type: ignore[arg-type]
         view, key = await add_client(uow, args.name, args.role, CLI, expires_days=args.expires,  # type: ignore[arg-type]
                                      rate_per_minute=args.rate)
         expires = view.expires_at.date().isoformat() if view.expires_at else "never"
-        print(f"client {view.name} ({view.role}), expires {expires}")
+        again = " (it was revoked or expired: this is its new key)" if view.name in known else ""
+        print(f"client {view.name} ({view.role}), expires {expires}{again}")
         print(f"key (shown once, store it now): {key}")
         return 0
 
@@ -84,6 +101,17 @@ def _revoke(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
         view = await revoke_client(uow, args.name, CLI)  # type: ignore[arg-type]
         print(f"client {view.name} revoked")
+        return 0
+
+    return _run(work)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    async def work(uow: object) -> int:
+        view, key = await rotate_key(uow, args.name, CLI, expires_days=args.expires)  # type: ignore[arg-type]
+        expires = view.expires_at.date().isoformat() if view.expires_at else "never"
+        print(f"client {view.name} ({view.role}) has a new key, expires {expires}; the old key no longer works")
+        print(f"key (shown once, store it now): {key}")
         return 0
 
     return _run(work)

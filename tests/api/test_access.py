@@ -63,7 +63,7 @@ async def test_a_key_revoked_elsewhere_stops_within_the_cache_ttl(api: Api) -> N
 
 
 async def test_an_expired_key_is_refused(api: Api) -> None:
-    key = await add_key(api.core, "old-agency", "agency", expires_days=1)
+    key = await add_key(api.core, "pensiya", "agency", expires_days=1)
     ok = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})
     assert ok.status == 200
     # The expiry a cached entry carries is checked on every call, to the second.
@@ -75,10 +75,10 @@ async def test_an_expired_key_is_refused(api: Api) -> None:
 async def test_a_shortened_expiry_is_read_again_within_the_cache_ttl(api: Api) -> None:
     now = [0.0]
     api.http.app[KEY_CACHE].clock = lambda: now[0]
-    key = await add_key(api.core, "old-agency", "agency", expires_days=1)
+    key = await add_key(api.core, "pensiya", "agency", expires_days=1)
     assert (await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})).status == 200
     async with api.core.uow() as uow:
-        await uow.session.execute(update(ApiClient).where(ApiClient.name == "old-agency").values(
+        await uow.session.execute(update(ApiClient).where(ApiClient.name == "pensiya").values(
             expires_at=uow.now() - dt.timedelta(minutes=1)))
         await uow.commit()
     now[0] += api.http.app[KEY_CACHE].ttl
@@ -149,7 +149,7 @@ def test_accept_language_takes_spaces_and_any_case_around_q(header: str) -> None
 
 
 async def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
-    key = await add_key(api.core, "slow-agency", "agency", rate_per_minute=2)
+    key = await add_key(api.core, "kadastr", "agency", rate_per_minute=2)
     headers = {"Authorization": f"Bearer {key}"}
     assert (await api.http.get("/v1/regions", headers=headers)).status == 200
     assert (await api.http.get("/v1/regions", headers=headers)).status == 200
@@ -170,7 +170,7 @@ def test_token_bucket_refills_evenly() -> None:
 
 
 async def test_admin_manages_clients_and_keys_work_once_shown(api: Api) -> None:
-    resp = await api.post("/v1/clients", {"name": "xalq-bank", "role": "agency", "expires_days": 30}, "admin")
+    resp = await api.post("/v1/clients", {"name": "bank", "role": "agency", "expires_days": 30}, "admin")
     assert resp.status == 201
     created = await resp.json()
     assert created["key"].startswith("spsr_") and created["active"]
@@ -178,18 +178,18 @@ async def test_admin_manages_clients_and_keys_work_once_shown(api: Api) -> None:
     assert len(listing["items"]) == 2 and listing["next"]
     assert all("key" not in c for c in listing["items"])
     async with api.core.uow() as uow:
-        stored = await uow.session.scalar(select(ApiClient.key_hash).where(ApiClient.name == "xalq-bank"))
+        stored = await uow.session.scalar(select(ApiClient.key_hash).where(ApiClient.name == "bank"))
     assert stored and created["key"].split("_")[-1] not in stored
-    await problem(await api.post("/v1/clients", {"name": "xalq-bank", "role": "agency"}, "admin"), 409,
+    await problem(await api.post("/v1/clients", {"name": "bank", "role": "agency"}, "admin"), 409,
                   "client.exists")
-    revoked = await api.post("/v1/clients/xalq-bank/revoke", None, "admin")
+    revoked = await api.post("/v1/clients/bank/revoke", None, "admin")
     assert (await revoked.json())["active"] is False
     resp = await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {created['key']}"})
     await problem(resp, 401, "auth.invalid_key")
 
 
 async def test_a_replayed_client_creation_never_shows_or_stores_the_key_in_clear(api: Api) -> None:
-    body = {"name": "retrying-bank", "role": "agency"}
+    body = {"name": "bank", "role": "agency"}
     first = await api.post("/v1/clients", body, "admin", **{"Idempotency-Key": "c-1"})
     assert first.status == 201
     key = (await first.json())["key"]
@@ -197,7 +197,7 @@ async def test_a_replayed_client_creation_never_shows_or_stores_the_key_in_clear
     again = await api.post("/v1/clients", body, "admin", **{"Idempotency-Key": "c-1"})
     assert again.status == 201 and again.headers["Idempotency-Replayed"] == "true"
     replayed = await again.json()
-    assert replayed["key"] is None and replayed["name"] == "retrying-bank"
+    assert replayed["key"] is None and replayed["name"] == "bank"
     async with api.core.uow() as uow:
         stored = (await uow.session.scalars(select(IdempotencyRecord.response))).all()
     secret = key.split("_", 2)[2]  # spsr_<prefix>_<secret>; the secret may hold "_" itself
@@ -206,7 +206,7 @@ async def test_a_replayed_client_creation_never_shows_or_stores_the_key_in_clear
     assert (await api.http.get("/v1/regions", headers={"Authorization": f"Bearer {key}"})).status == 200
     async with api.core.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ApiClient)
-                                        .where(ApiClient.name == "retrying-bank")) == 1
+                                        .where(ApiClient.name == "bank")) == 1
 
 
 async def test_auditor_reads_the_audit_log(api: Api) -> None:
@@ -275,7 +275,8 @@ def test_a_core_refusal_gets_its_own_title_not_the_generic_one() -> None:
 
     codes = [("payroll.month", "invalid"), ("territory.unknown_district", "not_found"),
              ("exchange.batch_too_large", "invalid"), ("exchange.agency_not_yours", "forbidden"),
-             ("grievance.empty_text", "invalid"), ("grievance.empty_answer", "invalid")]
+             ("grievance.empty_text", "invalid"), ("grievance.empty_answer", "invalid"),
+             ("client.not_agency", "invalid"), ("client.inactive", "conflict")]
     for language in ("uz", "kaa", "ru"):
         with use_locale(language):
             generic = {kind: title_of("no.such_code", kind) for _, kind in codes}
