@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -52,6 +52,7 @@ from core.exchange import (
     vehicle_record,
 )
 from core.services.exchange_totals import Totals
+from core.storage.in_lists import in_chunks
 from core.storage.locks import transaction_lock
 from core.storage.schema import (
     BankBalance,
@@ -73,7 +74,6 @@ EXCHANGE_SERVICE_ERROR_CODES: tuple[str, ...] = (
     "exchange.total_too_large",
     "exchange.batch_too_large",
 )
-CHUNK = 900  # keeps every IN list well under SQLite's and asyncpg's parameter limits
 INGEST_LOCK = "exchange.ingest"
 
 
@@ -111,11 +111,6 @@ class _FactRow:
     record_id: str
     as_of: dt.date
     received_at: dt.datetime
-
-
-def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
 
 
 async def ingest(target: Core | UnitOfWork, records: Sequence[Any], actor: Actor | None = None) -> IngestResult:
@@ -187,7 +182,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     # Who each PINFL is.
     pinfls = sorted({r.pinfl for _, r in valid})
     persons: dict[str, tuple[int, int]] = {}
-    for chunk in _chunks(pinfls):
+    for chunk in in_chunks(pinfls):
         rows = await s.execute(select(Person.pinfl, Person.id, Person.household_id).where(Person.pinfl.in_(chunk)))
         persons.update({p: (pid, hid) for p, pid, hid in rows})
     # Records already held under the same agency record ids.
@@ -196,7 +191,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     for _, r in valid:
         by_agency[r.agency].append(r.record_id)
     for agency, ids in by_agency.items():
-        for chunk in _chunks(ids):
+        for chunk in in_chunks(ids):
             held_records = await s.execute(
                 select(ExchangeRecord.agency_record_id, ExchangeRecord.item, ExchangeRecord.pinfl,
                        ExchangeRecord.value, ExchangeRecord.as_of)
@@ -225,7 +220,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     # The facts in force for these persons.
     facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
     fresh_pinfls = sorted({r.pinfl for _, r in fresh})
-    for chunk in _chunks(fresh_pinfls):
+    for chunk in in_chunks(fresh_pinfls):
         fact_rows = await s.execute(
             select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
                    Fact.received_at).where(Fact.pinfl.in_(chunk)))
@@ -300,8 +295,8 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
             for r in changed.values()])
         await _apply(uow, catalogue, list(changed.values()), persons, facts)
         households = sorted({persons[r.pinfl][1] for r in changed.values()})
-        for chunk in _chunks(households):
-            await s.execute(update(Household).where(Household.id.in_(chunk)).values(data_changed_at=now))
+        for household_ids in in_chunks(households):
+            await s.execute(update(Household).where(Household.id.in_(household_ids)).values(data_changed_at=now))
     uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,
               superseded=result.superseded, stale=result.stale, expired=result.expired,
               unchanged=result.unchanged, rejected=len(result.rejected))
@@ -466,7 +461,7 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
                 .values(status="expired"), [{"a": a, "r": r} for _, _, a, r in rows])
             persons: dict[str, tuple[int, int]] = {}
             facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
-            for chunk in _chunks(sorted({p for p, _, _, _ in rows})):
+            for chunk in in_chunks(sorted({p for p, _, _, _ in rows})):
                 persons.update({p: (pid, hid) for p, pid, hid in await s.execute(
                     select(Person.pinfl, Person.id, Person.household_id).where(Person.pinfl.in_(chunk)))})
                 for pinfl, item, value, agency, rid, as_of, received in await s.execute(
@@ -484,8 +479,8 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
             if changed:
                 await _apply(uow, catalogue, changed, persons, facts)
             households = sorted({hid for _, hid in persons.values()})
-            for chunk in _chunks(households):
-                await s.execute(update(Household).where(Household.id.in_(chunk)).values(data_changed_at=now))
+            for ids in in_chunks(households):
+                await s.execute(update(Household).where(Household.id.in_(ids)).values(data_changed_at=now))
             uow.audit(actor, "exchange.expired", "exchange", today.isoformat(), facts=len(rows),
                       households=len(households))
             await uow.commit()
@@ -499,7 +494,7 @@ def _month(text: str) -> dt.date:
 async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """For each household, ``{"<pinfl>:<fact item>": {agency, record_id, as_of, received_at}}``."""
     out: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for chunk in _chunks(list(household_ids)):
+    for chunk in in_chunks(list(household_ids)):
         rows = await uow.session.execute(
             select(Fact.household_id, Fact.pinfl, Fact.item, Fact.agency, Fact.agency_record_id, Fact.as_of,
                    Fact.received_at).where(Fact.household_id.in_(chunk)))

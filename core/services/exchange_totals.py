@@ -15,7 +15,7 @@ application; it reads the touched households' rows once per batch (in chunks), n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import InvalidInput
 from core.exchange import MAX_NUMBER, AgencyRecord, Catalogue, ItemSpec
+from core.storage.in_lists import in_chunks
 from core.storage.schema import BankBalance, Income
-
-CHUNK = 900
 
 
 class _Fact(Protocol):
@@ -64,12 +63,12 @@ class Totals:
                 incomes.add(persons[rec.pinfl][1])
             elif table == "bank_balances":
                 banks.add(persons[rec.pinfl][1])
-        for chunk in _chunks(sorted(incomes)):
+        for chunk in in_chunks(sorted(incomes)):
             for pid, hid, month, source, amount in await session.execute(
                     select(Income.person_id, Income.household_id, Income.month, Income.source, Income.amount)
                     .where(Income.household_id.in_(chunk))):
                 totals._add(("incomes", pid, _month(month), source), ("incomes", hid, _month(month)), int(amount))
-        for chunk in _chunks(sorted(banks)):
+        for chunk in in_chunks(sorted(banks)):
             for owner, hid, balance in await session.execute(
                     select(BankBalance.person_id, BankBalance.household_id, BankBalance.amount)
                     .where(BankBalance.household_id.in_(chunk))):
@@ -134,8 +133,3 @@ class Totals:
 
 def _month(day: dt.date) -> str:
     return day.isoformat()[:7]
-
-
-def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
-    for i in range(0, len(values), CHUNK):
-        yield values[i:i + CHUNK]
