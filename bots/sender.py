@@ -26,7 +26,7 @@ from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboa
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from core.i18n import use_locale
-from core.services.outbox import sms_stopped
+from core.services.outbox import sent_though_withdrawn, sms_stopped
 from core.storage.engine import is_sqlite
 from core.storage.schema import Contact, OutboxMessage
 from core.storage.uow import Actor, Core
@@ -190,6 +190,11 @@ class TelegramSender:
             row = await uow.session.get(OutboxMessage, row_id)
             assert row is not None
             row.attempts += 1
+            if row.state == "withdrawn":  # withdrawn while in hand (its family reinstated)
+                if state != "sent":
+                    state = "withdrawn"  # not sent: it stays withdrawn
+                else:
+                    await sent_though_withdrawn(uow, row)
             row.state = state
             row.error = error
             if state == "sent":

@@ -91,3 +91,15 @@ async def enqueue(
     )
     uow.session.add(message)
     return message
+
+
+async def sent_though_withdrawn(uow: UnitOfWork, message: OutboxMessage) -> None:
+    """``message`` was withdrawn while a sender had it in hand, and went out all the same.
+
+    An assessment withdraws an unsent ending notice when it finds the family eligible again, and
+    then tells the family nothing, since it was never told. This one was told its assistance
+    ends: it is now told it goes on, as the assessment tells a family that had heard already."""
+    if message.template != "enrolment.ending" or message.household_id is None:
+        return
+    await enqueue(uow, "enrolment.continues", {"last_month": message.params.get("last_month")},
+                  household_id=message.household_id, dedupe_key=f"enrolment.continues:sent:{message.id}")

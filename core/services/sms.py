@@ -265,6 +265,8 @@ async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
             row = stored
             row.attempts += 1
             if provider_id is not None:
+                if row.state == "withdrawn":
+                    await outbox.sent_though_withdrawn(uow, row)
                 # A fast gateway's receipt may have come in before this update: keep what it said.
                 if row.state not in ("delivered", "failed"):
                     row.state = "sent"

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from core.services.messages import render
 from core.services.sms import compose, handle_inbound, parse, record_receipt, send_due
 from core.storage.schema import Application, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Core
@@ -193,3 +194,47 @@ async def test_a_notice_withdrawn_while_its_send_failed_is_not_tried_again(core:
     async with core.uow() as uow:
         row = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == "enrolment.ending:test"))
         assert row is not None and (row.state, row.attempts, row.error) == ("withdrawn", 1, "gateway down")
+
+
+async def test_a_notice_withdrawn_while_the_gateway_took_it_is_sent_and_followed_by_the_truth(core: Core) -> None:
+    """If the family is found eligible again while its ending notice is in the gateway's hands, the
+    notice goes out all the same: it is recorded as sent, and the family is told its assistance goes on."""
+    from core.services import outbox
+
+    household_id, _ = await make_family(core, phone="+998901234598")
+    async with core.uow() as uow:
+        await outbox.enqueue(uow, "enrolment.ending", {"last_month": "2027-06-01", "reasons": []},
+                             household_id=household_id, dedupe_key="enrolment.ending:taken")
+        await uow.commit()
+
+    class Gateway:
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            async with core.uow() as uow:  # the assessment withdraws it meanwhile
+                row = await uow.session.get(OutboxMessage, int(reference))
+                assert row is not None and row.template == "enrolment.ending"
+                row.state = "withdrawn"
+                await uow.commit()
+            return f"gw-{reference}"
+
+    assert await send_due(core, Gateway()) == 1
+    async with core.uow() as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.household_id == household_id)
+                                          .order_by(OutboxMessage.id))).all()
+        assert [(r.template, r.state) for r in rows] == [("enrolment.ending", "sent"), ("enrolment.continues", "pending")]
+        assert rows[1].params == {"last_month": "2027-06-01"} and rows[1].channel == "sms"
+        continues = rows[1].id
+
+    class Recording:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        async def send(self, phone: str, text: str, reference: str) -> str:
+            self.texts.append(text)
+            return f"gw-{reference}"
+
+    gateway = Recording()
+    assert await send_due(core, gateway) == 1
+    assert gateway.texts == [compose(render("enrolment.continues", {"last_month": "2027-06-01"}, "uz"), "uz")[0]]
+    async with core.uow() as uow:
+        row = await uow.session.get(OutboxMessage, continues)
+        assert row is not None and row.state == "sent"

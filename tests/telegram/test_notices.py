@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bots.fake_api import _ApiError
 from core.i18n import _, format_money, use_locale
 from core.services import grievances
 from core.services.applications import decide_due
@@ -155,3 +157,40 @@ async def test_a_grievance_answer_reaches_telegram(bot: Harness, language: str, 
     texts = [m["text"] for m in bot.fake.sent(CHAT)[before:]]
     assert worded(row) in texts
     assert any(f"{number[:3]}-{number[3:6]}-{number[6:]}" in t and "20-dekabrda" in t for t in texts)
+
+
+async def test_an_ending_notice_withdrawn_while_telegram_took_it_is_followed_by_the_truth(bot: Harness) -> None:
+    """Found eligible again while its ending notice was being sent: the family read that its
+    assistance ends, so it is told next that it goes on; a notice Telegram refused stays withdrawn."""
+    from core.services import outbox
+
+    household_id, _ = await make_family(bot.core, phone=PHONE)
+    await link(bot, "Русский")
+    send = bot.fake._m_sendmessage
+    refuse = [True]
+
+    async def withdrawn_meanwhile(p: dict[str, Any]) -> Any:
+        async with bot.core.uow() as uow:  # the assessment withdraws it while it is in hand
+            await uow.session.execute(update(OutboxMessage).where(OutboxMessage.template == "enrolment.ending")
+                                      .values(state="withdrawn"))
+            await uow.commit()
+        if refuse[0]:
+            raise _ApiError(400, "Bad Request: chat not found")
+        return await send(p)
+
+    bot.fake._m_sendmessage = withdrawn_meanwhile  # type: ignore[method-assign]
+    for key, refused in (("refused", True), ("taken", False)):
+        refuse[0] = refused
+        async with bot.core.uow() as uow:
+            await outbox.enqueue(uow, "enrolment.ending", {"last_month": "2027-06-01", "reasons": []},
+                                 household_id=household_id, dedupe_key=f"enrolment.ending:{key}")
+            await uow.commit()
+        await bot.deliver_outbox()
+    bot.fake._m_sendmessage = send  # type: ignore[method-assign]
+    states = {r.dedupe_key: r.state for r in await notices(bot, "enrolment.ending")}
+    assert states == {"enrolment.ending:refused": "withdrawn", "enrolment.ending:taken": "sent"}, states
+    told = await notices(bot, "enrolment.continues")
+    assert len(told) == 1 and told[0].channel == "telegram" and told[0].language == "ru"
+    before = len(bot.fake.sent(CHAT))
+    await bot.deliver_outbox()
+    assert [m["text"] for m in bot.fake.sent(CHAT)[before:]] == [worded(told[0])]
