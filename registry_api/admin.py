@@ -44,6 +44,8 @@ CLIENT_PROPS: Properties = {
     "name": {"type": "string"}, "role": {"enum": list(clients_service.ROLES)}, "key_prefix": {"type": "string"},
     "created_at": DATETIME, "expires_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]},
     "rate_per_minute": {"type": "integer"}, "active": {"type": "boolean"},
+    "previous_key_until": {"type": ["string", "null"], "description": "until when the key the latest rotation "
+                           "replaced is still taken (null: it stopped at the rotation)"},
 }
 CLIENT = component("Client", obj(CLIENT_PROPS, ("name", "role", "active")))
 NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {
@@ -52,6 +54,8 @@ NEW_CLIENT_KEY = component("NewClient", obj({**CLIENT_PROPS, "key": {
                    "same Idempotency-Key answers null (rotate the key, or revoke the client and add it again, "
                    "if it was lost)"}},
                                             ("name", "role", "key")))
+ROTATION = obj({"keep_old_hours": {"type": "integer", "minimum": 0, "maximum": clients_service.MAX_KEEP_OLD_HOURS},
+                "expires_days": {"type": "integer", "minimum": 1, "maximum": clients_service.MAX_EXPIRES_DAYS}}, ())
 NEW_CLIENT = obj({"name": {"type": "string", "minLength": 1, "maxLength": clients_service.MAX_NAME,
                            "pattern": "^[A-Za-z0-9._-]+$"},
                   "role": {"enum": list(clients_service.ROLES)},
@@ -124,7 +128,9 @@ def _client(c: clients_service.ClientView, now: Any) -> dict[str, Any]:
     return {"name": c.name, "role": c.role, "key_prefix": c.key_prefix, "created_at": c.created_at.isoformat(),
             "expires_at": c.expires_at.isoformat() if c.expires_at else None,
             "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
-            "rate_per_minute": c.rate_per_minute, "active": c.active(now)}
+            "rate_per_minute": c.rate_per_minute, "active": c.active(now),
+            "previous_key_until": (c.previous_key_until.isoformat()
+                                   if c.previous_key_until is not None and c.previous_key_until > now else None)}
 
 
 async def list_clients(call: Call) -> Result:
@@ -147,8 +153,12 @@ async def create_client(call: Call) -> Result:
 
 
 async def rotate_key(call: Call) -> Result:
-    """Give an active client a new key, in this answer only; the old one stops here at once."""
-    view, key = await clients_service.rotate_key(call.uow, call.path("name"), call.actor)
+    """Give an active client a new key, in this answer only; the old one stops here at once, or
+    after ``keep_old_hours``."""
+    b = call.body
+    view, key = await clients_service.rotate_key(call.uow, call.path("name"), call.actor,
+                                                 expires_days=b.get("expires_days"),
+                                                 keep_old_hours=b.get("keep_old_hours", 0))
     cache = call.request.app[KEY_CACHE]
     call.uow.after_commit(lambda: cache.forget_client(view.id))
     return Result({**_client(view, call.uow.now()), "key": key})
@@ -175,8 +185,13 @@ OPS = (
                    "and rate; an active one is a conflict (rotate its key instead). An agency client is named "
                    "after its agency in the exchange catalogue."),
     Op("POST", "/clients/{name}/rotate", rotate_key, "clients.manage",
-       "Give an active client a new key (shown once); the old key stops", "clients", NEW_CLIENT_KEY,
-       secret_fields=("key",), path_params=(Param("name", {"type": "string", "maxLength": 80}, True),)),
+       "Give an active client a new key (shown once); the old key stops, at once or after a while", "clients",
+       NEW_CLIENT_KEY, body=ROTATION, body_optional=True,
+       secret_fields=("key",), path_params=(Param("name", {"type": "string", "maxLength": 80}, True),),
+       description="Without a body the old key stops at once, as it must when it leaked. keep_old_hours keeps it "
+                   "working that long beside the new one, so the agency can move every system to the new key "
+                   "without an outage; a key an earlier rotation kept stops now. expires_days gives the new key "
+                   "a lifetime (else the client's expiry stays)."),
     Op("POST", "/clients/{name}/revoke", revoke_client, "clients.manage", "Revoke an API client", "clients",
        CLIENT, path_params=(Param("name", {"type": "string", "maxLength": 80}, True),)),
 )

@@ -13,6 +13,7 @@ long: there is nothing to guess, unlike a password.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -32,13 +33,16 @@ from core.storage.uow import Actor, Core, UnitOfWork
 
 ROLES = ("agency", "hotline", "operator", "auditor", "admin")
 CLIENT_ERROR_CODES = ("client.unknown_role", "client.name", "client.exists", "client.not_found", "client.expires",
-                      "client.rate", "client.not_agency", "client.inactive")
+                      "client.rate", "client.not_agency", "client.inactive", "client.keep_old")
 KEY_PREFIX = "spsr_"
 # The audit log names a client by its name, in a 40-character entity id.
 MAX_NAME = 40
 # A key's lifetime and rate limit: the API's schema and the command line both hold to these.
 MAX_EXPIRES_DAYS = 3650
 MAX_RATE_PER_MINUTE = 100_000
+# How long a rotation may keep the replaced key working: long enough for an agency to roll the
+# new key out to every system, short enough that an old key does not linger (30 days).
+MAX_KEEP_OLD_HOURS = 720
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class ClientView:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     rate_per_minute: int
+    # Until when the key a rotation replaced is still taken (None: it stopped at the rotation).
+    previous_key_until: dt.datetime | None = None
 
     def active(self, now: dt.datetime) -> bool:
         if self.revoked_at is not None:
@@ -66,7 +72,18 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def _view(c: ApiClient) -> ClientView:
     return ClientView(c.id, c.name, c.role, c.key_prefix, _aware(c.created_at),
                       _aware(c.expires_at) if c.expires_at else None,
-                      _aware(c.revoked_at) if c.revoked_at else None, c.rate_per_minute)
+                      _aware(c.revoked_at) if c.revoked_at else None, c.rate_per_minute,
+                      _aware(c.previous_key_until) if c.previous_key_prefix and c.previous_key_until else None)
+
+
+def _by_previous_key(view: ClientView) -> ClientView:
+    """The client as its replaced key holds it: that key stops at ``previous_key_until``, or at the
+    client's own expiry if that comes first (checked on every cache hit, as an expiry is)."""
+    until = view.previous_key_until
+    assert until is not None
+    if view.expires_at is not None and view.expires_at < until:
+        until = view.expires_at
+    return dataclasses.replace(view, expires_at=until)
 
 
 def hash_secret(secret: str) -> str:
@@ -111,6 +128,7 @@ async def add_client(uow: UnitOfWork, name: str, role: str, actor: Actor, *,
         client.role, client.expires_at, client.revoked_at = role, expires_at, None
         client.rate_per_minute = rate_per_minute
         key = _new_key(client)
+        _forget_previous_key(client)
         uow.audit(actor, "client.reissued", "api_client", name, role=role, expires_days=expires_days)
         return _view(client), key
     client = ApiClient(name=name, role=role, created_at=now, expires_at=expires_at, revoked_at=None,
@@ -122,13 +140,18 @@ async def add_client(uow: UnitOfWork, name: str, role: str, actor: Actor, *,
     return _view(client), key
 
 
-async def rotate_key(uow: UnitOfWork, name: str, actor: Actor, *, expires_days: int | None = None) -> tuple[
-        ClientView, str]:
-    """Give an active client a new key; the old one stops at once (in other server processes
-    within the key cache's seconds). Its role and rate stay; its expiry too, unless
-    ``expires_days`` sets a new one. A revoked or expired client is added again instead."""
+async def rotate_key(uow: UnitOfWork, name: str, actor: Actor, *, expires_days: int | None = None,
+                     keep_old_hours: int = 0) -> tuple[ClientView, str]:
+    """Give an active client a new key. The old one stops at once (in other server processes
+    within the key cache's seconds), as a leaked key must; with ``keep_old_hours`` it is still
+    taken for that long, so the agency can move every system to the new key without an outage
+    (a key replaced by an earlier rotation stops now: two keys at most). Its role and rate stay;
+    its expiry too, unless ``expires_days`` sets a new one. A revoked or expired client is added
+    again instead."""
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
         raise InvalidInput("client.expires", days=expires_days)
+    if not 0 <= keep_old_hours <= MAX_KEEP_OLD_HOURS:
+        raise InvalidInput("client.keep_old", hours=keep_old_hours, limit=MAX_KEEP_OLD_HOURS)
     client = await uow.session.scalar(select(ApiClient).where(ApiClient.name == name).with_for_update())
     if client is None:
         raise NotFound("client.not_found", name=name)
@@ -137,9 +160,18 @@ async def rotate_key(uow: UnitOfWork, name: str, actor: Actor, *, expires_days: 
         raise Conflict("client.inactive", name=name)
     if expires_days is not None:
         client.expires_at = now + dt.timedelta(days=expires_days)
+    old_prefix, old_hash = client.key_prefix, client.key_hash
     key = _new_key(client)
-    uow.audit(actor, "client.rotated", "api_client", name, expires_days=expires_days)
+    _forget_previous_key(client)
+    if keep_old_hours:
+        client.previous_key_prefix, client.previous_key_hash = old_prefix, old_hash
+        client.previous_key_until = now + dt.timedelta(hours=keep_old_hours)
+    uow.audit(actor, "client.rotated", "api_client", name, expires_days=expires_days, keep_old_hours=keep_old_hours)
     return _view(client), key
+
+
+def _forget_previous_key(client: ApiClient) -> None:
+    client.previous_key_prefix = client.previous_key_hash = client.previous_key_until = None
 
 
 def _new_key(client: ApiClient) -> str:
@@ -172,10 +204,19 @@ async def authenticate(uow: UnitOfWork, key: str) -> ClientView | None:
     if parts is None:
         return None
     prefix, secret = parts
-    client = await uow.session.scalar(select(ApiClient).where(ApiClient.key_prefix == prefix))
-    if client is None or not hmac.compare_digest(client.key_hash, hash_secret(secret)):
+    client = await uow.session.scalar(select(ApiClient).where(
+        (ApiClient.key_prefix == prefix) | (ApiClient.previous_key_prefix == prefix)))
+    if client is None:
         return None
     view = _view(client)
+    if client.key_prefix != prefix:  # the key a rotation replaced, while it is kept
+        if client.previous_key_hash is None or view.previous_key_until is None:
+            return None
+        if not hmac.compare_digest(client.previous_key_hash, hash_secret(secret)):
+            return None
+        view = _by_previous_key(view)
+    elif not hmac.compare_digest(client.key_hash, hash_secret(secret)):
+        return None
     return view if view.active(uow.now()) else None
 
 

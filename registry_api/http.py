@@ -127,6 +127,8 @@ class Op:
     # record keeps them as null, so a replay answers without them rather than storing them in clear.
     secret_fields: tuple[str, ...] = ()
     max_body: int = MAX_BODY  # the largest body taken, in bytes
+    # A request without a body (no Content-Type, nothing sent) is taken as ``{}``.
+    body_optional: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -381,7 +383,9 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         raw_key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
         if raw_key is not None and not (1 <= len(raw_key) <= 120 and raw_key.isascii() and raw_key.isprintable()):
             raise ApiError(422, "idempotency.key_format")
-        if op.body is not None:
+        if op.body is not None and op.body_optional and not request.body_exists:
+            body = {}
+        elif op.body is not None:
             body = await read_json(request, op.body, op.max_body)
         expected = parse_if_match(request) if op.if_match else None
         digest = _request_digest(op, request, body) if raw_key is not None else ""

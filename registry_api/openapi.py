@@ -62,7 +62,7 @@ def _operation(op: Op) -> dict[str, Any]:
         "parameters": params, "responses": responses, "security": [{"bearer": []}],
     }
     if op.body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+        out["requestBody"] = {"required": not op.body_optional, "content": {"application/json": {"schema": op.body}}}
     return out
 
 

@@ -86,6 +86,7 @@ TITLES = {
     "client.not_found": N_("No API client with this name."),
     "client.not_agency": N_("An agency's API client is named after its agency in the data exchange catalogue."),
     "client.inactive": N_("This API client is revoked or expired: add it again to give it a new key."),
+    "client.keep_old": N_("The old key can be kept for at most {limit} hours."),
     "server.error": N_("Internal error. The request was not carried out."),
     "payroll.month": N_("A month is written as YYYY-MM, for example 2026-12."),
     "territory.unknown_region": N_("No such region."),

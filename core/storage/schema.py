@@ -595,6 +595,11 @@ class ApiClient(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
     rate_per_minute: Mapped[int] = mapped_column(Integer, default=600)
+    # The key a rotation replaced, still taken until ``previous_key_until`` (migration 0011): an
+    # agency's systems move to the new key without an outage.
+    previous_key_prefix: Mapped[str | None] = mapped_column(String(16), unique=True)
+    previous_key_hash: Mapped[str | None] = mapped_column(String(128))
+    previous_key_until: Mapped[dt.datetime | None] = mapped_column(Stamp)
 
 
 class IdempotencyRecord(Base):

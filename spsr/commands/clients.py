@@ -10,6 +10,7 @@ from core.errors import DomainError
 from core.storage.uow import Actor
 from registry_api.clients import (
     MAX_EXPIRES_DAYS,
+    MAX_KEEP_OLD_HOURS,
     MAX_RATE_PER_MINUTE,
     ROLES,
     add_client,
@@ -44,13 +45,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.add_argument("name")
     revoke.set_defaults(func=_revoke)
     rotate = actions.add_parser(
-        "rotate", help="give an active client a new key (shown once); the old key stops working",
+        "rotate", help="give an active client a new key (shown once); the old key stops, now or later",
         description="Give an active client a new key and print it (shown once). The old key stops at once "
-        "(a running server may take it for up to 5 s more); the role and rate stay, and so does the "
-        "expiry unless --expires sets a new one.")
+        "(a running server may take it for up to 5 s more), as it must when it leaked; --keep-old HOURS "
+        "keeps it working that long beside the new one, so the agency can move every system to the new "
+        "key without an outage (a key an earlier rotation kept stops now). The role and rate stay, and so "
+        "does the expiry unless --expires sets a new one.")
     rotate.add_argument("name")
     rotate.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
                         help="the new key expires after DAYS days")
+    rotate.add_argument("--keep-old", type=whole_number(0, MAX_KEEP_OLD_HOURS), default=0, metavar="HOURS",
+                        help=f"the old key still works for HOURS hours (at most {MAX_KEEP_OLD_HOURS}; default 0)")
     rotate.set_defaults(func=_rotate)
 
 
@@ -91,7 +96,9 @@ def _list(args: argparse.Namespace) -> int:
         for c in await list_clients(uow):  # type: ignore[arg-type]
             state = "active" if c.active(now) else ("revoked" if c.revoked_at else "expired")
             expires = c.expires_at.date().isoformat() if c.expires_at else "-"
-            print(f"{c.name:30} {c.role:9} {state:8} expires {expires:10} key spsr_{c.key_prefix}_…")
+            old = (f"; the old key works until {c.previous_key_until:%Y-%m-%d %H:%M}"
+                   if c.active(now) and c.previous_key_until is not None and c.previous_key_until > now else "")
+            print(f"{c.name:30} {c.role:9} {state:8} expires {expires:10} key spsr_{c.key_prefix}_…{old}")
         return 0
 
     return _run(work)
@@ -108,9 +115,12 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
-        view, key = await rotate_key(uow, args.name, CLI, expires_days=args.expires)  # type: ignore[arg-type]
+        view, key = await rotate_key(uow, args.name, CLI, expires_days=args.expires,  # type: ignore[arg-type]
+                                     keep_old_hours=args.keep_old)
         expires = view.expires_at.date().isoformat() if view.expires_at else "never"
-        print(f"client {view.name} ({view.role}) has a new key, expires {expires}; the old key no longer works")
+        old = ("the old key no longer works" if view.previous_key_until is None
+               else f"the old key works until {view.previous_key_until:%Y-%m-%d %H:%M}")
+        print(f"client {view.name} ({view.role}) has a new key, expires {expires}; {old}")
         print(f"key (shown once, store it now): {key}")
         return 0
 

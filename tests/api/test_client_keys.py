@@ -4,6 +4,7 @@ active one has its key rotated; an agency client is named after a catalogue agen
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from sqlalchemy import select
@@ -50,6 +51,49 @@ async def test_an_active_client_s_key_is_rotated_and_the_old_one_stops_at_once(a
     await problem(await api.post("/v1/clients/nobody/rotate", None, "admin"), 404, "client.not_found")
 
 
+async def test_a_rotation_may_keep_the_old_key_working_for_a_while(api: Api) -> None:
+    """A planned rotation: the agency moves its systems to the new key while the old one still
+    works; the old one stops when its hours are up, or at the next rotation, or with the client."""
+    old = api.keys["agency"]
+    assert await works(api, old)  # in this process's key cache, as a busy agency's key is
+    resp = await api.post("/v1/clients/soliq/rotate", {"keep_old_hours": 24}, "admin")
+    assert resp.status == 200, await resp.text()
+    rotated = await resp.json()
+    until = dt.datetime.fromisoformat(rotated["previous_key_until"])
+    assert until == api.core.clock.now() + dt.timedelta(hours=24)
+    assert await works(api, rotated["key"]) and await works(api, old)
+    listed = {c["name"]: c for c in (await (await api.get("/v1/clients", "admin")).json())["items"]}
+    assert dt.datetime.fromisoformat(listed["soliq"]["previous_key_until"]) == until
+    api.core.clock.advance(dt.timedelta(hours=24))  # type: ignore[attr-defined]
+    assert await works(api, rotated["key"]) and not await works(api, old)
+    # Kept again, then a rotation without hours (the new key leaked): both earlier keys stop now.
+    second = await (await api.post("/v1/clients/soliq/rotate", {"keep_old_hours": 720}, "admin")).json()
+    third = await (await api.post("/v1/clients/soliq/rotate", None, "admin")).json()
+    assert third["previous_key_until"] is None
+    assert [await works(api, k) for k in (rotated["key"], second["key"], third["key"])] == [False, False, True]
+    # A kept key stops with its client.
+    fourth = await (await api.post("/v1/clients/soliq/rotate", {"keep_old_hours": 1}, "admin")).json()
+    assert await works(api, third["key"]) and await works(api, fourth["key"])
+    assert (await api.post("/v1/clients/soliq/revoke", None, "admin")).status == 200
+    assert not await works(api, third["key"]) and not await works(api, fourth["key"])
+    for body, code in (({"keep_old_hours": 721}, "body.maximum"), ({"keep_old_hours": -1}, "body.minimum"),
+                       ({"keep_old_hours": "24"}, "body.type"), ({"keep": 1}, "body.unknown_field")):
+        await problem(await api.post("/v1/clients/hotline-1/rotate", body, "admin"), 422, code)
+    async with api.core.uow() as uow:
+        details = (await uow.session.scalars(select(AuditEntry.details).where(
+            AuditEntry.entity_id == "soliq", AuditEntry.action == "client.rotated").order_by(AuditEntry.id))).all()
+    assert [d["keep_old_hours"] for d in details] == [24, 720, 0, 1]
+
+
+async def test_a_kept_key_stops_no_later_than_its_client(api: Api) -> None:
+    old = api.keys["agency"]
+    resp = await api.post("/v1/clients/soliq/rotate", {"keep_old_hours": 720, "expires_days": 1}, "admin")
+    assert resp.status == 200, await resp.text()
+    assert await works(api, old)
+    api.core.clock.advance(dt.timedelta(days=1, seconds=1))  # type: ignore[attr-defined]
+    assert not await works(api, old) and not await works(api, (await resp.json())["key"])
+
+
 @pytest.mark.parametrize("name", ["SOLIQ2", "Soliq", "xalq-bank"])
 async def test_an_agency_client_is_named_after_a_catalogue_agency(api: Api, name: str) -> None:
     body = await problem(await api.post("/v1/clients", {"name": name, "role": "agency"}, "admin"), 422,
@@ -78,5 +122,14 @@ async def test_the_command_line_adds_again_rotates_and_refuses_alike(
     third = out.split("store it now): ")[1].strip()
     assert code == 0 and "the old key no longer works" in out
     assert [await works(api, k) for k in (first, second, third)] == [False, False, True]
+    code, out, _ = await spsr("rotate", "pensiya", "--keep-old", "48")
+    fourth = out.split("store it now): ")[1].strip()
+    assert code == 0 and "the old key works until " in out, out
+    assert [await works(api, k) for k in (third, fourth)] == [True, True]
+    code, out, _ = await spsr("list")
+    assert code == 0 and "the old key works until " in out.split("pensiya")[1].splitlines()[0]
+    with pytest.raises(SystemExit) as refused:  # argparse's refusal, with its usage line
+        await spsr("rotate", "pensiya", "--keep-old", "721")
+    assert refused.value.code == 2
     code, out, _ = await spsr("add", "pensiya", "--role", "agency")
     assert code == 1 and "client.exists" in out
