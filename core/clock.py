@@ -9,6 +9,12 @@ from typing import Protocol
 TASHKENT = dt.timezone(dt.timedelta(hours=5), "Asia/Tashkent")
 
 
+def in_tashkent(value: dt.datetime) -> dt.datetime:
+    """A stored instant in Tashkent time, whichever database it came from: SQLite hands back naive
+    values, which the clock wrote in Tashkent time, and PostgreSQL aware ones in its session's zone."""
+    return value.astimezone(TASHKENT) if value.tzinfo is not None else value.replace(tzinfo=TASHKENT)
+
+
 class Clock(Protocol):
     """Tells the current instant; the registry's calendar day is taken in Tashkent time."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from core.clock import TASHKENT
+from core.clock import in_tashkent
 from core.errors import Conflict, InvalidInput, NotFound
 from core.exchange import load_catalogue
 from core.storage.schema import ApiClient
@@ -64,9 +64,7 @@ class ClientView:
         return self.expires_at is None or _aware(self.expires_at) > now
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; the core's clock writes Tashkent time.
-    return value if value.tzinfo is not None else value.replace(tzinfo=TASHKENT)
+_aware = in_tashkent
 
 
 def _view(c: ApiClient) -> ClientView:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from core.clock import TASHKENT
+from core.clock import in_tashkent
 from core.errors import InvalidInput
 
 Schema = dict[str, Any]
@@ -58,8 +58,8 @@ COMPONENTS: dict[str, Schema] = {}
 
 
 def iso_datetime(value: dt.datetime) -> str:
-    """ISO 8601 with its offset: SQLite hands back naive values, which the core wrote in Tashkent time."""
-    return (value if value.tzinfo is not None else value.replace(tzinfo=TASHKENT)).isoformat()
+    """ISO 8601 with its offset, in Tashkent time whichever database the value came from."""
+    return in_tashkent(value).isoformat()
 
 
 def component(name: str, schema: Schema) -> Schema:

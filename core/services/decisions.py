@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core.clock import in_tashkent
 from core.eligibility import MONTHS_COUNTED, income_months
 from core.rates import RateBook
 from core.storage.schema import Decision, ExchangeRecord
@@ -98,7 +99,7 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
             key = (value or {}).get("key")
             records[rid] = (f"{pinfl}:{item}" + (f"|{key}" if key else ""), {
                 "agency": agency, "record_id": record_id, "as_of": as_of.isoformat(),
-                "received_at": received.isoformat()})
+                "received_at": in_tashkent(received).isoformat()})
     for decision_id, sources in wanted.items():
         out[decision_id] = dict(records[i] for i in sources if i in records)
     return out
