@@ -75,6 +75,8 @@ PAYMENT_STATUS: Final[dict[str, str]] = {
     "sent": N_("sent to the bank"),
     "paid": N_("paid"),
     "failed": N_("not paid; please call 1140"),
+    # Enrolled for the month, whose payroll is not frozen yet (core.services.payments.next_payment).
+    "expected": N_("expected, not yet scheduled"),
 }
 GRIEVANCE_STATES: Final[dict[str, str]] = {
     "received": N_("received"),

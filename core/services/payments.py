@@ -32,7 +32,8 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.amounts import MATERIAL_ASSISTANCE
+from core.amounts import MATERIAL_ASSISTANCE, AmountBasis, price
+from core.applications import add_months
 from core.clock import TASHKENT
 from core.errors import Conflict, InvalidInput, NotFound
 from core.payments import (
@@ -311,17 +312,53 @@ async def cycle(uow: UnitOfWork, month: dt.date) -> CycleView:
 
 
 async def next_payment(uow: UnitOfWork, household_id: int) -> PaymentView | None:
-    """The family's payment for this month or the next frozen one; else its latest one.
+    """The family's payment for this month or the next frozen one; else the one its enrolment
+    leads it to expect; else its latest one.
 
-    Only frozen payrolls are read: a payment the registry has not frozen is not promised.
+    A frozen payroll's line is the payment. Without one, a family enrolled for a month whose
+    payroll is not frozen yet (every family an assessment has just enrolled) is told what it may
+    expect, marked ``expected``: the amount at the rates in force that month and the month's
+    payment window, not a promise. Only then the latest payment it had.
     """
     this_month = uow.today().replace(day=1)
     base = select(PayrollLine).where(await household_lines(uow.session, household_id))
     line = await uow.session.scalar(
         base.where(PayrollLine.cycle_month >= this_month).order_by(PayrollLine.cycle_month).limit(1))
-    if line is None:
-        line = await uow.session.scalar(base.order_by(PayrollLine.cycle_month.desc()).limit(1))
+    if line is not None:
+        return _payment_view(line)
+    expected = await _expected_payment(uow, household_id, this_month)
+    if expected is not None:
+        return expected
+    line = await uow.session.scalar(base.order_by(PayrollLine.cycle_month.desc()).limit(1))
     return None if line is None else _payment_view(line)
+
+
+async def _expected_payment(uow: UnitOfWork, household_id: int, this_month: dt.date) -> PaymentView | None:
+    """The first month from ``this_month`` an active enrolment covers and no frozen payroll has
+    passed over, as the month's payroll would pay it."""
+    enrolments = (await uow.session.scalars(
+        select(Enrolment).where(Enrolment.household_id == household_id, Enrolment.state == "active",
+                                Enrolment.last_month >= this_month).order_by(Enrolment.first_month))).all()
+    if not enrolments:
+        return None
+    frozen = set((await uow.session.scalars(
+        select(PaymentCycle.month).where(PaymentCycle.month >= this_month))).all())
+    for e in enrolments:
+        month = max(e.first_month, this_month)
+        while month <= e.last_month and month in frozen:  # frozen without this family: not paid that month
+            month = add_months(month, 1)
+        if month <= e.last_month:
+            window = payment_window(month, uow.book)
+            return PaymentView(month, e.programme, _price_of(e, month, uow.book), window.first_day,
+                               window.last_day, "expected", None)
+    return None
+
+
+def _price_of(e: Enrolment, month: dt.date, book: RateBook) -> int:
+    """One enrolment's amount in ``month``, as :func:`_priced` prices it in a payroll."""
+    if e.share_percent is None:
+        return e.amount
+    return price(AmountBasis(e.programme, e.children or 0, bool(e.infant), e.share_percent), month, book)
 
 
 async def payment_history(uow: UnitOfWork, household_id: int, limit: int = 24) -> list[PaymentView]:

@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import select, update
 
 from core.errors import Conflict, InvalidInput
+from core.flows.citizen import payment_text
+from core.i18n import use_locale
 from core.services.applications import SubmitApplication, decide_due, submit_application
-from core.services.payments import next_payment, open_payroll
+from core.services.payments import PaymentView, next_payment, open_payroll
 from core.storage.schema import Enrolment, PaymentCycle
 from core.storage.uow import Core
 from tests.storage.factories import CITIZEN, STAFF, make_family
@@ -26,10 +28,17 @@ async def enrolled_family(core: Core) -> int:
     return household_id
 
 
-async def test_next_payment_comes_from_the_frozen_payroll_only(core: Core, clock) -> None:
+async def test_next_payment_comes_from_the_frozen_payroll_else_from_the_enrolment(core: Core, clock) -> None:
     household_id = await enrolled_family(core)
     async with core.uow() as uow:
-        assert await next_payment(uow, household_id) is None  # January's payroll is not frozen yet
+        # January's payroll is not frozen yet: what the enrolment leads the family to expect.
+        expected = await next_payment(uow, household_id)
+    assert expected == PaymentView(dt.date(2027, 1, 1), "child_benefit", 360_000, dt.date(2027, 1, 4),
+                                   dt.date(2027, 1, 27), "expected", None)
+    with use_locale("ru"):
+        text = payment_text({"payment": {"amount": 360_000, "window_start": "2027-01-04",
+                                         "window_end": "2027-01-27", "status": "expected"}})
+    assert "ожидается, ещё не включено в ведомость" in text, text
 
     cycle = await open_payroll(core, dt.date(2027, 1, 1), STAFF)
     assert cycle.line_count == 1 and cycle.total_amount == 360_000
@@ -43,6 +52,31 @@ async def test_next_payment_comes_from_the_frozen_payroll_only(core: Core, clock
         payment = await next_payment(uow, household_id)
     assert payment is not None
     assert (payment.month, payment.amount, payment.status) == (dt.date(2027, 1, 1), 360_000, "scheduled")
+
+
+async def test_a_family_enrolled_after_its_first_month_was_frozen_expects_the_month_after(core: Core, clock) -> None:
+    first = await enrolled_family(core)
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF)  # frozen before the second family is enrolled
+    second, head = await make_family(core, phone="+998901112233", children=(dt.date(2020, 1, 1),),
+                                     monthly_income=400_000)
+    async with core.uow() as uow:
+        await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
+        await uow.commit()
+    assert (await decide_due(core)).approved == 1
+    async with core.uow() as uow:
+        [enrolment] = (await uow.session.scalars(select(Enrolment).where(Enrolment.household_id == second))).all()
+        assert enrolment.first_month == dt.date(2027, 1, 1)
+        later = await next_payment(uow, second)
+        assert later is not None and (later.month, later.status, later.window_start) == (
+            dt.date(2027, 2, 1), "expected", dt.date(2027, 2, 4))
+        # Priced at the rates in force that month, as the payroll will price it.
+        assert later.amount == enrolment.amount
+        paid = await next_payment(uow, first)
+        assert paid is not None and (paid.month, paid.status) == (dt.date(2027, 1, 1), "scheduled")
+        # An enrolment ended early (moved to 'ended') leads to expect nothing.
+        await uow.session.execute(update(Enrolment).where(Enrolment.household_id == second).values(state="ended"))
+        assert await next_payment(uow, second) is None
+        await uow.rollback()
 
 
 async def test_a_payroll_is_opened_once_and_regenerated_only_before_approval(core: Core) -> None:
