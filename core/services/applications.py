@@ -407,15 +407,19 @@ async def advance_enrolments(core: Core, actor: Actor = SYSTEM) -> tuple[int, in
             # The application this enrolment came from, and one approved while the family was
             # already enrolled (it has no enrolment of its own) once no other enrolment runs.
             own = Application.decision_id.in_(select(Enrolment.decision_id).where(Enrolment.id == enrolment_id))
-            covered = ~exists().where(Enrolment.decision_id == Application.decision_id) & ~exists().where(
+            goes_on = exists().where(
                 Enrolment.household_id == household_id, Enrolment.state == "active", Enrolment.id != enrolment_id)
+            covered = ~exists().where(Enrolment.decision_id == Application.decision_id) & ~goes_on
             await s.execute(
                 update(Application)
                 .where(Application.household_id == household_id, Application.state == rules.ENROLLED, own | covered)
                 .values(state=rules.EXPIRED, version=Application.version + 1)
             )
             uow.audit(actor, "enrolment.ended", "enrolment", enrolment_id, household_id=household_id)
-            await outbox.enqueue(uow, "enrolment.ended", {}, household_id=household_id,
-                                 dedupe_key=f"enrolment.ended:{enrolment_id}")
+            # A family enrolled again for the months after (still eligible) was told so when it
+            # was: "your assistance has ended, apply again" would be wrong.
+            if not await s.scalar(select(goes_on)):
+                await outbox.enqueue(uow, "enrolment.ended", {}, household_id=household_id,
+                                     dedupe_key=f"enrolment.ended:{enrolment_id}")
         await uow.commit()
     return len(starting), len(ending)

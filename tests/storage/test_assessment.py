@@ -357,3 +357,26 @@ async def test_a_pass_looks_only_at_households_changed_since_the_last_finished_p
 
     # --all looks at everyone, changed or not.
     assert (await assess_households(core, everything=True)).errors == 1
+
+
+async def test_a_family_whose_period_runs_out_while_still_eligible_is_not_told_it_ended(core: Core, clock) -> None:
+    """Still eligible in the last month of its period: a new enrolment follows from the next month,
+    and when the old one expires the family is not told its assistance ended (it goes on). A family
+    whose period runs out with nothing after it is told."""
+    from core.services.applications import advance_enrolments
+
+    renewed, head = await make_family(core, phone="+998901234571", children=(dt.date(2025, 1, 1),))
+    lapsing, other = await make_family(core, phone="+998901234572", children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "R") + wages(other, 400_000, "L"))
+    await assess_households(core)
+    clock.set(dt.date(2027, 6, 10))  # the last month of both periods (January to June)
+    await ingest(core, [{"agency": "soliq", "item": "soliq.wage", "pinfl": other, "key": f"2027-0{m}/301234567",
+                         "value": 9_000_000, "as_of": "2027-06-05", "record_id": f"L-2027-{m}"} for m in (3, 4, 5)])
+    summary = await assess_households(core, everything=True)
+    assert (summary.enrolled, summary.ending) == (1, 1)
+    assert [(e.first_month, e.last_month) for e in await enrolments(core, renewed)] == [
+        (dt.date(2027, 1, 1), dt.date(2027, 6, 1)), (dt.date(2027, 7, 1), dt.date(2027, 12, 1))]
+    clock.set(dt.date(2027, 7, 10))
+    assert await advance_enrolments(core) == (0, 2)
+    assert await templates(core, renewed) == ["enrolment.started", "enrolment.started"]
+    assert await templates(core, lapsing) == ["enrolment.started", "enrolment.ending", "enrolment.ended"]
