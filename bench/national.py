@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 TODAY = "2026-12-10"
-MONTH = "2027-03"  # after the months the seed freezes
+MONTH = "2027-01"  # after the months the seed freezes; the furthest one open on TODAY
 
 CHILD = """
 import asyncio, sys, time, datetime as dt
@@ -120,8 +120,8 @@ async def main():
     elif step == "baseline":
         from sqlalchemy import text
         n = int(arg)
-        rows = [(i, dt.date(2027, 3, 1), i, i, "child_benefit", 360000, dt.date(2027, 3, 4),
-                 dt.date(2027, 3, 27), "scheduled", dt.datetime(2026, 12, 10, tzinfo=dt.timezone.utc))
+        rows = [(i, dt.date(2027, 1, 1), i, i, "child_benefit", 360000, dt.date(2027, 1, 4),
+                 dt.date(2027, 1, 27), "scheduled", dt.datetime(2026, 12, 10, tzinfo=dt.timezone.utc))
                 for i in range(1, n + 1)]
         ddl = ("CREATE TABLE bench_scratch (id bigint, cycle_month date, household_id bigint, enrolment_id bigint,"
                " programme varchar(24), amount bigint, window_start date, window_end date, status varchar(10),"

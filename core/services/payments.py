@@ -80,6 +80,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.bad_header",
     "payroll.not_utf8",
     "payroll.no_lines",
+    "payroll.too_early",
 )
 EXPORT_COLUMNS = ("line_id", "pinfl", "account", "amount", "window_start", "window_end")
 RESULT_COLUMNS = ("line_id", "status", "amount", "reason", "bank_reference")
@@ -230,11 +231,15 @@ async def open_payroll(core: Core, month: dt.date, actor: Actor, *, regenerate: 
     """Freeze the month's payroll from the enrolments in force, in one pass and one transaction.
 
     A payroll can be regenerated (its lines replaced) until it is approved, never after. A month
-    in which no enrolment is paid has no payroll: it is refused, not frozen empty.
+    in which no enrolment is paid has no payroll: it is refused, not frozen empty. Nor is a month
+    after the next: every assessment and every month's decisions enrol families from the next
+    month, so a payroll frozen further ahead would leave out everyone enrolled meanwhile.
     """
     month = month.replace(day=1)
     actor = _acting(actor)  # audited under the name recorded
     by = actor.id
+    if month > add_months(core.clock.today().replace(day=1), 1):
+        raise InvalidInput("payroll.too_early", month=month.isoformat(), opens=add_months(month, -1).isoformat())
     try:
         window = payment_window(month, core.book)
     except NotFound as exc:  # rates.no_row: before the first payment window the rate book holds

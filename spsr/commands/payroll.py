@@ -106,6 +106,8 @@ MESSAGES: dict[str, str] = {
     "payroll.lines_in_payment": "the payroll of {month} cannot be regenerated: {lines} of its lines were "
                                 "already sent to the bank, paid or failed, and replacing them could pay "
                                 "families twice",
+    "payroll.too_early": "the payroll of {month} can be opened from {opens} on: families are still being "
+                         "enrolled for it, and a payroll frozen now would leave them out",
     "payroll.empty": "no enrolment is paid in {month}, so there is no payroll to open for it",
     "payroll.no_window": "{month} is before the first payment window the rate book holds ({first}); no "
                          "payroll can be opened for it",

@@ -92,7 +92,7 @@ async def test_a_payroll_is_opened_once_and_regenerated_only_before_approval(cor
 async def test_a_month_outside_any_enrolment_has_no_payroll(core: Core) -> None:
     """Opening it is refused, not frozen empty: an empty payroll would look like a month paid."""
     await enrolled_family(core)
-    for month in (dt.date(2026, 12, 1), dt.date(2025, 1, 1), dt.date(2030, 1, 1)):
+    for month in (dt.date(2026, 12, 1), dt.date(2025, 1, 1)):
         with pytest.raises(Conflict) as err:
             await open_payroll(core, month, STAFF)
         assert (err.value.code, err.value.params) == ("payroll.empty", {"month": month.isoformat()})
@@ -101,3 +101,22 @@ async def test_a_month_outside_any_enrolment_has_no_payroll(core: Core) -> None:
     assert (bad.value.code, bad.value.params) == ("payroll.no_window", {"month": "2021-12-01", "first": "2022-01-01"})
     async with core.uow() as uow:
         assert (await uow.session.scalars(select(PaymentCycle))).all() == []
+
+
+async def test_a_payroll_is_not_frozen_before_the_month_ahead(core: Core, clock) -> None:
+    """Each assessment and each month's decisions enrol families from the next month: a payroll
+    frozen further ahead would leave out everyone enrolled meanwhile, and once approved for good.
+    Next month's may be opened (the bank needs its file before the 4th); later ones are refused."""
+    await enrolled_family(core)
+    for month in (dt.date(2027, 2, 1), dt.date(2027, 9, 1), dt.date(2030, 1, 1)):
+        with pytest.raises(InvalidInput) as err:
+            await open_payroll(core, month, STAFF)
+        assert (err.value.code, err.value.params) == (
+            "payroll.too_early", {"month": month.isoformat(), "opens": (month - dt.timedelta(days=1)).replace(
+                day=1).isoformat()})
+    assert (await open_payroll(core, dt.date(2027, 1, 1), STAFF)).line_count == 1
+    clock.set(dt.date(2027, 1, 2))
+    assert (await open_payroll(core, dt.date(2027, 2, 1), STAFF)).line_count == 1
+    async with core.uow() as uow:
+        assert [c.month for c in (await uow.session.scalars(select(PaymentCycle).order_by(PaymentCycle.month)))] == [
+            dt.date(2027, 1, 1), dt.date(2027, 2, 1)]

@@ -155,7 +155,7 @@ async def test_a_national_bank_file_streams_through_in_batches(core: Core) -> No
     assert reasons == {"paid": None, "failed": "account_closed"}
 
 
-async def test_an_indexation_reaches_running_enrolments_from_the_month_it_takes_effect(core: Core) -> None:
+async def test_an_indexation_reaches_running_enrolments_from_the_month_it_takes_effect(core: Core, clock) -> None:
     """Enrolled at the July 2025 rates (360,000 for one child under 3); a decree raises them from
     February 2027: January is paid at the old rate, February at the new one."""
     import dataclasses
@@ -168,6 +168,7 @@ async def test_an_indexation_reaches_running_enrolments_from_the_month_it_takes_
     rows.append({"effective_from": "2027-02-01", "value": {**rows[-1]["value"], "first_under_3": 396_000}})
     indexed = dataclasses.replace(core, book=RateBook.from_dict(data))
     assert (await open_payroll(indexed, JANUARY, MAKER)).total_amount == 2 * 360_000
+    clock.set(dt.date(2027, 1, 10))  # February's payroll opens from January on
     february = await open_payroll(indexed, dt.date(2027, 2, 1), MAKER)
     assert (february.line_count, february.total_amount) == (2, 2 * 396_000)
     async with core.uow() as uow:

@@ -87,9 +87,10 @@ async def test_regenerating_before_approval_replaces_the_lines_under_the_same_id
     assert all(new > old for (_, _, new), (_, _, old) in zip(after, before, strict=True))  # written again
 
 
-async def test_export_and_reconcile_go_by_line_id(core: Core) -> None:
+async def test_export_and_reconcile_go_by_line_id(core: Core, clock) -> None:
     await two_enrolled_families(core)
     await open_payroll(core, JANUARY, MAKER)
+    clock.set(dt.date(2027, 1, 10))  # February's payroll opens from January on
     await open_payroll(core, FEBRUARY, MAKER)  # the next month's range is not January's
     await approve_payroll(core, JANUARY, CHECKER)
     out = io.StringIO()
@@ -108,10 +109,11 @@ async def test_export_and_reconcile_go_by_line_id(core: Core) -> None:
     assert statuses == ["scheduled", "scheduled"]
 
 
-async def test_lines_numbered_before_0006_are_still_exported_reconciled_and_regenerated(core: Core) -> None:
+async def test_lines_numbered_before_0006_are_still_exported_reconciled_and_regenerated(core: Core, clock) -> None:
     """Lines already sent to a bank keep their ids; a month's queries find them beside the range."""
     await two_enrolled_families(core)
     await open_payroll(core, JANUARY, MAKER)
+    clock.set(dt.date(2027, 1, 10))  # February's payroll opens from January on
     await open_payroll(core, FEBRUARY, MAKER)
     january = await number_as_before_0006(core, JANUARY, 7)
     await number_as_before_0006(core, FEBRUARY, 9)
@@ -133,11 +135,12 @@ async def test_lines_numbered_before_0006_are_still_exported_reconciled_and_rege
         assert await uow.session.scalar(select(func.count()).select_from(PayrollLine)) == 4
 
 
-async def test_a_months_lines_are_found_by_index(core: Core) -> None:
+async def test_a_months_lines_are_found_by_index(core: Core, clock) -> None:
     """By the key's range, and lines numbered before 0006 by the partial index that holds only them."""
     await two_enrolled_families(core)
     await open_payroll(core, JANUARY, MAKER)
     await number_as_before_0006(core, JANUARY, 7)
+    clock.set(dt.date(2027, 1, 10))  # February's payroll opens from January on
     await open_payroll(core, FEBRUARY, MAKER)
     async with core.uow() as uow:
         s = uow.session
@@ -163,11 +166,12 @@ async def test_a_months_lines_are_found_by_index(core: Core) -> None:
     assert str(FIRST_LINE_ID) in ddl  # the migration's constant is the rule's
 
 
-async def test_a_familys_lines_are_found_by_key_and_those_numbered_before_0006_by_their_index(core: Core) -> None:
+async def test_a_familys_lines_are_found_by_key_and_those_numbered_before_0006_by_their_index(core: Core, clock) -> None:
     """No index on the household: its enrolments give its lines' ids; older lines have a partial index."""
     await two_enrolled_families(core)
     await open_payroll(core, JANUARY, MAKER)
     january = await number_as_before_0006(core, JANUARY, 7)
+    clock.set(dt.date(2027, 1, 10))  # February's payroll opens from January on
     await open_payroll(core, FEBRUARY, MAKER)
     async with core.uow() as uow:
         s = uow.session
