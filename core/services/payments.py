@@ -81,6 +81,7 @@ PAYMENT_SERVICE_ERROR_CODES = (
     "payroll.not_utf8",
     "payroll.no_lines",
     "payroll.too_early",
+    "payroll.stale",
 )
 EXPORT_COLUMNS = ("line_id", "pinfl", "account", "amount", "window_start", "window_end")
 RESULT_COLUMNS = ("line_id", "status", "amount", "reason", "bank_reference")
@@ -392,12 +393,25 @@ async def approve_payroll(core: Core, month: dt.date, actor: Actor) -> CycleView
             raise Conflict("payroll.already_approved", month=month.isoformat(), by=c.approved_by)
         if same_person(c.opened_by, by):
             raise Conflict("payroll.same_person", month=month.isoformat(), opened_by=c.opened_by)
+        missing = await _unfrozen(uow.session, month)
+        if missing:  # approved as it is, they would never be paid for this month
+            raise Conflict("payroll.stale", month=month.isoformat(), missing=missing)
         c.state, c.approved_by, c.approved_at = "approved", by, uow.now()
         uow.audit(actor, "payroll.approved", "payroll", month.isoformat(), lines=c.line_count,
                   total=c.total_amount, opened_by=c.opened_by)
         view = _cycle_view(c)
         await uow.commit()
     return view
+
+
+async def _unfrozen(session: AsyncSession, month: dt.date) -> int:
+    """Enrolments paid in ``month`` with no line in its payroll: enrolled after it was frozen."""
+    e = Enrolment
+    by_key = sa.exists().where(PayrollLine.id == line_id_sql(month, e.id))
+    before = sa.exists().where(_numbered_before_0006(), PayrollLine.cycle_month == month,
+                               PayrollLine.enrolment_id == e.id)
+    return int(await session.scalar(select(func.count()).select_from(e).where(
+        e.state == "active", e.first_month <= month, e.last_month >= month, ~by_key, ~before)) or 0)
 
 
 def account_placeholder(household_id: int) -> str:

@@ -108,6 +108,9 @@ MESSAGES: dict[str, str] = {
                                 "families twice",
     "payroll.too_early": "the payroll of {month} can be opened from {opens} on: families are still being "
                          "enrolled for it, and a payroll frozen now would leave them out",
+    "payroll.stale": "the payroll of {month} was frozen before some families were enrolled for it ({missing} "
+                     "without a line); regenerate it ('spsr payroll open --month {month} --regenerate') so that "
+                     "they are paid, then approve it",
     "payroll.empty": "no enrolment is paid in {month}, so there is no payroll to open for it",
     "payroll.no_window": "{month} is before the first payment window the rate book holds ({first}); no "
                          "payroll can be opened for it",

@@ -394,3 +394,21 @@ async def test_a_reconciled_payroll_is_not_exported_again(core: Core) -> None:
     with pytest.raises(Conflict) as err:
         await export_payroll(core, JANUARY, io.StringIO(), CHECKER)
     assert err.value.code == "payroll.already_reconciled"
+
+
+async def test_a_payroll_missing_families_enrolled_after_it_was_frozen_is_not_approved(core: Core, clock) -> None:
+    """Frozen ahead of its month, a payroll lacks the families an assessment enrolled for that
+    month afterwards; approved as it is, they would never be paid for it. Regenerated, it holds them."""
+    await two_enrolled_families(core)
+    await open_payroll(core, JANUARY, MAKER)
+    clock.advance(dt.timedelta(days=2))
+    _, head = await make_family(core, phone="+998931234567", children=(dt.date(2025, 1, 1),), monthly_income=300_000)
+    assert (await assess_households(core)).enrolled == 1  # from January
+    with pytest.raises(Conflict) as err:
+        await approve_payroll(core, JANUARY, CHECKER)
+    assert (err.value.code, err.value.params) == ("payroll.stale", {"month": "2027-01-01", "missing": 1})
+    async with core.uow() as uow:
+        assert (await cycle(uow, JANUARY)).state == "frozen"
+    assert (await open_payroll(core, JANUARY, MAKER, regenerate=True)).line_count == 3
+    approved = await approve_payroll(core, JANUARY, CHECKER)
+    assert (approved.state, approved.line_count) == ("approved", 3)
