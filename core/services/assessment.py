@@ -37,7 +37,9 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, select, text
 
+from core.clock import in_tashkent
 from core.eligibility import rules_in_force
+from core.errors import Conflict
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage import assessment_sql as q
 from core.storage.locks import ENROLMENT, exclusive
@@ -174,10 +176,22 @@ async def assess_households(
     # One pass at a time, and never beside a decision run: each range's NOT EXISTS sees only
     # committed enrolments, so two at once would both enrol a family.
     async with exclusive(core.engine, ENROLMENT, wait=wait, on_wait=on_wait):
+        await _not_behind(core)
         if on_start is not None:
             on_start(await households_due(core, everything=everything))
         return await _assess(core, everything=everything, actor=actor, chunk=chunk, progress=progress,
                              workers=workers)
+
+
+async def _not_behind(core: Core) -> None:
+    """Refuse a pass dated before the latest one began: with the clock set back (a mistyped
+    ``SPSR_TODAY``, a server's clock reset) it would enrol families from months already paid and
+    end others in months gone by, and tell them so."""
+    async with core.uow() as uow:
+        last = await uow.session.scalar(select(func.max(AssessmentRun.started_at)))
+        if last is not None and in_tashkent(last).date() > uow.today():
+            raise Conflict("assessment.clock_behind", today=uow.today().isoformat(),
+                           last=in_tashkent(last).date().isoformat())
 
 
 async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,

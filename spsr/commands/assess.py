@@ -8,6 +8,7 @@ import sys
 import time
 
 from core.config import Settings
+from core.errors import Conflict
 from core.services.assessment import CHUNK, assess_households
 from core.services.exchange import expire_facts
 from core.storage.uow import Actor
@@ -71,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
                 on_start=None if progress is None else progress.begin)
             if progress is not None:
                 progress.close()
+        except Conflict as exc:  # assessment.clock_behind
+            print(f"spsr assess: refused: today is {exc.params['today']}, before the latest pass "
+                  f"({exc.params['last']}); is SPSR_TODAY or the server's clock set back? Nothing was "
+                  f"assessed ({exc.code})", file=sys.stderr)
+            return 2
         finally:
             await core.engine.dispose()
         print(f"{core.clock.today()}: {summary}")

@@ -380,3 +380,42 @@ async def test_a_family_whose_period_runs_out_while_still_eligible_is_not_told_i
     assert await advance_enrolments(core) == (0, 2)
     assert await templates(core, renewed) == ["enrolment.started", "enrolment.started"]
     assert await templates(core, lapsing) == ["enrolment.started", "enrolment.ending", "enrolment.ended"]
+
+
+async def test_a_pass_on_a_day_before_the_last_pass_is_refused_and_changes_nothing(core: Core, clock) -> None:
+    """A clock set back (a mistyped SPSR_TODAY, a server's clock reset) would enrol families from a
+    month already paid, end others from a month gone by and tell them so: the pass is refused."""
+    from sqlalchemy import func
+
+    from core.errors import Conflict
+    from core.storage.schema import AssessmentRun
+
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "W"))
+    await assess_households(core)
+    clock.set(dt.date(2026, 11, 20))
+    for everything in (False, True):
+        with pytest.raises(Conflict) as err:
+            await assess_households(core, everything=everything)
+        assert (err.value.code, err.value.params) == (
+            "assessment.clock_behind", {"today": "2026-11-20", "last": "2026-12-10"})
+    async with core.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(AssessmentRun)) == 1
+    assert len(await enrolments(core, household_id)) == 1
+    clock.set(dt.date(2026, 12, 10))  # the same day again is fine
+    assert (await assess_households(core, everything=True)).assessed == 1
+
+
+async def test_spsr_assess_says_the_clock_is_behind(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tests.cli import run_cli
+
+    monkeypatch.setenv("SPSR_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'spsr.db'}")
+    monkeypatch.setenv("SPSR_TODAY", "2026-12-10")
+    assert (await asyncio.to_thread(run_cli, "assess", "--quiet"))[0] == 0
+    monkeypatch.setenv("SPSR_TODAY", "2026-12-09")
+    code, out, err = await asyncio.to_thread(run_cli, "assess", "--all", "--quiet")
+    assert (code, out) == (2, "")
+    assert err == ("spsr assess: refused: today is 2026-12-09, before the latest pass (2026-12-10); is SPSR_TODAY "
+                   "or the server's clock set back? Nothing was assessed (assessment.clock_behind)\n")
