@@ -25,6 +25,7 @@ from core.grievances import new_tracking_number, parse_tracking_number
 from core.identity import Pinfl
 from core.services import outbox
 from core.services.exchange import provenance
+from core.services.payments import first_open_month
 from core.services.registry import household_facts, household_id_for_pinfl, phone_owns_household
 from core.storage.locks import ENROLMENT, exclusive
 from core.storage.schema import Application, Decision, Enrolment, Person
@@ -291,7 +292,10 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
     params: dict[str, Any] = {"number": app.number}
     if outcome.eligible:
         app.state = rules.transition(app.state, rules.APPROVED)
-        first, last = rules.enrolment_period(app.decision_month, outcome.duration_months)
+        first, _ = rules.enrolment_period(app.decision_month, outcome.duration_months)
+        # Next month's payroll may be approved already: paid from the first month still open.
+        first = await first_open_month(s, first)
+        last = rules.add_months(first, outcome.duration_months - 1)
         # Agency data may have enrolled the family while the application waited for its month:
         # that enrolment goes on, and a second one would pay the family twice.
         running = await s.scalar(select(Enrolment).where(

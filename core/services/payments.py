@@ -171,6 +171,16 @@ async def household_lines(session: AsyncSession, household_id: int) -> sa.Column
     return sa.or_(sa.and_(PayrollLine.id.in_(ids), mine), before) if ids else before
 
 
+async def first_open_month(session: AsyncSession, month: dt.date) -> dt.date:
+    """``month``, or the first month after it whose payroll is not yet approved: a family enrolled
+    from a month whose payroll was approved before it would never be paid for that month."""
+    approved = set((await session.scalars(select(PaymentCycle.month).where(
+        PaymentCycle.month >= month, PaymentCycle.state != "frozen"))).all())
+    while month in approved:
+        month = add_months(month, 1)
+    return month
+
+
 def line_id_sql(month: dt.date, enrolment_id: sa.ColumnExpressionArgument[int]) -> sa.ColumnElement[int]:
     """:func:`core.payments.line_id` in SQL, for the enrolment id in ``enrolment_id`` (a column)."""
     first, _ = month_line_ids(month)

@@ -120,3 +120,29 @@ async def test_a_payroll_is_not_frozen_before_the_month_ahead(core: Core, clock)
     async with core.uow() as uow:
         assert [c.month for c in (await uow.session.scalars(select(PaymentCycle).order_by(PaymentCycle.month)))] == [
             dt.date(2027, 1, 1), dt.date(2027, 2, 1)]
+
+
+async def test_an_application_decided_after_next_months_payroll_was_approved_is_paid_from_the_month_after(
+        core: Core) -> None:
+    """January's payroll approved in December holds no family decided after it: enrolled from
+    January, that family would never be paid for it. It is enrolled, and told, from February."""
+    from core.services.payments import approve_payroll
+    from core.storage.schema import OutboxMessage
+    from tests.storage.factories import make_family as family
+
+    await enrolled_family(core)
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF)
+    await approve_payroll(core, dt.date(2027, 1, 1), CITIZEN)
+    household_id, head = await family(core, phone="+998911234567", children=(dt.date(2025, 1, 1),),
+                                      monthly_income=400_000)
+    async with core.uow() as uow:
+        await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
+        await uow.commit()
+    assert (await decide_due(core)).approved == 1
+    async with core.uow() as uow:
+        period = (await uow.session.execute(select(Enrolment.first_month, Enrolment.last_month).where(
+            Enrolment.household_id == household_id))).all()
+        told = await uow.session.scalar(select(OutboxMessage.params).where(
+            OutboxMessage.household_id == household_id, OutboxMessage.template == "application.approved"))
+    assert period == [(dt.date(2027, 2, 1), dt.date(2027, 7, 1))]
+    assert told is not None and str(told["first_month"])[:10] == "2027-02-01"
