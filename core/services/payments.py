@@ -350,19 +350,14 @@ async def next_payment(uow: UnitOfWork, household_id: int) -> PaymentView | None
 
 
 async def _expected_payment(uow: UnitOfWork, household_id: int, this_month: dt.date) -> PaymentView | None:
-    """The first month from ``this_month`` an active enrolment covers and no frozen payroll has
-    passed over, as the month's payroll would pay it."""
+    """The first month from ``this_month`` an active enrolment covers and no approved payroll has
+    passed over, as the month's payroll would pay it (one frozen without the family is regenerated
+    before it can be approved)."""
     enrolments = (await uow.session.scalars(
         select(Enrolment).where(Enrolment.household_id == household_id, Enrolment.state == "active",
                                 Enrolment.last_month >= this_month).order_by(Enrolment.first_month))).all()
-    if not enrolments:
-        return None
-    frozen = set((await uow.session.scalars(
-        select(PaymentCycle.month).where(PaymentCycle.month >= this_month))).all())
     for e in enrolments:
-        month = max(e.first_month, this_month)
-        while month <= e.last_month and month in frozen:  # frozen without this family: not paid that month
-            month = add_months(month, 1)
+        month = await first_open_month(uow.session, max(e.first_month, this_month))
         if month <= e.last_month:
             window = payment_window(month, uow.book)
             return PaymentView(month, e.programme, _price_of(e, month, uow.book), window.first_day,

@@ -11,12 +11,14 @@ from core.errors import Conflict, InvalidInput
 from core.flows.citizen import payment_text
 from core.i18n import use_locale
 from core.services.applications import SubmitApplication, decide_due, submit_application
-from core.services.payments import PaymentView, next_payment, open_payroll
+from core.services.payments import PaymentView, approve_payroll, next_payment, open_payroll
 from core.storage.schema import Enrolment, PaymentCycle
-from core.storage.uow import Core
+from core.storage.uow import Actor, Core
 from tests.storage.factories import CITIZEN, STAFF, make_family
 
 pytestmark = pytest.mark.postgres
+
+CHECKER = Actor("staff", "jasur.toshmatov", "web")
 
 
 async def enrolled_family(core: Core) -> int:
@@ -54,29 +56,49 @@ async def test_next_payment_comes_from_the_frozen_payroll_else_from_the_enrolmen
     assert (payment.month, payment.amount, payment.status) == (dt.date(2027, 1, 1), 360_000, "scheduled")
 
 
-async def test_a_family_enrolled_after_its_first_month_was_frozen_expects_the_month_after(core: Core, clock) -> None:
+async def test_a_family_enrolled_after_its_first_month_was_frozen_expects_that_month_or_the_next(
+        core: Core, clock) -> None:
     first = await enrolled_family(core)
-    await open_payroll(core, dt.date(2027, 1, 1), STAFF)  # frozen before the second family is enrolled
-    second, head = await make_family(core, phone="+998901112233", children=(dt.date(2020, 1, 1),),
-                                     monthly_income=400_000)
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF)  # frozen before the others are enrolled
+
+    async def enrol(phone: str) -> tuple[int, Enrolment]:
+        household_id, head = await make_family(core, phone=phone, children=(dt.date(2020, 1, 1),),
+                                               monthly_income=400_000)
+        async with core.uow() as uow:
+            await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
+            await uow.commit()
+        assert (await decide_due(core)).approved == 1
+        async with core.uow() as uow:
+            [enrolment] = (await uow.session.scalars(select(Enrolment).where(
+                Enrolment.household_id == household_id))).all()
+            uow.session.expunge(enrolment)
+        return household_id, enrolment
+
+    async def expected(household_id: int) -> tuple[dt.date, str, int] | None:
+        async with core.uow() as uow:
+            pay = await next_payment(uow, household_id)
+        return None if pay is None else (pay.month, pay.status, pay.amount)
+
+    # Frozen, not approved: January is regenerated to pay the family before it can be approved.
+    second, enrolment = await enrol("+998901112233")
+    assert enrolment.first_month == dt.date(2027, 1, 1)
+    assert await expected(second) == (dt.date(2027, 1, 1), "expected", enrolment.amount)
+    assert await expected(first) == (dt.date(2027, 1, 1), "scheduled", 360_000)
+    with pytest.raises(Conflict) as stale:
+        await approve_payroll(core, dt.date(2027, 1, 1), CHECKER)
+    assert stale.value.code == "payroll.stale"
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF, regenerate=True)
+    await approve_payroll(core, dt.date(2027, 1, 1), CHECKER)
+    assert await expected(second) == (dt.date(2027, 1, 1), "scheduled", enrolment.amount)
+    # Approved: a family enrolled now is paid from February, and expects February.
+    third, later = await enrol("+998901112244")
+    assert later.first_month == dt.date(2027, 2, 1)
+    assert await expected(third) == (dt.date(2027, 2, 1), "expected", later.amount)
+    # An enrolment ended early (moved to 'ended') leads to expect nothing.
     async with core.uow() as uow:
-        await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
+        await uow.session.execute(update(Enrolment).where(Enrolment.household_id == third).values(state="ended"))
         await uow.commit()
-    assert (await decide_due(core)).approved == 1
-    async with core.uow() as uow:
-        [enrolment] = (await uow.session.scalars(select(Enrolment).where(Enrolment.household_id == second))).all()
-        assert enrolment.first_month == dt.date(2027, 1, 1)
-        later = await next_payment(uow, second)
-        assert later is not None and (later.month, later.status, later.window_start) == (
-            dt.date(2027, 2, 1), "expected", dt.date(2027, 2, 4))
-        # Priced at the rates in force that month, as the payroll will price it.
-        assert later.amount == enrolment.amount
-        paid = await next_payment(uow, first)
-        assert paid is not None and (paid.month, paid.status) == (dt.date(2027, 1, 1), "scheduled")
-        # An enrolment ended early (moved to 'ended') leads to expect nothing.
-        await uow.session.execute(update(Enrolment).where(Enrolment.household_id == second).values(state="ended"))
-        assert await next_payment(uow, second) is None
-        await uow.rollback()
+    assert await expected(third) is None
 
 
 async def test_a_payroll_is_opened_once_and_regenerated_only_before_approval(core: Core) -> None:
