@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from core.clock import in_tashkent
 from core.eligibility import MONTHS_COUNTED, income_months
+from core.exchange import load_catalogue
 from core.rates import RateBook
 from core.storage.schema import Decision, ExchangeRecord
 from core.storage.uow import UnitOfWork
@@ -91,15 +92,25 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
             out[row.id] = dict(inputs.get("provenance", {}))
     ids = sorted({i for sources in wanted.values() for i in sources})
     records: dict[int, tuple[str, dict[str, Any]]] = {}
+    # A bulk decision keeps the ids of every value its household held, incomes of every month
+    # among them: an income record names a month (its key begins "YYYY-MM"), and only the
+    # months the decision counted are data it rested on.
+    income_items = {s.item for s in load_catalogue().items_for_table("incomes")}
+    months_of: dict[int, str] = {}
     for start in range(0, len(ids), CHUNK):
         for rid, agency, record_id, item, pinfl, value, as_of, received in await uow.session.execute(
                 select(ExchangeRecord.id, ExchangeRecord.agency, ExchangeRecord.agency_record_id, ExchangeRecord.item,
                        ExchangeRecord.pinfl, ExchangeRecord.value, ExchangeRecord.as_of, ExchangeRecord.received_at)
                 .where(ExchangeRecord.id.in_(ids[start:start + CHUNK]))):
             key = (value or {}).get("key")
+            if item in income_items and isinstance(key, str):
+                months_of[rid] = key[:7]
             records[rid] = (f"{pinfl}:{item}" + (f"|{key}" if key else ""), {
                 "agency": agency, "record_id": record_id, "as_of": as_of.isoformat(),
                 "received_at": in_tashkent(received).isoformat()})
+    decided_on = {row.id: row.decided_on for row in rows}
     for decision_id, sources in wanted.items():
-        out[decision_id] = dict(records[i] for i in sources if i in records)
+        counted = {m.isoformat()[:7] for m in income_months(decided_on[decision_id])}
+        out[decision_id] = dict(records[i] for i in sources
+                                if i in records and (i not in months_of or months_of[i] in counted))
     return out

@@ -78,6 +78,21 @@ async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_
     assert len(await enrolments(core, household_id)) == 1
 
 
+async def test_a_decision_names_only_the_income_months_it_counted(core: Core, clock) -> None:
+    """The household holds wages of August too; the decision of 10 December counted September to
+    November, and its provenance names those three and no other month."""
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    august = {**wages(head, 400_000, "W")[0], "key": "2026-08/301234567", "record_id": "W-08"}
+    await ingest(core, [*wages(head, 400_000, "W"), august])
+    await assess_households(core)
+    async with core.uow() as uow:
+        decision = await uow.session.scalar(select(Decision).where(Decision.household_id == household_id,
+                                                                   Decision.application_id.is_(None)))
+        assert decision is not None
+        named = (await provenance_of(uow, [decision]))[decision.id]
+    assert sorted(v["record_id"] for k, v in named.items() if ":soliq.wage|" in k) == ["W-09", "W-10", "W-11"]
+
+
 async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: Core, clock) -> None:
     household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
     await ingest(core, wages(head, 400_000, "W"))
