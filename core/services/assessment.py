@@ -33,16 +33,19 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, DateTime, Result, bindparam, exists, func, select, text
+from sqlalchemy import DateTime, bindparam, exists, func, select, text
 
+from core.applications import add_months
 from core.clock import in_tashkent
 from core.eligibility import rules_in_force
 from core.errors import Conflict
 from core.services.outbox import PRIORITY_NOTICE
+from core.services.payments import first_open_month
 from core.storage import assessment_sql as q
 from core.storage.locks import ENROLMENT, exclusive
+from core.storage.results import rowcount
 from core.storage.schema import AssessmentRun, Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
 
@@ -90,11 +93,6 @@ class AssessSummary:
                 f"errors {self.errors}")
 
 
-def rowcount(result: Result[Any]) -> int:
-    """Rows an INSERT … SELECT or UPDATE touched."""
-    return int(cast(CursorResult[Any], result).rowcount)
-
-
 async def changed_since(uow: UnitOfWork) -> dt.datetime | None:
     """Households changed before this were decided by the latest finished pass (None: no pass yet)."""
     began = await uow.session.scalar(select(AssessmentRun.started_at).where(AssessmentRun.finished_at.is_not(None))
@@ -138,15 +136,18 @@ def _stmt(sql: str) -> Any:
     return t
 
 
-def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
+async def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
     rules = rules_in_force(uow.today(), uow.book)
     d = q.Dialect(uow.session.get_bind().dialect.name)
+    # Families are enrolled from next month, or from the first month after it whose payroll is
+    # not approved yet: from an approved one they would never be paid for it.
+    first_month = await first_open_month(uow.session, add_months(uow.today().replace(day=1), 1))
     return _Statements(
         decisions=_stmt(q.decisions_insert(rules, d, everything=everything)),
         due=_stmt(q.due_in_range(everything=everything)),
         counts=_stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.eligible THEN 1 ELSE 0 END), 0) "
                      f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
-        enrol=_stmt(q.new_enrolments(rules, d)),
+        enrol=_stmt(q.new_enrolments(rules, d, first_month)),
         reinstate=_stmt(q.reinstate(rules, d)),
         continuing_notices=_stmt(q.continuing_notices(rules, d, PRIORITY_NOTICE)),
         withdraw_ending_notices=_stmt(q.withdraw_ending_notices(rules, d)),
@@ -202,7 +203,7 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
         run = AssessmentRun(started_at=uow.now(), everything=everything)
         uow.session.add(run)
         low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
-        statements = _statements(uow, everything)
+        statements = await _statements(uow, everything)
         dialect = uow.session.get_bind().dialect.name
         if low is None:
             starts: list[int] = []

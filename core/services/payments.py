@@ -46,10 +46,10 @@ from core.payments import (
     staff_name,
 )
 from core.rates import RateBook
-from core.services.assessment import rowcount
 from core.services.outbox import PRIORITY_NOTICE
 from core.storage.assessment_sql import OUTBOX_INSERT, REACHABLE, Dialect, contact_join, route_columns
 from core.storage.engine import SQLITE_BUSY_TIMEOUT_MS
+from core.storage.results import rowcount
 from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
 

@@ -316,21 +316,21 @@ def due_in_range(*, everything: bool) -> str:
     return f"SELECT COUNT(*) FROM households h WHERE h.id BETWEEN :lo AND :hi{due}"
 
 
-def new_enrolments(r: RulesInForce, d: Dialect) -> str:
-    """Eligible families with no active enrolment covering next month start one from next month."""
-    next_month = add_months(r.on.replace(day=1), 1)
+def new_enrolments(r: RulesInForce, d: Dialect, first_month: dt.date) -> str:
+    """Eligible families with no active enrolment covering ``first_month`` start one from it: next
+    month, or the first after it whose payroll is not approved yet."""
     last = "CASE d.duration_months" + "".join(
-        f" WHEN {n} THEN {d.date(add_months(next_month, n - 1))}" for n in sorted({int(v) for v in r.durations.values()})
+        f" WHEN {n} THEN {d.date(add_months(first_month, n - 1))}" for n in sorted({int(v) for v in r.durations.values()})
     ) + " END"
     return f"""
 INSERT INTO enrolments (household_id, programme, category, decision_id, first_month, last_month, amount, state,
                         children, infant, share_percent)
-SELECT d.household_id, d.programme, d.category, d.id, {d.date(next_month)}, {last}, d.amount, 'active',
+SELECT d.household_id, d.programme, d.category, d.id, {d.date(first_month)}, {last}, d.amount, 'active',
        d.children, COALESCE(d.youngest_child_birth_date > {d.date(r.infant_born_after)}, FALSE), d.share_percent
 FROM decisions d
 WHERE {NEW_DECISIONS} AND d.eligible AND NOT EXISTS (
   SELECT 1 FROM enrolments e WHERE e.household_id = d.household_id AND e.state = 'active'
-  AND e.last_month >= {d.date(next_month)})
+  AND e.last_month >= {d.date(first_month)})
 """
 
 

@@ -13,9 +13,10 @@ from core.services.assessment import _assess_range, _statements, assess_househol
 from core.services.decisions import decision_document, provenance_of, trigger_of
 from core.services.exchange import ingest
 from core.services.messages import render
+from core.services.payments import approve_payroll, open_payroll
 from core.storage.engine import create_engine, session_factory
 from core.storage.schema import Decision, Enrolment, OutboxMessage, Person
-from core.storage.uow import Core
+from core.storage.uow import Actor, Core
 from tests.storage.factories import make_family
 
 pytestmark = pytest.mark.postgres
@@ -91,6 +92,28 @@ async def test_a_decision_names_only_the_income_months_it_counted(core: Core, cl
         assert decision is not None
         named = (await provenance_of(uow, [decision]))[decision.id]
     assert sorted(v["record_id"] for k, v in named.items() if ":soliq.wage|" in k) == ["W-09", "W-10", "W-11"]
+
+
+async def test_a_family_found_after_next_month_s_payroll_was_approved_is_enrolled_from_the_month_after(
+        core: Core, clock) -> None:
+    """From an approved payroll's month the family would never be paid: its enrolment, its months
+    and its notice start from the first month whose payroll is still open."""
+    first, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "W"))
+    await assess_households(core)
+    await open_payroll(core, dt.date(2027, 1, 1), Actor("staff", "dilnoza.karimova", "cli"))
+    await approve_payroll(core, dt.date(2027, 1, 1), Actor("staff", "jasur.toshmatov", "cli"))
+    clock.advance(dt.timedelta(hours=2))
+    later, head = await make_family(core, phone="+998901234500", children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "L"))
+    assert (await assess_households(core)).enrolled == 1
+    [enrolment] = await enrolments(core, later)
+    assert (enrolment.first_month, enrolment.last_month) == (dt.date(2027, 2, 1), dt.date(2027, 7, 1))
+    async with core.uow() as uow:
+        notice = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.household_id == later))
+        assert notice is not None and notice.template == "enrolment.started"
+        assert notice.params["first_month"] == "2027-02-01"
+    assert [e.first_month for e in await enrolments(core, first)] == [dt.date(2027, 1, 1)]
 
 
 async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: Core, clock) -> None:
@@ -290,7 +313,7 @@ async def test_a_range_runs_without_jit_and_its_settings_end_with_it(core: Core)
     household, _ = await make_family(core, phone="+998901234599", children=(dt.date(2025, 1, 1),),
                                      monthly_income=300_000)
     async with core.uow() as uow:
-        statements = _statements(uow, True)
+        statements = await _statements(uow, True)
     async with core.uow() as uow:
         part = await _assess_range(uow, statements, household, household)
         inside = (await uow.session.execute(
