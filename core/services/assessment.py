@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, exists, func, select, text
+from sqlalchemy import DateTime, bindparam, exists, func, select, text, update
 
 from core.applications import add_months
 from core.clock import in_tashkent
@@ -178,6 +178,7 @@ async def assess_households(
     # committed enrolments, so two at once would both enrol a family.
     async with exclusive(core.engine, ENROLMENT, wait=wait, on_wait=on_wait):
         await _not_behind(core)
+        await _mark_periods_ending(core)
         if on_start is not None:
             on_start(await households_due(core, everything=everything))
         return await _assess(core, everything=everything, actor=actor, chunk=chunk, progress=progress,
@@ -193,6 +194,34 @@ async def _not_behind(core: Core) -> None:
         if last is not None and in_tashkent(last).date() > uow.today():
             raise Conflict("assessment.clock_behind", today=uow.today().isoformat(),
                            last=in_tashkent(last).date().isoformat())
+
+
+async def _mark_periods_ending(core: Core) -> int:
+    """The first pass of a month marks each household whose enrolment ends this month as changed,
+    so that this pass reviews it (how many it marked).
+
+    The review at the end of a period: an eligible family is enrolled again from next month without
+    applying again (a state-supported one by law, DOMAIN.md), and one whose data never changes (no
+    wage, no pension: the poorest) would otherwise be looked at only by ``--all``, its enrolment
+    lapsing meanwhile. Marked through ``data_changed_at``, the passes of the rest of the month find
+    it as they find any change, through its index, at no cost of their own."""
+    async with core.uow() as uow:
+        month = uow.today().replace(day=1)
+        latest = await uow.session.scalar(select(func.max(AssessmentRun.started_at))
+                                          .where(AssessmentRun.finished_at.is_not(None)))
+        if latest is not None and in_tashkent(latest).date() >= month:
+            return 0  # an earlier pass this month marked them
+        now = uow.now()
+        marked = rowcount(await uow.session.execute(
+            update(Household).where(
+                Household.id.in_(select(Enrolment.household_id).where(Enrolment.state == "active",
+                                                                      Enrolment.last_month == month)),
+                Household.data_changed_at < now)
+            .values(data_changed_at=now)))
+        await uow.commit()
+    if marked:
+        log.info("%d households whose enrolment ends in %s marked for review", marked, month.strftime("%Y-%m"))
+    return marked
 
 
 async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,

@@ -116,6 +116,26 @@ async def test_a_family_found_after_next_month_s_payroll_was_approved_is_enrolle
     assert [e.first_month for e in await enrolments(core, first)] == [dt.date(2027, 1, 1)]
 
 
+async def test_a_family_whose_data_never_changes_is_reviewed_in_the_last_month_of_its_period(
+        core: Core, clock) -> None:
+    """No wage, no pension: no agency ever sends a record, so the family is never 'changed'. The
+    daily pass reviews it in its period's last month and, still eligible, it goes on being paid."""
+    household_id, _ = await make_family(core, children=(dt.date(2025, 1, 1),))
+    assert (await assess_households(core)).enrolled == 1
+    clock.set(dt.date(2027, 5, 10))
+    assert (await assess_households(core)).assessed == 0  # nothing changed, the period runs on
+    clock.set(dt.date(2027, 6, 1))
+    counted: list[int] = []
+    summary = await assess_households(core, on_start=counted.append)
+    assert counted == [1]  # the progress bar counts it
+    assert (summary.assessed, summary.eligible, summary.enrolled) == (1, 1, 1)
+    assert [(e.first_month, e.last_month) for e in await enrolments(core, household_id)] == [
+        (dt.date(2027, 1, 1), dt.date(2027, 6, 1)), (dt.date(2027, 7, 1), dt.date(2027, 12, 1))]
+    assert await templates(core, household_id) == ["enrolment.started", "enrolment.started"]
+    clock.advance(dt.timedelta(hours=3))
+    assert (await assess_households(core)).assessed == 0  # reviewed once a month
+
+
 async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: Core, clock) -> None:
     household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
     await ingest(core, wages(head, 400_000, "W"))
