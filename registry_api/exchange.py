@@ -8,6 +8,7 @@ from core.errors import InvalidInput
 from core.exchange import MAX_BATCH, echo, json_type
 from core.services import exchange as exchange_service
 from registry_api.http import Call, Op, Result
+from registry_api.problems import title_of
 from registry_api.schema import Properties, component, obj, validate
 
 # A batch of MAX_BATCH records: an ordinary record is about 160 bytes, one with every field at
@@ -32,8 +33,10 @@ INGEST_RESULT = component("IngestResult", obj({
     "superseded": {"type": "integer"}, "unchanged": {"type": "integer"},
     "stale": {"type": "integer", "description": "older than the value in force: kept, not applied"},
     "expired": {"type": "integer", "description": "already past the item's validity: kept, not applied"},
-    "rejected": {"type": "array", "items": obj({"index": {"type": "integer"}, "code": {"type": "string"},
-                                                 "params": {"type": "object"}}, ("index", "code"))},
+    "rejected": {"type": "array", "items": obj({
+        "index": {"type": "integer"}, "code": {"type": "string"}, "params": {"type": "object"},
+        "title": {"type": "string", "description": "the reason in words, in the caller's language"}},
+        ("index", "code", "title"))},
     "unchanged_indexes": {**INDEXES, "description": "the batch's indexes of the unchanged records"},
     "stale_indexes": {**INDEXES, "description": "the batch's indexes of the stale records"},
     "expired_indexes": {**INDEXES, "description": "the batch's indexes of the expired records"},
@@ -62,7 +65,10 @@ async def post_records(call: Call) -> Result:
     if single and result.rejected:
         _, code, params = result.rejected[0]
         raise InvalidInput(code, **params)
-    return Result(result.to_dict())
+    answer = result.to_dict()
+    for entry in answer["rejected"]:  # the reason in words, as a single record's problem gives it
+        entry["title"] = title_of(entry["code"], "invalid")
+    return Result(answer)
 
 
 def _own_record(record: Any, client: str) -> dict[str, Any]:

@@ -69,3 +69,35 @@ async def test_the_same_batch_sent_twice_at_once_is_never_a_server_error(api: Ap
     assert [a.status for a in answers] == [200, 200]
     results = sorted([((r := await a.json())["accepted"], r["unchanged"]) for a in answers])
     assert results == [(0, 500), (500, 0)]
+
+
+async def test_a_refused_record_is_explained_in_the_caller_s_language(api: Api) -> None:
+    _, head = await make_family(api.core)
+    generic = {"uz": "Soʻrov notoʻgʻri.", "ru": "Неверный запрос."}
+    for language in ("uz", "ru"):
+        resp = await api.post("/v1/exchange/records", wage(head, "F-1", as_of="2027-01-01"), "agency",
+                              **{"Accept-Language": language})
+        body = await problem(resp, 422, "exchange.future_as_of")
+        assert body["title"] != generic[language], body
+    # A batch names each refusal's reason in words as well as by its code.
+    batch = {"records": [wage(head, "F-2", as_of="2027-01-01"), wage(head, "F-3", value=-1)]}
+    result = await (await api.post("/v1/exchange/records", batch, "agency", **{"Accept-Language": "ru"})).json()
+    assert [r["code"] for r in result["rejected"]] == ["exchange.future_as_of", "exchange.bad_value"]
+    assert all(r["title"] and r["title"] != generic["ru"] for r in result["rejected"]), result
+
+
+def test_every_refusal_of_an_agency_record_has_its_own_title() -> None:
+    from core.exchange import EXCHANGE_ERROR_CODES
+    from core.i18n import use_locale
+    from core.services.exchange import EXCHANGE_SERVICE_ERROR_CODES
+    from registry_api.problems import title_of
+
+    # Codes only a file import gives (its lines, its encoding) or a broken catalogue never reach the API;
+    # a field named twice does, in an object value sent as a JSON string.
+    file_only = {"exchange.malformed_line", "exchange.truncated_line", "exchange.not_utf8", "exchange.catalogue"}
+    codes = sorted(set(EXCHANGE_ERROR_CODES + EXCHANGE_SERVICE_ERROR_CODES) - file_only) + ["idempotency.key_format"]
+    for language in ("uz", "kaa", "ru"):
+        with use_locale(language):
+            generic = title_of("no.such_code", "invalid")
+            titles = {code: title_of(code, "invalid") for code in codes}
+            assert [c for c, t in titles.items() if t == generic] == [], language
