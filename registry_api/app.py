@@ -19,7 +19,7 @@ from registry_api.clients import KeyCache
 from registry_api.http import API_PREFIX, CLIENT_NAME, KEY_CACHE, RATE_LIMITER, Op, RateLimiter, wrap
 from registry_api.metrics import METRICS, Metrics, metrics_view
 from registry_api.openapi import document, reference_page
-from registry_api.problems import ApiError, from_domain, from_http, problem
+from registry_api.problems import ApiError, busy, from_domain, from_http, is_busy, problem
 
 access_log = logging.getLogger("spsr.api.access")
 log = logging.getLogger("registry_api")
@@ -110,7 +110,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             if exc.status < 400:
                 raise
             return from_http(exc, request)
-        except Exception:
+        except Exception as exc:
+            if is_busy(exc):
+                log.warning("database busy on %s %s: answered 503", request.method, mask_path(request.path))
+                return busy(request)
             log.exception("unexpected error on %s %s", request.method, mask_path(request.path))
             return problem(500, "server.error", "api", request.path)
 

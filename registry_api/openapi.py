@@ -49,6 +49,7 @@ def _operation(op: Op) -> dict[str, Any]:
         "409": _problem("conflicts with the registry's state"),
         "422": _problem("invalid input"),
         "429": _problem("rate limited (see Retry-After)"),
+        "503": _problem("the database is busy: nothing was applied; send again after Retry-After"),
     }
     if op.body is not None:
         responses["413"] = _problem("body too large")

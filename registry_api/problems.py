@@ -11,6 +11,8 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.errors import DomainError
 from core.i18n import N_, _
@@ -88,6 +90,7 @@ TITLES = {
     "client.inactive": N_("This API client is revoked or expired: add it again to give it a new key."),
     "client.keep_old": N_("The old key can be kept for at most {limit} hours."),
     "server.error": N_("Internal error. The request was not carried out."),
+    "server.busy": N_("The registry is busy. The request was not carried out; send it again in a few seconds."),
     "payroll.month": N_("A month is written as YYYY-MM, for example 2026-12."),
     "territory.unknown_region": N_("No such region."),
     "territory.unknown_district": N_("No such district or city."),
@@ -165,6 +168,30 @@ def problem(status: int, code: str, kind: str, instance: str, params: dict[str, 
 def from_domain(error: DomainError, request: web.Request) -> web.Response:
     headers = error.headers if isinstance(error, ApiError) else None
     return problem(status_of(error), error.code, error.kind, request.path, error.params, headers)
+
+
+# How long a caller waits before sending again a request the database was too busy to take.
+BUSY_RETRY_SECONDS = 5
+# PostgreSQL's answers that mean "another transaction was in the way; the same request may pass now":
+# serialization failure, deadlock, lock not available.
+_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """The database turned the request away for others' work, not for anything in the request: SQLite's
+    write lock still held past the busy timeout, no pooled connection free in time, a lock conflict."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    return ("database is locked" in str(orig)
+            or (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in _BUSY_SQLSTATES)
+
+
+def busy(request: web.Request) -> web.Response:
+    """503 with Retry-After: the transaction rolled back, so nothing of the request was applied."""
+    return problem(503, "server.busy", "api", request.path, headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
 
 
 _HTTP_CODES = {404: "route.not_found", 405: "route.method", 413: "request.too_large", 415: "request.media_type"}

@@ -7,6 +7,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Api
 from tests.api.test_access import problem
 from tests.storage.factories import make_family
@@ -101,3 +103,26 @@ def test_every_refusal_of_an_agency_record_has_its_own_title() -> None:
             generic = title_of("no.such_code", "invalid")
             titles = {code: title_of(code, "invalid") for code in codes}
             assert [c for c, t in titles.items() if t == generic] == [], language
+
+
+async def test_a_registry_too_busy_to_take_a_batch_says_so_and_when_to_retry(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
+
+    from core.services import exchange as exchange_service
+
+    _, head = await make_family(api.core)
+    # SQLite's write lock still held by another writer after the busy timeout; PostgreSQL's pool empty.
+    for error in (OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")),
+                  PoolTimeout("QueuePool limit of size 20 overflow 20 reached")):
+        async def busy(*_args: Any, _error: Exception = error, **_kwargs: Any) -> Any:
+            raise _error
+
+        monkeypatch.setattr(exchange_service, "ingest", busy)
+        resp = await api.post("/v1/exchange/records", {"records": [wage(head, "BUSY-1")]}, "agency",
+                              **{"Accept-Language": "ru"})
+        body = await problem(resp, 503, "server.busy")
+        assert int(resp.headers["Retry-After"]) > 0
+        assert body["title"] != "Внутренняя ошибка. Запрос не выполнен.", body
