@@ -44,7 +44,7 @@ from core.errors import Conflict
 from core.services.outbox import PRIORITY_NOTICE
 from core.services.payments import first_open_month
 from core.storage import assessment_sql as q
-from core.storage.locks import ENROLMENT, exclusive
+from core.storage.locks import ENROLMENT, INGEST, exclusive, transaction_lock
 from core.storage.results import rowcount
 from core.storage.schema import AssessmentRun, Decision, Enrolment, Household
 from core.storage.uow import SYSTEM, Actor, Core, UnitOfWork
@@ -274,6 +274,9 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
 async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> AssessSummary:
     """Assess one range of household ids in ``uow``; what it did, counted (the caller commits)."""
     s = uow.session
+    # No exchange batch in flight: one holding a household of the range stamped it changed before
+    # this range's ``now``, and deciding it on the data the batch replaces would leave it decided.
+    await transaction_lock(s, INGEST, shared=True)
     now = uow.now()
     ids = {"lo": lo, "hi": hi}
     part = AssessSummary()

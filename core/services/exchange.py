@@ -53,7 +53,7 @@ from core.exchange import (
 )
 from core.services.exchange_totals import Totals
 from core.storage.in_lists import in_chunks
-from core.storage.locks import transaction_lock
+from core.storage.locks import INGEST, transaction_lock
 from core.storage.schema import (
     BankBalance,
     Base,
@@ -74,7 +74,7 @@ EXCHANGE_SERVICE_ERROR_CODES: tuple[str, ...] = (
     "exchange.total_too_large",
     "exchange.batch_too_large",
 )
-INGEST_LOCK = "exchange.ingest"
+INGEST_LOCK = INGEST
 
 
 @dataclass
@@ -132,7 +132,7 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
     if len(records) > MAX_BATCH:
         raise InvalidInput("exchange.batch_too_large", size=len(records), limit=MAX_BATCH)
     catalogue = load_catalogue()
-    today, now = uow.today(), uow.now()
+    today = uow.today()
     result = IngestResult()
     valid: list[tuple[int, AgencyRecord]] = []
     first: dict[tuple[str, str], tuple[int, AgencyRecord]] = {}
@@ -155,6 +155,9 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
         valid.append((index, rec))
     # Whoever holds the lock has committed what this batch is about to read, or has not begun.
     await transaction_lock(uow.session, INGEST_LOCK)
+    # Stamped once the lock is held: an assessment range that read this batch's households before
+    # it (under a shared hold) has committed, so its decisions are older than this stamp.
+    now = uow.now()
     await _store(uow, catalogue, valid, result, now, actor)
     _settle_repeats(result, repeats)
     return result
@@ -441,6 +444,7 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
     while True:
         async with core.uow() as uow:
             s = uow.session
+            await transaction_lock(s, INGEST_LOCK)  # stamps households changed, as a batch does
             today, now = uow.today(), uow.now()
             by_days: dict[int, list[str]] = defaultdict(list)
             for item_spec in catalogue.items.values():

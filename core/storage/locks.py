@@ -25,6 +25,9 @@ from sqlalchemy.pool import NullPool
 # Assessment passes and decision runs both enrol families, each after checking that the family has
 # no enrolment yet: one of them at a time, or both would find none and both enrol it.
 ENROLMENT = "enrolment"
+# Exchange batches change agency data one at a time (held exclusively); an assessment range reads
+# it under a shared hold, so that it never decides a family on data a batch is about to replace.
+INGEST = "exchange.ingest"
 
 POLL_SECONDS = 0.2
 _IN_PROCESS: dict[str, asyncio.Lock] = {}
@@ -133,8 +136,9 @@ async def _in_process(name: str, wait: bool, on_wait: Callable[[], None] | None)
         yield
 
 
-async def transaction_lock(session: AsyncSession, name: str) -> None:
-    """Hold the lock ``name`` until the session's transaction ends, waiting for it if need be.
+async def transaction_lock(session: AsyncSession, name: str, *, shared: bool = False) -> None:
+    """Hold the lock ``name`` until the session's transaction ends, waiting for it if need be;
+    ``shared`` holds go together, never beside an exclusive one.
 
     PostgreSQL: a transaction advisory lock, gone at commit or rollback (or when the connection
     drops). SQLite needs none: a unit of work opened with ``write=True`` already holds the
@@ -142,4 +146,5 @@ async def transaction_lock(session: AsyncSession, name: str) -> None:
     """
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(name)})
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await session.execute(text(f"SELECT {function}(:key)"), {"key": _key(name)})

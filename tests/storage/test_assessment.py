@@ -477,3 +477,30 @@ async def test_spsr_assess_says_the_clock_is_behind(tmp_path, monkeypatch) -> No
     assert (code, out) == (2, "")
     assert err == ("spsr assess: refused: today is 2026-12-09, before the latest pass (2026-12-10); is SPSR_TODAY "
                    "or the server's clock set back? Nothing was assessed (assessment.clock_behind)\n")
+
+
+async def test_a_batch_committing_while_a_pass_decides_its_family_is_not_lost(core: Core, clock) -> None:
+    """A batch stamps its households changed inside its transaction; a pass deciding one of them
+    before the batch commits read the old data. The pass must wait for the batch, or the family
+    must stay due: never a decision on old data that looks newer than the batch."""
+    import asyncio
+
+    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
+    await ingest(core, wages(head, 400_000, "OLD"))
+    await assess_households(core)
+    clock.advance(dt.timedelta(seconds=1))
+    await ingest(core, wages(head, 9_000_000, "MID"))  # due again
+    clock.advance(dt.timedelta(seconds=1))
+    async with core.uow(write=True) as uow:  # an agency's batch, in flight
+        await ingest(uow, wages(head, 100_000, "NEW", as_of="2026-12-06"))
+        passing = asyncio.create_task(assess_households(core))
+        await asyncio.sleep(0.5)
+        await uow.commit()
+    await passing
+    await assess_households(core)
+    async with core.uow() as uow:
+        latest = await uow.session.scalar(select(Decision).where(Decision.household_id == household_id)
+                                          .order_by(Decision.id.desc()).limit(1))
+        assert latest is not None
+        rested_on = {source["record_id"] for source in (await provenance_of(uow, [latest]))[latest.id].values()}
+    assert {"NEW-09", "NEW-10", "NEW-11"} <= rested_on, rested_on
