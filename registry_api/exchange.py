@@ -19,7 +19,8 @@ RECORD_PROPS: Properties = {
     "agency": {"type": "string", "maxLength": 40, "description": "defaults to the client's name"},
     "item": {"type": "string", "maxLength": 60}, "pinfl": {"type": "string", "maxLength": 20},
     "value": {"description": "as the catalogue's item type says"},
-    "as_of": {"type": "string", "maxLength": 10}, "record_id": {"type": ["string", "integer"]},
+    # Room for the spaces the core trims from every field, as from a file's line: the date is checked there.
+    "as_of": {"type": "string", "maxLength": 40}, "record_id": {"type": ["string", "integer"]},
     "key": {"type": ["string", "null"], "maxLength": 80}, "unit": {"type": ["string", "null"], "maxLength": 10},
 }
 RECORD = component("ExchangeRecord", obj(RECORD_PROPS, ("item", "pinfl", "value", "as_of", "record_id")))

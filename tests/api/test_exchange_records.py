@@ -126,3 +126,10 @@ async def test_a_registry_too_busy_to_take_a_batch_says_so_and_when_to_retry(
         body = await problem(resp, 503, "server.busy")
         assert int(resp.headers["Retry-After"]) > 0
         assert body["title"] != "Внутренняя ошибка. Запрос не выполнен.", body
+
+
+async def test_a_padded_as_of_date_is_trimmed_as_every_field_is_and_as_a_file_line_s_is(api: Api) -> None:
+    _, head = await make_family(api.core)
+    resp = await api.post("/v1/exchange/records", wage(head, "PAD-1", as_of=" 2026-12-05 "), "agency")
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["accepted"] == 1
