@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import ExpectedVersion
+from core.storage.locks import exclusive
 from core.storage.schema import AuditEntry, IdempotencyRecord
 from core.storage.uow import Actor, Core, UnitOfWork, audit_row
 from registry_api.audit import READ_AUDIT
@@ -372,6 +374,19 @@ async def _stored(uow: UnitOfWork, client_id: int, key: str, digest: str) -> Res
     return Result(response.get("body"), status, response.get("version"), {"Idempotency-Replayed": "true"})
 
 
+@contextlib.asynccontextmanager
+async def _keyed(op: Op, core: Core, key: str | None) -> AsyncIterator[None]:
+    """Calls with an Idempotency-Key to an operation that commits in its own transactions, one at a
+    time: such a call cannot roll back when a concurrent one under the same key stores its answer
+    first, so the second must find that answer before it changes anything. (Exchange batches are
+    applied one at a time anyway.)"""
+    if key is None or not op.own_transactions:
+        yield
+        return
+    async with exclusive(core.engine, f"api.{op.operation_id}.idempotency"):
+        yield
+
+
 def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler of one operation."""
 
@@ -390,7 +405,8 @@ def wrap(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         expected = parse_if_match(request) if op.if_match else None
         digest = _request_digest(op, request, body) if raw_key is not None else ""
         reads_only = op.method == "GET"
-        async with core.uow(write=not reads_only and not op.own_transactions, read_only=reads_only) as uow:
+        async with (_keyed(op, core, raw_key),
+                    core.uow(write=not reads_only and not op.own_transactions, read_only=reads_only) as uow):
             if raw_key is not None and (replay := await _stored(uow, client.id, raw_key, digest)) is not None:
                 return _json_response(replay)
             call = Call(request, core, client, body, query, expected, raw_key, uow)

@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from core.storage.schema import ExchangeRecord
 from tests.api.conftest import Api
 from tests.api.test_access import problem
 from tests.storage.factories import make_family
@@ -109,7 +111,8 @@ async def test_a_registry_too_busy_to_take_a_batch_says_so_and_when_to_retry(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from core.services import exchange as exchange_service
 
@@ -133,3 +136,18 @@ async def test_a_padded_as_of_date_is_trimmed_as_every_field_is_and_as_a_file_li
     resp = await api.post("/v1/exchange/records", wage(head, "PAD-1", as_of=" 2026-12-05 "), "agency")
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["accepted"] == 1
+
+
+async def test_one_idempotency_key_on_two_batches_at_once_stores_only_the_batch_it_answers_for(api: Api) -> None:
+    _, head = await make_family(api.core)
+    first = {"records": [wage(head, f"K1-{n}", key=f"2026-11/31{n:07d}") for n in range(300)]}
+    second = {"records": [wage(head, f"K2-{n}", key=f"2026-10/31{n:07d}") for n in range(300)]}
+    answers = await asyncio.gather(*(api.post("/v1/exchange/records", body, "agency", **{"Idempotency-Key": "same"})
+                                     for body in (first, second)))
+    statuses = [a.status for a in answers]
+    assert sorted(statuses) == [200, 422], [await a.text() for a in answers]
+    refused = (first, second)[statuses.index(422)]
+    async with api.core.uow() as uow:
+        stored = set((await uow.session.scalars(select(ExchangeRecord.agency_record_id))).all())
+    # The request answered "key reused" changed nothing.
+    assert not stored & {r["record_id"] for r in refused["records"]}
