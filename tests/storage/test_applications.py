@@ -10,9 +10,9 @@ from sqlalchemy import select
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.services.applications import SubmitApplication, decide_due, find_application, submit_application
 from core.services.messages import render
-from core.storage.schema import Application, AuditEntry, Decision, Enrolment, OutboxMessage
+from core.storage.schema import Application, AuditEntry, Decision, Enrolment, OutboxMessage, Person
 from core.storage.uow import Core
-from tests.storage.factories import CITIZEN, count, make_family
+from tests.storage.factories import CITIZEN, count, make_family, pinfl_for
 
 pytestmark = pytest.mark.postgres
 
@@ -226,3 +226,22 @@ async def test_a_decision_run_waits_for_an_assessment_pass_enrolling_families(co
         await asyncio.sleep(0.5)
         assert waited == [True] and not run.done()
     assert (await run).approved == 1
+
+
+async def test_a_child_born_after_the_application_does_not_stop_its_decision(core: Core, clock) -> None:
+    """Judged as the family stood on the day it applied: a baby born and registered since was no
+    member then. The rules refused a member born after the day, and the decision failed every run."""
+    household_id, head = await make_family(core, children=(dt.date(2020, 5, 1),), monthly_income=400_000)
+    view = await submit(core, head)
+    clock.set(dt.date(2026, 12, 14))
+    async with core.uow() as uow:
+        uow.session.add(Person(pinfl=pinfl_for(dt.date(2026, 12, 12), "f"), household_id=household_id,
+                               relation="child", surname="Karimova", given_name="Malika", patronymic=None,
+                               birth_date=dt.date(2026, 12, 12), sex="f", disability=None, service_body=None,
+                               passport=None))
+        await uow.commit()
+    summary = await decide_due(core)
+    assert (summary.approved, summary.errors) == (1, [])
+    async with core.uow() as uow:
+        decided = await find_application(uow, view.number)
+    assert decided.decision is not None and decided.decision.members == 3  # the baby not among them
