@@ -95,7 +95,10 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
     # A bulk decision keeps the ids of every value its household held, incomes of every month
     # among them: an income record names a month (its key begins "YYYY-MM"), and only the
     # months the decision counted are data it rested on.
-    income_items = {s.item for s in load_catalogue().items_for_table("incomes")}
+    catalogue = load_catalogue()
+    income_items = {s.item for s in catalogue.items_for_table("incomes")}
+    # Items the registry keeps but applies to nothing (a formal job, a marriage): no rule reads them.
+    unread = {s.item for s in catalogue.items.values() if s.applies is None}
     months_of: dict[int, str] = {}
     for start in range(0, len(ids), CHUNK):
         for rid, agency, record_id, item, pinfl, value, as_of, received in await uow.session.execute(
@@ -103,6 +106,8 @@ async def provenance_of(uow: UnitOfWork, rows: Sequence[Decision]) -> dict[int, 
                        ExchangeRecord.pinfl, ExchangeRecord.value, ExchangeRecord.as_of, ExchangeRecord.received_at)
                 .where(ExchangeRecord.id.in_(ids[start:start + CHUNK]))):
             key = (value or {}).get("key")
+            if item in unread:
+                continue
             if item in income_items and isinstance(key, str):
                 months_of[rid] = key[:7]
             records[rid] = (f"{pinfl}:{item}" + (f"|{key}" if key else ""), {

@@ -80,18 +80,20 @@ async def test_a_poor_family_is_enrolled_from_next_month_and_the_decision_names_
 
 
 async def test_a_decision_names_only_the_income_months_it_counted(core: Core, clock) -> None:
-    """The household holds wages of August too; the decision of 10 December counted September to
-    November, and its provenance names those three and no other month."""
+    """The household holds wages of August too, and a formal job; the decision of 10 December
+    counted September to November, and its provenance names those three wages and nothing else."""
     household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),))
     august = {**wages(head, 400_000, "W")[0], "key": "2026-08/301234567", "record_id": "W-08"}
-    await ingest(core, [*wages(head, 400_000, "W"), august])
+    job = {"agency": "bandlik", "item": "bandlik.formal_job", "pinfl": head, "value": True, "as_of": "2026-12-05",
+           "record_id": "J-1"}  # kept by the registry, read by no rule
+    await ingest(core, [*wages(head, 400_000, "W"), august, job])
     await assess_households(core)
     async with core.uow() as uow:
         decision = await uow.session.scalar(select(Decision).where(Decision.household_id == household_id,
                                                                    Decision.application_id.is_(None)))
         assert decision is not None
         named = (await provenance_of(uow, [decision]))[decision.id]
-    assert sorted(v["record_id"] for k, v in named.items() if ":soliq.wage|" in k) == ["W-09", "W-10", "W-11"]
+    assert sorted(v["record_id"] for v in named.values()) == ["W-09", "W-10", "W-11"]
 
 
 async def test_a_family_found_after_next_month_s_payroll_was_approved_is_enrolled_from_the_month_after(
