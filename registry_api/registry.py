@@ -50,6 +50,8 @@ MEMBER: Properties = {
     "pinfl": PINFL, "household_id": {"type": "integer"}, "relation": {"type": "string"},
     "surname": {"type": "string"}, "given_name": {"type": "string"}, "patronymic": NULLABLE_STR,
     "birth_date": DATE, "sex": {"enum": ["m", "f"]}, "disability": NULLABLE_STR, "service_body": NULLABLE_STR,
+    "died_on": {"type": ["string", "null"], "format": "date",
+                "description": "the day the civil registry reports the person died: from then no member of the family"},
 }
 PERSON = component("Person", obj({**MEMBER, "contributions": CONTRIBUTIONS}, tuple(MEMBER) + ("contributions",)))
 HOUSEHOLD = component("Household", obj({
@@ -86,7 +88,8 @@ def household_id_of(call: Call) -> int:
 def _member(p: Person) -> dict[str, Any]:
     return {"pinfl": p.pinfl, "household_id": p.household_id, "relation": p.relation, "surname": p.surname,
             "given_name": p.given_name, "patronymic": p.patronymic, "birth_date": p.birth_date.isoformat(),
-            "sex": p.sex, "disability": p.disability, "service_body": p.service_body}
+            "sex": p.sex, "disability": p.disability, "service_body": p.service_body,
+            "died_on": p.died_on.isoformat() if p.died_on else None}
 
 
 def _iso(value: dt.datetime) -> str:

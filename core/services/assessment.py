@@ -125,6 +125,7 @@ class _Statements:
     withdraw_ending_notices: Any
     ending_notices: Any
     end: Any
+    end_unpeopled: Any
     started_notices: Any
 
 
@@ -153,6 +154,7 @@ async def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
         withdraw_ending_notices=_stmt(q.withdraw_ending_notices(rules, d)),
         ending_notices=_stmt(q.ending_notices(rules, d, PRIORITY_NOTICE)),
         end=_stmt(q.end_enrolments(rules, d)),
+        end_unpeopled=_stmt(q.end_unpeopled(rules, d)),
         started_notices=_stmt(q.started_notices(d, PRIORITY_NOTICE)),
     )
 
@@ -295,6 +297,8 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> A
     if part.errors:
         log.warning("%d households in ids %d..%d cannot be assessed (no members, or a birth date after today)",
                     part.errors, lo, hi)
+        # Among them families no living member is left of: their assistance stops with this month.
+        part.ending += rowcount(await s.execute(st.end_unpeopled, ids))
     if part.assessed:
         marks = {**ids, "before": before, "now": now}
         part.enrolled = rowcount(await s.execute(st.enrol, {**ids, "before": before}))
@@ -303,7 +307,7 @@ async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> A
         await s.execute(st.withdraw_ending_notices, {**ids, "before": before})
         part.reinstated = rowcount(await s.execute(st.reinstate, {**ids, "before": before}))
         part.notices += rowcount(await s.execute(st.ending_notices, marks))
-        part.ending = rowcount(await s.execute(st.end, {**ids, "before": before}))
+        part.ending += rowcount(await s.execute(st.end, {**ids, "before": before}))
         part.notices += rowcount(await s.execute(
             st.started_notices, {**ids, "now": now, "enrolled_before": enrolled_before}))
     return part

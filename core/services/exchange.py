@@ -412,6 +412,9 @@ async def _apply(
         pid = persons[pinfl][0]
         if spec.applies["column"] == "disability":
             await s.execute(update(Person).where(Person.id == pid).values(disability=None if value == "none" else value))
+        elif spec.applies["column"] == "died_on":
+            await s.execute(update(Person).where(Person.id == pid).values(
+                died_on=None if value is None else dt.date.fromisoformat(str(value))))
         elif value:
             await s.execute(update(Person).where(Person.id == pid).values(service_body=spec.applies["body"]))
         else:
@@ -423,9 +426,11 @@ EXPIRE_BATCH = 5000
 
 
 def _expired_value(spec: ItemSpec) -> Any:
-    """What a person's column reads once the value behind it has lapsed (no disability, not serving)."""
+    """What a person's column reads once the value behind it has lapsed (no disability, not serving,
+    no death on record)."""
     assert spec.applies is not None
-    return "none" if spec.applies.get("column") == "disability" else False
+    column = spec.applies.get("column")
+    return "none" if column == "disability" else None if column == "died_on" else False
 
 
 EXPIRY = Actor("system", "fact expiry", "system")

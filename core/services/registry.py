@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.eligibility import (
@@ -281,8 +281,10 @@ async def record_income(
 
 
 async def household_facts(s: AsyncSession, household_id: int, on: dt.date) -> HouseholdFacts:
-    """Everything the eligibility rules read about one household, for a decision on ``on``."""
-    members = (await s.scalars(select(Person).where(Person.household_id == household_id))).all()
+    """Everything the eligibility rules read about one household, for a decision on ``on``: its
+    members living on that day (one the civil registry reports dead by then is no member)."""
+    members = (await s.scalars(select(Person).where(
+        Person.household_id == household_id, or_(Person.died_on.is_(None), Person.died_on > on)))).all()
     if not members:
         raise NotFound("household.not_found", household_id=household_id)
     months = income_months(on)

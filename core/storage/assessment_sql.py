@@ -279,7 +279,7 @@ def figures_cte(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
          COUNT(*) FILTER (WHERE {able}) AS able,
          COUNT(*) FILTER (WHERE p.birth_date > {child}) AS children,
          MAX(p.birth_date) FILTER (WHERE p.birth_date > {child}) AS youngest{body_sums}
-  FROM persons p WHERE p.{scope} GROUP BY p.household_id
+  FROM persons p WHERE p.{scope} AND (p.died_on IS NULL OR p.died_on > {on}) GROUP BY p.household_id
 ), i AS (
   SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS total FROM incomes
   WHERE {scope} AND month BETWEEN {d.date(first)} AND {d.date(last)} GROUP BY household_id
@@ -393,6 +393,22 @@ UPDATE enrolments SET ended_on = {d.last_day_of_month("last_month")}
 WHERE state = 'active' AND ended_on IS NULL AND last_month >= {d.date(r.on.replace(day=1))}
 AND household_id BETWEEN :lo AND :hi
 AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS} AND NOT d.eligible)
+"""
+
+
+def end_unpeopled(r: RulesInForce, d: Dialect) -> str:
+    """A family no living member is left of (the civil registry reported each death) is paid for
+    this month and no more (an enrolment not begun yet ends now): no one is left to be paid, or told."""
+    month = d.date(r.on.replace(day=1))
+    return f"""
+UPDATE enrolments SET
+  last_month = CASE WHEN first_month <= {month} THEN {month} ELSE last_month END,
+  ended_on = CASE WHEN first_month <= {month} THEN {d.last_day_of_month(month)} ELSE {d.date(r.on)} END,
+  state = CASE WHEN first_month <= {month} THEN state ELSE 'ended' END
+WHERE state = 'active' AND last_month >= {month} AND household_id BETWEEN :lo AND :hi
+AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id
+                AND (p.died_on IS NULL OR p.died_on > {d.date(r.on)}))
+AND EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id)
 """
 
 

@@ -127,11 +127,15 @@ class Person(Base):
     # defence | interior | emergency | state_security | national_guard | customs
     service_body: Mapped[str | None] = mapped_column(String(20))
     passport: Mapped[str | None] = mapped_column(String(9))
+    # From the civil registry (fhdyo.death): from that day the person is no member of the family
+    # (migration 0012). Kept, not deleted: decisions and payments made before still name them.
+    died_on: Mapped[dt.date | None] = mapped_column(Date)
 
     __table_args__ = (
         # A household's members, with every column an assessment counts them by: a range of
-        # households is read from the index alone, never from the table (migration 0009).
-        Index("ix_persons_household_figures", "household_id", "birth_date", "sex", "disability", "service_body"),
+        # households is read from the index alone, never from the table (migrations 0009, 0012).
+        Index("ix_persons_household_figures", "household_id", "birth_date", "sex", "disability", "service_body",
+              "died_on"),
     )
 
 

@@ -14,6 +14,7 @@ from core.services.decisions import decision_document, provenance_of, trigger_of
 from core.services.exchange import ingest
 from core.services.messages import render
 from core.services.payments import approve_payroll, open_payroll
+from core.services.registry import household_facts
 from core.storage.engine import create_engine, session_factory
 from core.storage.schema import Decision, Enrolment, OutboxMessage, Person
 from core.storage.uow import Actor, Core
@@ -506,3 +507,45 @@ async def test_a_batch_committing_while_a_pass_decides_its_family_is_not_lost(co
         assert latest is not None
         rested_on = {source["record_id"] for source in (await provenance_of(uow, [latest]))[latest.id].values()}
     assert {"NEW-09", "NEW-10", "NEW-11"} <= rested_on, rested_on
+
+
+async def test_a_death_the_civil_registry_reports_takes_the_member_out_of_the_family(core: Core, clock) -> None:
+    """Kept and applied to nothing, a death left the dead dividing the family's income; now the
+    family is assessed on its living members, by the bulk pass and an application alike."""
+    household_id, head = await make_family(core)  # a couple
+    await ingest(core, wages(head, 1_200_000, "W"))
+    first = await assess_households(core)
+    assert (first.assessed, first.eligible) == (1, 1)  # 1,200,000 a month over 2 members: 600,000 each
+    async with core.uow() as uow:
+        spouse = await uow.session.scalar(select(Person).where(Person.household_id == household_id,
+                                                               Person.pinfl != head, Person.relation == "spouse"))
+        assert spouse is not None
+        spouse_id, spouse_pinfl = spouse.id, spouse.pinfl
+    clock.advance(dt.timedelta(hours=1))
+    result = await ingest(core, [{"agency": "fhdyo", "item": "fhdyo.death", "pinfl": spouse_pinfl,
+                                  "value": "2026-12-07", "as_of": "2026-12-08", "record_id": "D-1"}])
+    assert result.accepted == 1
+    second = await assess_households(core)
+    assert (second.assessed, second.eligible, second.ending) == (1, 0, 1)  # 1,200,000 for one
+    async with core.uow() as uow:
+        latest = await uow.session.scalar(select(Decision).where(Decision.household_id == household_id)
+                                          .order_by(Decision.id.desc()).limit(1))
+        assert latest is not None and (latest.members, latest.income_per_member) == (1, 1_200_000)
+        assert await uow.session.scalar(select(Person.died_on).where(Person.id == spouse_id)) == dt.date(2026, 12, 7)
+        facts = await household_facts(uow.session, household_id, dt.date(2026, 12, 10))
+        assert len(facts.members) == 1
+        assert len((await household_facts(uow.session, household_id, dt.date(2026, 12, 6))).members) == 2
+
+
+async def test_a_family_no_living_member_is_left_of_is_paid_this_month_and_no_more(core: Core, clock) -> None:
+    household_id, head = await make_family(core, spouse=False, head_birth=dt.date(1950, 3, 14))
+    assert (await assess_households(core)).enrolled == 1
+    clock.set(dt.date(2027, 2, 10))
+    await ingest(core, [{"agency": "fhdyo", "item": "fhdyo.death", "pinfl": head, "value": "2027-02-03",
+                         "as_of": "2027-02-04", "record_id": "D-2"}])
+    summary = await assess_households(core)
+    assert (summary.assessed, summary.errors, summary.ending, summary.notices) == (0, 1, 1, 0)
+    [enrolment] = await enrolments(core, household_id)
+    assert (enrolment.state, enrolment.last_month, enrolment.ended_on) == (
+        "active", dt.date(2027, 2, 1), dt.date(2027, 2, 28))
+    assert await templates(core, household_id) == ["enrolment.started"]  # no one is left to tell
