@@ -7,6 +7,7 @@ application whose verification is complete and whose decision month has come.
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import datetime as dt
 import logging
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import applications as rules
@@ -410,12 +411,15 @@ async def advance_enrolments(core: Core, actor: Actor = SYSTEM) -> tuple[int, in
                 state=rules.ENROLLED, version=Application.version + 1))
             uow.audit(actor, "application.enrolled", "application", number)
         ending = (await s.execute(
-            select(Enrolment.id, Enrolment.household_id).where(
+            select(Enrolment.id, Enrolment.household_id, Enrolment.last_month).where(
                 Enrolment.state == "active", Enrolment.last_month < this_month)
         )).all()
-        for enrolment_id, household_id in ending:
+        for enrolment_id, household_id, last_month in ending:
+            # It ended with its last month, whatever day this run notices it (one an assessment
+            # ended early already says when).
+            last_day = last_month.replace(day=calendar.monthrange(last_month.year, last_month.month)[1])
             await s.execute(update(Enrolment).where(Enrolment.id == enrolment_id).values(
-                state="ended", ended_on=core.clock.today()))
+                state="ended", ended_on=func.coalesce(Enrolment.ended_on, last_day)))
             # The application this enrolment came from, and one approved while the family was
             # already enrolled (it has no enrolment of its own) once no other enrolment runs.
             own = Application.decision_id.in_(select(Enrolment.decision_id).where(Enrolment.id == enrolment_id))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from core.eligibility import Decision as EligibilityDecision
+from core.services.applications import advance_enrolments
 from core.services.assessment import _assess_range, _statements, assess_households
 from core.services.decisions import decision_document, provenance_of, trigger_of
 from core.services.exchange import ingest
@@ -165,6 +166,11 @@ async def test_a_family_no_longer_eligible_ends_at_the_end_of_its_period(core: C
         sources = (await provenance_of(uow, [latest]))[latest.id]
         assert sources[f"{head}:soliq.wage|2026-11/301234567"]["record_id"] == "NEW-11"
         assert "income.above_threshold" in [r["code"] for r in latest.reasons]
+    # July: the period is over. It ended on the last day of June, whatever day the run noticed it.
+    clock.set(dt.date(2027, 7, 12))
+    await advance_enrolments(core)
+    [enrolment] = await enrolments(core, household_id)
+    assert (enrolment.state, enrolment.ended_on) == ("ended", dt.date(2027, 6, 30))
 
 
 async def notices(core: Core, household_id: int) -> list[tuple[str, str]]:
