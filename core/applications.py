@@ -53,6 +53,11 @@ def add_months(d: dt.date, n: int) -> dt.date:
     return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
+def last_day_of_month(d: dt.date) -> dt.date:
+    """The last day of ``d``'s month: a period paid through its last month ends that day."""
+    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
 def transition(current: str, target: str) -> str:
     """Check a move of an application's state; returns ``target`` when it is allowed."""
     for state in (current, target):

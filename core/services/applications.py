@@ -7,7 +7,6 @@ application whose verification is complete and whose decision month has come.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 import logging
@@ -310,7 +309,7 @@ async def decide_application(uow: UnitOfWork, app: Application, actor: Actor = S
             app.state = rules.transition(app.state, rules.ENROLLED)
             template = "application.already_enrolled"
             params |= {"amount": running.amount,
-                       "paid_until": rules.add_months(running.last_month, 1) - dt.timedelta(days=1)}
+                       "paid_until": rules.last_day_of_month(running.last_month)}
         else:
             basis = AmountBasis.from_codes(outcome.programme, [
                 line["code"] for line in (outcome.inputs.get("amount") or {}).get("lines", [])],
@@ -417,9 +416,8 @@ async def advance_enrolments(core: Core, actor: Actor = SYSTEM) -> tuple[int, in
         for enrolment_id, household_id, last_month in ending:
             # It ended with its last month, whatever day this run notices it (one an assessment
             # ended early already says when).
-            last_day = last_month.replace(day=calendar.monthrange(last_month.year, last_month.month)[1])
             await s.execute(update(Enrolment).where(Enrolment.id == enrolment_id).values(
-                state="ended", ended_on=func.coalesce(Enrolment.ended_on, last_day)))
+                state="ended", ended_on=func.coalesce(Enrolment.ended_on, rules.last_day_of_month(last_month))))
             # The application this enrolment came from, and one approved while the family was
             # already enrolled (it has no enrolment of its own) once no other enrolment runs.
             own = Application.decision_id.in_(select(Enrolment.decision_id).where(Enrolment.id == enrolment_id))

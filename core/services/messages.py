@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Final
 
-from core.applications import add_months
+from core.applications import last_day_of_month
 from core.i18n import N_, _, format_date, format_money, format_months, use_locale
 
 # A code → message; params are formatted in (dates and money already formatted by _params).
@@ -175,7 +175,7 @@ def render(template: str, params: Mapping[str, Any], language: str) -> str:
         if template in ("enrolment.ending", "enrolment.continues"):
             # Paid to the end of its last month: name that day, not the month's first.
             last = dt.date.fromisoformat(str(params.get("last_month", ""))[:10] or "1970-01-01")
-            params = {**params, "paid_until": add_months(last, 1) - dt.timedelta(days=1)}
+            params = {**params, "paid_until": last_day_of_month(last)}
         if template in ("application.rejected", "enrolment.ending"):
             codes = params.get("reasons") or []
             lines = [reason_text(c, {}) if isinstance(c, str) else

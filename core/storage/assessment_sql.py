@@ -91,6 +91,12 @@ DUE = ("NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.household_id = h.id"
        " AND dd.household_id BETWEEN :lo AND :hi AND dd.created_at >= h.data_changed_at)")
 
 
+def _alive(person: str, on: str) -> str:
+    """``person`` lives on the day ``on`` (an SQL date): a member of the family (the civil registry
+    reports no death by then; ``core.services.registry.household_facts`` holds to the same)."""
+    return f"({person}.died_on IS NULL OR {person}.died_on > {on})"
+
+
 def due_ranges(*, since: bool) -> str:
     """Which ranges of ``:chunk`` ids from ``:low`` hold a due household, by number, in order.
 
@@ -279,7 +285,7 @@ def figures_cte(r: RulesInForce, d: Dialect, *, everything: bool) -> str:
          COUNT(*) FILTER (WHERE {able}) AS able,
          COUNT(*) FILTER (WHERE p.birth_date > {child}) AS children,
          MAX(p.birth_date) FILTER (WHERE p.birth_date > {child}) AS youngest{body_sums}
-  FROM persons p WHERE p.{scope} AND (p.died_on IS NULL OR p.died_on > {on}) GROUP BY p.household_id
+  FROM persons p WHERE p.{scope} AND {_alive("p", on)} GROUP BY p.household_id
 ), i AS (
   SELECT household_id AS hid, CAST(SUM(amount) AS {cast}) AS total FROM incomes
   WHERE {scope} AND month BETWEEN {d.date(first)} AND {d.date(last)} GROUP BY household_id
@@ -407,7 +413,7 @@ UPDATE enrolments SET
   state = CASE WHEN first_month <= {month} THEN state ELSE 'ended' END
 WHERE state = 'active' AND last_month >= {month} AND household_id BETWEEN :lo AND :hi
 AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id
-                AND (p.died_on IS NULL OR p.died_on > {d.date(r.on)}))
+                AND {_alive("p", d.date(r.on))})
 AND EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id)
 """
 

@@ -21,8 +21,10 @@ pytestmark = pytest.mark.postgres
 CHECKER = Actor("staff", "jasur.toshmatov", "web")
 
 
-async def enrolled_family(core: Core) -> int:
-    household_id, head = await make_family(core, children=(dt.date(2025, 1, 1),), monthly_income=400_000)
+async def enrolled_family(core: Core, *, phone: str = "+998901234567",
+                          children: tuple[dt.date, ...] = (dt.date(2025, 1, 1),)) -> int:
+    """A family that applied and was approved (its enrolment made by the day's decisions)."""
+    household_id, head = await make_family(core, phone=phone, children=children, monthly_income=400_000)
     async with core.uow() as uow:
         await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
         await uow.commit()
@@ -62,12 +64,7 @@ async def test_a_family_enrolled_after_its_first_month_was_frozen_expects_that_m
     await open_payroll(core, dt.date(2027, 1, 1), STAFF)  # frozen before the others are enrolled
 
     async def enrol(phone: str) -> tuple[int, Enrolment]:
-        household_id, head = await make_family(core, phone=phone, children=(dt.date(2020, 1, 1),),
-                                               monthly_income=400_000)
-        async with core.uow() as uow:
-            await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
-            await uow.commit()
-        assert (await decide_due(core)).approved == 1
+        household_id = await enrolled_family(core, phone=phone, children=(dt.date(2020, 1, 1),))
         async with core.uow() as uow:
             [enrolment] = (await uow.session.scalars(select(Enrolment).where(
                 Enrolment.household_id == household_id))).all()
@@ -148,19 +145,12 @@ async def test_an_application_decided_after_next_months_payroll_was_approved_is_
         core: Core) -> None:
     """January's payroll approved in December holds no family decided after it: enrolled from
     January, that family would never be paid for it. It is enrolled, and told, from February."""
-    from core.services.payments import approve_payroll
     from core.storage.schema import OutboxMessage
-    from tests.storage.factories import make_family as family
 
     await enrolled_family(core)
     await open_payroll(core, dt.date(2027, 1, 1), STAFF)
     await approve_payroll(core, dt.date(2027, 1, 1), CITIZEN)
-    household_id, head = await family(core, phone="+998911234567", children=(dt.date(2025, 1, 1),),
-                                      monthly_income=400_000)
-    async with core.uow() as uow:
-        await submit_application(uow, SubmitApplication(pinfl=head, channel="sms", language="uz"), CITIZEN)
-        await uow.commit()
-    assert (await decide_due(core)).approved == 1
+    household_id = await enrolled_family(core, phone="+998911234567")
     async with core.uow() as uow:
         period = (await uow.session.execute(select(Enrolment.first_month, Enrolment.last_month).where(
             Enrolment.household_id == household_id))).all()
