@@ -21,6 +21,7 @@ from core.eligibility import (
 )
 from core.errors import Conflict, InvalidInput, NotFound
 from core.identity import Msisdn, Pinfl
+from core.storage.locks import INGEST, transaction_lock
 from core.storage.schema import (
     BankBalance,
     Contact,
@@ -276,6 +277,9 @@ async def record_income(
         existing.amount = amount
     household = await s.get(Household, person.household_id)
     assert household is not None
+    # Stamped once no assessment range is reading (as an exchange batch stamps): a range deciding
+    # this family before the commit, on the old income, would otherwise look newer than the change.
+    await transaction_lock(s, INGEST)
     household.data_changed_at = uow.now()
     uow.audit(actor, "income.recorded", "person", p.mask(), month=month, source=source, amount=amount)
 
