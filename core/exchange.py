@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from core.civil_registry import check_birth
 from core.errors import InvalidInput
 from core.identity import Pinfl
 
@@ -43,6 +44,7 @@ EXCHANGE_ERROR_CODES: tuple[str, ...] = (
     "exchange.key_required",
     "exchange.key_not_expected",
     "exchange.bad_as_of",
+    "exchange.born_after_as_of",
     "exchange.future_as_of",
     "exchange.early_as_of",
     "exchange.bad_record_id",
@@ -98,6 +100,8 @@ class ItemSpec:
     applies: Mapping[str, str] | None
     values: tuple[str, ...] = ()
     fields: Mapping[str, str] = field(default_factory=dict)
+    # Of an object's optional fields, at least one of these is given (a birth names a parent).
+    one_of: tuple[str, ...] = ()
 
     @property
     def table(self) -> str | None:
@@ -121,9 +125,10 @@ class Catalogue:
                 agency=raw["agency"], item=raw["item"], meaning=raw["meaning"], type=raw["type"],
                 unit=raw.get("unit"), valid_days=int(raw["valid_days"]), key=raw.get("key"),
                 applies=raw.get("applies"), values=tuple(raw.get("values", ())),
-                fields=dict(raw.get("fields", {})),
+                fields=dict(raw.get("fields", {})), one_of=tuple(raw.get("one_of", ())),
             )
             if (spec.agency not in agencies or spec.type not in TYPES or spec.key not in KEYS
+                    or any(not spec.fields.get(name, "").endswith("?") for name in spec.one_of)
                     or spec.item in items or not spec.item.startswith(spec.agency + ".")
                     or len(spec.item) > 34 or spec.valid_days < 1):
                 raise InvalidInput("exchange.catalogue", item=spec.item)
@@ -194,7 +199,7 @@ def _unstorable(text: str) -> str | None:
 
 def _type_error(spec: ItemSpec, value: Any, name: str = "value") -> InvalidInput:
     return InvalidInput("exchange.wrong_type", item=spec.item, field=name, expected=spec.type
-                        if name == "value" else spec.fields.get(name, "?"), got=json_type(value))
+                        if name == "value" else spec.fields.get(name, "?").rstrip("?"), got=json_type(value))
 
 
 def _bad(spec: ItemSpec, name: str, reason: str, value: Any = None, **params: Any) -> InvalidInput:
@@ -293,13 +298,22 @@ def _value(spec: ItemSpec, value: Any, today: dt.date) -> Any:
             raise _type_error(spec, value) from None
     if not isinstance(value, dict):
         raise _type_error(spec, value)
-    missing = sorted(set(spec.fields) - set(value))
+    missing = sorted(name for name, kind in spec.fields.items() if not kind.endswith("?") and name not in value)
     if missing:
         raise InvalidInput("exchange.missing_field", item=spec.item, field=missing[0])
     extra = sorted(set(value) - set(spec.fields))
     if extra:
         raise _bad(spec, echo(extra[0]), "unknown_field", expected=sorted(spec.fields))
-    return {name: _scalar(kind, value[name], spec, name, today) for name, kind in spec.fields.items()}
+    out: dict[str, Any] = {}
+    for name, kind in spec.fields.items():
+        sent = value.get(name)
+        if kind.endswith("?") and (sent is None or (isinstance(sent, str) and not sent.strip())):
+            out[name] = None  # absent, null and blank alike: one record however a sender spells "none"
+        else:
+            out[name] = _scalar(kind.rstrip("?"), sent, spec, name, today)
+    if spec.one_of and all(out[name] is None for name in spec.one_of):
+        raise InvalidInput("exchange.missing_field", item=spec.item, field=spec.one_of[0], one_of=list(spec.one_of))
+    return out
 
 
 def _key(spec: ItemSpec, key: Any, as_of: dt.date) -> str | None:
@@ -377,6 +391,8 @@ def validate_record(raw: Any, today: dt.date, catalogue: Catalogue | None = None
         raise InvalidInput("exchange.wrong_unit", item=item, unit=echo(unit, 20), expected=spec.unit)
     value = _value(spec, fields["value"], today)
     key = _key(spec, fields["key"], as_of)
+    if spec.applies is not None and spec.applies.get("column") == "birth_date":
+        check_birth(item, pinfl, value, as_of)
     return AgencyRecord(agency, item, pinfl, value, as_of, record_id, key)
 
 

@@ -120,6 +120,13 @@ TITLES = {
     "exchange.record_id_reused": N_("This record id was already used for a different record."),
     "exchange.duplicate_field": N_("The value names the same field twice."),
     "exchange.total_too_large": N_("The household's total would pass the largest sum the registry holds."),
+    "exchange.born_after_as_of": N_("The birth date is later than the record's as-of date."),
+    "exchange.unknown_parent": N_(
+        "Neither parent named in the birth record is registered, so the child cannot be added to a family."),
+    "exchange.parent_dead": N_("Every registered parent named in the birth record had died before the birth."),
+    "exchange.birth_mismatch": N_("The birth date or sex in the record differs from what the child's PINFL says."),
+    "exchange.unknown_head": N_("No person with the PINFL given as the head of the household is registered."),
+    "exchange.head_dead": N_("The person given as the head of the household had died by the record's as-of date."),
 }
 
 

@@ -51,6 +51,7 @@ from core.exchange import (
     validate_record,
     vehicle_record,
 )
+from core.services import families
 from core.services.exchange_totals import Totals
 from core.storage.in_lists import in_chunks
 from core.storage.locks import INGEST, transaction_lock
@@ -73,6 +74,7 @@ EXCHANGE_SERVICE_ERROR_CODES: tuple[str, ...] = (
     "exchange.record_id_reused",
     "exchange.total_too_large",
     "exchange.batch_too_large",
+    *families.FAMILY_ERROR_CODES,
 )
 INGEST_LOCK = INGEST
 
@@ -204,7 +206,8 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
 
     fresh: list[tuple[int, AgencyRecord]] = []
     for index, rec in valid:
-        if rec.pinfl not in persons:
+        # A birth names a child the registry may not hold yet: ``families.place`` decides.
+        if rec.pinfl not in persons and not families.is_birth(catalogue, rec):
             result.rejected.append((index, "exchange.unknown_pinfl", {"pinfl": rec.pinfl[:4] + "…" + rec.pinfl[-2:]}))
             continue
         before = held.get((rec.agency, rec.record_id))
@@ -216,9 +219,15 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
                 result.rejected.append((index, "exchange.record_id_reused", {"record_id": rec.record_id}))
             continue
         fresh.append((index, rec))
+    placement = await families.place(s, catalogue, fresh, persons, today)
+    if placement.refused:
+        result.rejected.extend(placement.refused)
+        refused = placement.refused_at
+        fresh = [(i, r) for i, r in fresh if i not in refused]
     result.rejected.sort(key=lambda r: r[0])
     if not fresh:
         return
+    await families.add_newborns(s, placement, persons)
 
     # The facts in force for these persons.
     facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
@@ -297,12 +306,14 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
              "as_of": r.as_of, "received_at": now, "b_agency": r.agency, "b_record": r.record_id}
             for r in changed.values()])
         await _apply(uow, catalogue, list(changed.values()), persons, facts)
-        households = sorted({persons[r.pinfl][1] for r in changed.values()})
+        # Last: the batch's rows are all written where each member was, and move with them.
+        moved = await families.move_members(s, placement, catalogue, changed.values(), persons, today)
+        households = sorted({persons[r.pinfl][1] for r in changed.values()} | moved)
         for household_ids in in_chunks(households):
             await s.execute(update(Household).where(Household.id.in_(household_ids)).values(data_changed_at=now))
     uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,
               superseded=result.superseded, stale=result.stale, expired=result.expired,
-              unchanged=result.unchanged, rejected=len(result.rejected))
+              unchanged=result.unchanged, rejected=len(result.rejected), born=len(placement.newborns))
 
 
 def _table(model: type[Base]) -> Table:
@@ -410,7 +421,13 @@ async def _apply(
     for pinfl, spec, value in person_updates:
         assert spec.applies is not None
         pid = persons[pinfl][0]
-        if spec.applies["column"] == "disability":
+        if spec.applies["column"] == "household_id":
+            continue  # moved by ``families.move_members``; a lapsed membership moves no one back
+        if spec.applies["column"] == "birth_date":
+            if isinstance(value, dict):  # a lapsed birth (no value) leaves the birth date as it is
+                await s.execute(update(Person).where(Person.id == pid).values(
+                    birth_date=dt.date.fromisoformat(value["birth_date"])))
+        elif spec.applies["column"] == "disability":
             await s.execute(update(Person).where(Person.id == pid).values(disability=None if value == "none" else value))
         elif spec.applies["column"] == "died_on":
             await s.execute(update(Person).where(Person.id == pid).values(

@@ -403,8 +403,9 @@ AND household_id IN (SELECT d.household_id FROM decisions d WHERE {NEW_DECISIONS
 
 
 def end_unpeopled(r: RulesInForce, d: Dialect) -> str:
-    """A family no living member is left of (the civil registry reported each death) is paid for
-    this month and no more (an enrolment not begun yet ends now): no one is left to be paid, or told."""
+    """A family no living member is left of (the civil registry reported each death, or moved each
+    member to another family) is paid for this month and no more (an enrolment not begun yet ends
+    now): no one is left to be paid, or told."""
     month = d.date(r.on.replace(day=1))
     return f"""
 UPDATE enrolments SET
@@ -414,7 +415,6 @@ UPDATE enrolments SET
 WHERE state = 'active' AND last_month >= {month} AND household_id BETWEEN :lo AND :hi
 AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id
                 AND {_alive("p", d.date(r.on))})
-AND EXISTS (SELECT 1 FROM persons p WHERE p.household_id = enrolments.household_id)
 """
 
 
