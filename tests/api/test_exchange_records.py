@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.storage.schema import ExchangeRecord
 from tests.api.conftest import Api
@@ -151,3 +151,69 @@ async def test_one_idempotency_key_on_two_batches_at_once_stores_only_the_batch_
         stored = set((await uow.session.scalars(select(ExchangeRecord.agency_record_id))).all())
     # The request answered "key reused" changed nothing.
     assert not stored & {r["record_id"] for r in refused["records"]}
+
+
+async def test_births_and_moves_are_taken_and_refused_as_the_file_import_takes_and_refuses_them(
+        api: Api, monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Any) -> None:
+    import datetime as dt
+
+    from core.storage.schema import Person
+    from tests.api.conftest import add_key
+    from tests.cli import run_cli
+    from tests.storage.factories import pinfl_for
+
+    household_id, head = await make_family(api.core)
+    other_family, other_head = await make_family(api.core, phone="+998901234568")
+    async with api.core.uow() as uow:
+        mother = await uow.session.scalar(select(Person.pinfl).where(Person.household_id == household_id,
+                                                                     Person.relation == "spouse"))
+    assert mother is not None
+    api.keys["fhdyo"] = await add_key(api.core, "fhdyo", "agency")
+    child, stranger = pinfl_for(dt.date(2026, 11, 20), "f"), pinfl_for(dt.date(1990, 4, 4), "f")
+
+    def birth(record_id: str, **value: Any) -> dict[str, Any]:
+        return {"item": "fhdyo.birth", "pinfl": child, "as_of": "2026-11-25", "record_id": record_id,
+                "value": {"birth_date": "2026-11-20", "sex": "f", "surname": "Karimova", "given_name": "Malika",
+                          **value}}
+
+    def member(record_id: str, who: str, of: str) -> dict[str, Any]:
+        return {"item": "fhdyo.household_member", "pinfl": who, "value": of, "as_of": "2026-12-01",
+                "record_id": record_id}
+
+    refused = [birth("R-1", mother=stranger), birth("R-2", mother=mother, sex="m"),
+               {**birth("R-3", mother=mother), "as_of": "2026-11-19"}, member("R-4", head, stranger)]
+    taken = [birth("B-1", mother=mother), member("M-1", head, other_head)]
+    codes = ["exchange.unknown_parent", "exchange.birth_mismatch", "exchange.born_after_as_of",
+             "exchange.unknown_head"]
+
+    # One record alone: a problem in the caller's language.
+    body = await problem(await api.post("/v1/exchange/records", refused[0], "fhdyo", **{"Accept-Language": "ru"}),
+                         422, "exchange.unknown_parent")
+    assert body["title"] == "Ни один из родителей, указанных в записи о рождении, не зарегистрирован, поэтому " \
+                            "ребёнка нельзя добавить в семью."
+    result = await (await api.post("/v1/exchange/records", {"records": refused}, "fhdyo",
+                                   **{"Accept-Language": "uz"})).json()
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == list(enumerate(codes))
+    assert all(r["title"] != "Soʻrov notoʻgʻri." for r in result["rejected"]), result
+
+    # The same records in a file are refused alike (a refusal wrote nothing, so the registry is as it was).
+    monkeypatch.setenv("SPSR_DATABASE_URL", database_url)
+    monkeypatch.setenv("SPSR_TODAY", "2026-12-10")
+
+    async def import_file(name: str, records: list[dict[str, Any]]) -> list[str]:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"agency": "fhdyo", **r}) + "\n" for r in records))
+        await asyncio.to_thread(run_cli, "exchange", "import", str(path))
+        rejected = tmp_path / (name + ".rejected.jsonl")
+        return [json.loads(line)["code"] for line in rejected.read_text().splitlines()] if rejected.exists() else []
+
+    assert await import_file("refused.jsonl", refused) == codes
+    # The good ones from a file, then through the API: taken once, then unchanged.
+    assert await import_file("taken.jsonl", taken) == []
+    result = await (await api.post("/v1/exchange/records", {"records": taken}, "fhdyo")).json()
+    assert (result["accepted"], result["unchanged"], result["rejected"]) == (0, 2, [])
+    async with api.core.uow() as uow:
+        where = dict((await uow.session.execute(select(Person.pinfl, Person.household_id).where(
+            Person.pinfl.in_([child, head])))).all())
+        assert int(await uow.session.scalar(select(func.count()).select_from(Person)) or 0) == 5
+    assert where == {child: household_id, head: other_family}

@@ -171,3 +171,51 @@ def test_a_stray_quote_costs_its_own_line_only() -> None:
     records = parse_csv(header + "".join(rows))
     assert [(p.line, p.error.code if p.error else None) for p in records] == [
         (2, None), (3, "exchange.malformed_line")] + [(n, None) for n in range(4, 14)]
+
+
+def _birth(**value: object) -> dict[str, object]:
+    fields = {"birth_date": "2026-11-20", "sex": "f", "surname": "Karimova", "given_name": "Malika",
+              "mother": "42907882622017", **value}
+    return {"agency": "fhdyo", "item": "fhdyo.birth", "pinfl": "62011262621018", "as_of": "2026-11-25",
+            "record_id": "B-1", "value": fields}
+
+
+def test_an_optional_field_absent_null_or_blank_is_one_record() -> None:
+    records = [validate_record(_birth(**extra), TODAY) for extra in ({}, {"patronymic": None, "father": None},
+                                                                     {"patronymic": " ", "father": ""})]
+    assert records[0] == records[1] == records[2]
+    assert records[0].stored_value()["value"]["patronymic"] is None
+    # As a JSON string (a CSV cell), the same.
+    assert validate_record({**_birth(), "value": json.dumps(_birth()["value"])}, TODAY) == records[0]
+
+
+@pytest.mark.parametrize(("value", "code", "reason"), [
+    ({"mother": None}, "exchange.missing_field", None),  # neither parent
+    ({"sex": "x"}, "exchange.bad_value", "not_allowed"),
+    ({"surname": "K" * 81}, "exchange.bad_value", "too_long"),
+    ({"birth_date": "20.11.2026"}, "exchange.bad_value", "not_a_date"),
+    ({"birth_date": "2026-11-26"}, "exchange.born_after_as_of", None),
+    ({"father": "42907882622017"}, "exchange.bad_value", "sex"),
+    ({"mother": "62011262621018"}, "exchange.bad_value", "own_parent"),
+    ({"mother": "42907882622018"}, "exchange.bad_value", None),  # a wrong check digit
+    ({"mother": 42907882622017}, "exchange.wrong_type", None),
+])
+def test_a_bad_birth_is_refused_before_the_registry_is_read(value: dict[str, object], code: str,
+                                                            reason: str | None) -> None:
+    with pytest.raises(InvalidInput) as err:
+        validate_record(_birth(**value), TODAY)
+    assert err.value.code == code and code in EXCHANGE_ERROR_CODES
+    if reason is not None:
+        assert err.value.params["reason"] == reason
+
+
+def test_a_newborn_is_the_child_of_the_head_s_family_and_a_family_without_its_head_gets_one() -> None:
+    from core.civil_registry import Member, newborn_relation, next_head
+
+    assert [newborn_relation(r) for r in (["spouse"], ["head", "other"], ["child"], ["sibling"], [])] == [
+        "child", "child", "grandchild", "other", "other"]
+    kids = [Member(3, "child", dt.date(2012, 1, 1)), Member(4, "child", dt.date(2004, 1, 1))]
+    assert next_head([*kids, Member(2, "spouse", dt.date(1990, 1, 1))], TODAY) == 2
+    assert next_head(kids, TODAY) == 4  # the oldest adult
+    assert next_head(kids[:1], TODAY) == 3
+    assert next_head([], TODAY) is None
