@@ -53,6 +53,7 @@ from core.exchange import (
 )
 from core.services import families
 from core.services.exchange_totals import Totals
+from core.services.family_events import family_events
 from core.storage.in_lists import in_chunks
 from core.storage.locks import INGEST, transaction_lock
 from core.storage.schema import (
@@ -536,14 +537,17 @@ async def provenance(uow: UnitOfWork, household_ids: Sequence[int]) -> dict[int,
 
 
 async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: float = 1.0,
-                           limit: int | None = None) -> int:
-    """Write JSON lines of the agency records behind a (seeded) registry's own data.
+                           limit: int | None = None, events: bool = True) -> int:
+    """Write JSON lines of the agency records behind a (seeded) registry's own data, then (with
+    ``events``) the civil registry's news since: a few births and moves.
 
-    Each record says what the registry already holds, as the agency would send it: the counted
-    months' incomes (by source: wages keyed by a stable employer TIN), vehicles by plate,
-    properties by cadastre number, bank balances by account, disability groups and service.
-    Importing them changes no decision; it gives every value its provenance. Streams each table
-    in key order; deterministic; ``share`` keeps that fraction of households.
+    Each record of the first kind says what the registry already holds, as the agency would send
+    it: the counted months' incomes (by source: wages keyed by a stable employer TIN), vehicles by
+    plate, properties by cadastre number, bank balances by account, disability groups and service.
+    Importing them changes no decision; it gives every value its provenance. The births and moves
+    (``core.services.family_events``) change the families they name, once: imported again, they
+    are unchanged. Streams each table in key order; deterministic; ``share`` keeps that fraction
+    of households.
     """
     import json
     import random
@@ -611,6 +615,10 @@ async def generate_records(core: Core, out: Any, *, seed: int = 1140, share: flo
             service = service_record(pid, body)
             if service is not None and write(service, pinfl, True):
                 return written
+        if events:
+            async for _, pinfl, record in family_events(s, today, as_of, seed, keep):
+                if write((record["item"], None, record["record_id"]), pinfl, record["value"]):
+                    return written
     return written
 
 

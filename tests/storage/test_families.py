@@ -347,3 +347,37 @@ async def test_moves_in_one_batch_follow_their_as_of_dates(core: Core) -> None:
     assert (result.accepted, result.rejected) == (3, [])
     assert [(await person(core, p)).household_id for p in (a, b, c)] == [third, third, third]  # type: ignore[union-attr]
     assert (first, second) != (third, third)
+
+
+async def test_records_generated_for_a_seeded_registry_bring_births_and_moves_once(core: Core) -> None:
+    import io
+    import json
+
+    from core.seed.loader import seed_registry
+    from core.services.exchange import generate_records
+
+    await seed_registry(core, 600, 1140)
+    people = await persons_count(core)
+    out = io.StringIO()
+    await generate_records(core, out)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    births = [r for r in records if r["item"] == "fhdyo.birth"]
+    moves = [r for r in records if r["item"] == "fhdyo.household_member"]
+    assert births and moves
+    result = await ingest(core, records)
+    assert (result.accepted, result.rejected) == (len(births) + len(moves), [])
+    assert await persons_count(core) == people + len(births)
+    async with core.uow() as uow:
+        s = uow.session
+        added = (await s.execute(select(Person.relation, Person.birth_date).where(
+            Person.pinfl.in_([r["pinfl"] for r in births])))).all()
+        joined = dict((await s.execute(select(Person.pinfl, Person.household_id).where(
+            Person.pinfl.in_([r["pinfl"] for r in moves + [{"pinfl": m["value"]} for m in moves]])))).all())
+    assert {relation for relation, _ in added} == {"child"}
+    assert all(dt.date(2026, 11, 1) <= born <= dt.date(2026, 11, 30) for _, born in added)
+    assert all(joined[m["pinfl"]] == joined[m["value"]] for m in moves)
+    assert (await ingest(core, records)).unchanged == len(records)
+    # Generated again, the births are the same records; the moved are no longer anyone's grown child.
+    again = io.StringIO()
+    await generate_records(core, again)
+    assert [json.loads(line) for line in again.getvalue().splitlines()] == [r for r in records if r not in moves]
