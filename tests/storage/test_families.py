@@ -381,3 +381,24 @@ async def test_records_generated_for_a_seeded_registry_bring_births_and_moves_on
     again = io.StringIO()
     await generate_records(core, again)
     assert [json.loads(line) for line in again.getvalue().splitlines()] == [r for r in records if r not in moves]
+
+
+async def test_a_newer_membership_moves_the_member_again_and_an_older_one_moves_no_one(core: Core) -> None:
+    first, a = await make_family(core)
+    second, b = await make_family(core, phone="+998901234568", spouse=False)
+    third, c = await make_family(core, phone="+998901234569", spouse=False)
+    spouse = await relative(core, first, "spouse")
+    await ingest(core, [member(spouse, b, "M-1", as_of="2026-12-01")])
+    older = await ingest(core, [member(spouse, c, "M-0", as_of="2026-11-20")])
+    assert (older.accepted, older.stale) == (1, 1)
+    assert (await person(core, spouse)).household_id == second  # type: ignore[union-attr]
+    newer = await ingest(core, [member(spouse, a, "M-2", as_of="2026-12-05")])
+    assert (newer.accepted, newer.superseded) == (1, 1)
+    assert (await person(core, spouse)).household_id == first  # type: ignore[union-attr]
+    async with core.uow() as uow:
+        statuses = dict((await uow.session.execute(
+            select(ExchangeRecord.agency_record_id, ExchangeRecord.status))).all())
+        fact = await uow.session.get(Fact, (spouse, "fhdyo.household_member"))
+        assert fact is not None and (fact.household_id, fact.agency_record_id) == (first, "M-2")
+    assert statuses == {"M-0": "stale", "M-1": "superseded", "M-2": "current"}
+    assert third not in (first, second)
