@@ -42,6 +42,10 @@ KEYWORDS: Final[dict[str, Any]] = {
     "pgettext": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3),
     "lazy_gettext": None,
+    # The command line's own (spsr.language): English by default, so not core.i18n's gettext.
+    "tr": None,
+    "tell": None,
+    "ptr": ((1, "c"), 2),
 }
 #: A comment starting with this just above a marked string reaches the translators.
 COMMENT_TAGS: Final = ("Translators:",)

@@ -127,6 +127,11 @@ TITLES = {
     "exchange.birth_mismatch": N_("The birth date or sex in the record differs from what the child's PINFL says."),
     "exchange.unknown_head": N_("No person with the PINFL given as the head of the household is registered."),
     "exchange.head_dead": N_("The person given as the head of the household had died by the record's as-of date."),
+    # Refusals only a batch file gives (`spsr exchange import` words them in the operator's language).
+    "exchange.malformed_line": N_("The line cannot be read as a record."),
+    "exchange.truncated_line": N_("The last line has no newline at its end: the file may be cut off."),
+    "exchange.not_utf8": N_("The line is not UTF-8 text."),
+    "exchange.catalogue": N_("The data exchange catalogue describes this item wrongly."),
 }
 
 

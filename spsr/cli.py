@@ -17,6 +17,7 @@ from core.clock import clock_from_env
 from spsr import commands
 from spsr.bootstrap import freeze_startup
 from spsr.files import CommandError
+from spsr.language import UnknownLanguage, language_from_env, speaking, tell
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spsr",
         description="Citizen gateway of Uzbekistan's Social Protection Single Registry.",
         epilog="The database is chosen by SPSR_DATABASE_URL (default: SQLite at ./var/spsr.db); "
-        "SPSR_TODAY=YYYY-MM-DD pins the registry's date for demos and checks.",
+        "SPSR_TODAY=YYYY-MM-DD pins the registry's date for demos and checks; SPSR_LANGUAGE=uz|kaa|ru|en "
+        "the language staff commands answer in (default: LC_ALL, LC_MESSAGES or LANG, else English).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -53,16 +55,22 @@ def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
     except ValueError as exc:
         print(f"spsr: {exc}", file=sys.stderr)
         return 2
+    try:
+        language = language_from_env()
+    except UnknownLanguage as exc:  # said before any command starts, as a mistyped SPSR_TODAY is
+        print(f"spsr: {exc}", file=sys.stderr)
+        return 2
     if freeze:
         freeze_startup()
-    try:
-        return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"spsr {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"spsr {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with speaking(language):
+        try:
+            return int(args.func(args) or 0)
+        except CommandError as exc:
+            print(f"spsr {args.command}: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(tell("spsr {command}: interrupted", command=args.command), file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -18,16 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from spsr.language import tell
+
 
 class CommandError(Exception):
-    """A problem the person at the command line can fix; its text is the whole message."""
+    """A problem the person at the command line can fix; its text is the whole message, in the
+    operator's language (spsr.language)."""
 
 
 def _check_readable(path: Path) -> None:
     if not path.exists():
-        raise CommandError(f"{path}: no such file")
+        raise CommandError(tell("{path}: no such file", path=path))
     if path.is_dir():
-        raise CommandError(f"{path}: is a folder, not a file")
+        raise CommandError(tell("{path}: is a folder, not a file", path=path))
 
 
 @contextlib.contextmanager
@@ -38,7 +41,7 @@ def binary_input(path: Path) -> Iterator[BinaryIO]:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise CommandError(f"{path}: cannot be read ({exc.strerror})") from exc
+        raise CommandError(tell("{path}: cannot be read ({reason})", path=path, reason=exc.strerror)) from exc
     with handle:
         yield handle
 
@@ -58,11 +61,12 @@ def output_file(path: Path) -> Iterator[TextIO]:
     mode = _replaceable_mode(path, target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise CommandError(f"{folder}: no such folder")
+        raise CommandError(tell("{folder}: no such folder", folder=folder))
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     except OSError as exc:
-        raise CommandError(f"{folder}: cannot write there ({exc.strerror})") from exc
+        raise CommandError(tell("{folder}: cannot write there ({reason})", folder=folder,
+                                reason=exc.strerror)) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -82,11 +86,9 @@ def _through_links(path: Path) -> Path:
     try:
         return path.resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (before Python 3.13)
-        raise CommandError(f"{path}: a symbolic link that leads round in a loop") from exc
+        raise CommandError(tell("{path}: a symbolic link that leads round in a loop", path=path)) from exc
 
 
-_NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
-              (stat.S_ISSOCK, "a socket"))
 
 
 def _replaceable_mode(path: Path, target: Path) -> int | None:
@@ -97,14 +99,25 @@ def _replaceable_mode(path: Path, target: Path) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise CommandError(f"{path}: cannot be used ({exc.strerror})") from exc
+        raise CommandError(tell("{path}: cannot be used ({reason})", path=path, reason=exc.strerror)) from exc
     if stat.S_ISDIR(info.st_mode):
-        raise CommandError(f"{path}: is a folder; give a file name")
+        raise CommandError(tell("{path}: is a folder; give a file name", path=path))
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _NOT_FILES if test(info.st_mode)), "not a regular file")
-        raise CommandError(f"{path}: is {kind}, not a file; give the name of a file to write")
+        raise CommandError(_not_a_file(path, info.st_mode))
     mode = stat.S_IMODE(info.st_mode)
     # The mode bits too: root may write anything, but a file nobody may write was made so on purpose.
     if not mode & 0o222 or not os.access(target, os.W_OK):
-        raise CommandError(f"{path}: is read-only (mode {mode:04o}); make it writable or give another name")
+        raise CommandError(tell("{path}: is read-only (mode {mode}); make it writable or give another name",
+                                path=path, mode=f"{mode:04o}"))
     return mode
+
+
+def _not_a_file(path: Path, mode: int) -> str:
+    """What stands at ``path`` instead of a file, in a whole sentence per kind."""
+    if stat.S_ISFIFO(mode):
+        return tell("{path}: is a named pipe (FIFO), not a file; give the name of a file to write", path=path)
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return tell("{path}: is a device, not a file; give the name of a file to write", path=path)
+    if stat.S_ISSOCK(mode):
+        return tell("{path}: is a socket, not a file; give the name of a file to write", path=path)
+    return tell("{path}: is not a regular file, not a file; give the name of a file to write", path=path)

@@ -9,11 +9,12 @@ import time
 
 from core.config import Settings
 from core.errors import Conflict
-from core.services.assessment import CHUNK, assess_households
+from core.services.assessment import CHUNK, AssessSummary, assess_households
 from core.services.exchange import expire_facts
 from core.storage.uow import Actor
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
+from spsr.language import tell
 
 
 class Progress:
@@ -62,24 +63,33 @@ def run(args: argparse.Namespace) -> int:
             # Data past its validity must not decide anything: retire it first.
             lapsed = await expire_facts(core)
             if lapsed and not args.quiet:
-                print(f"{lapsed} agency values past their validity retired", file=sys.stderr)
+                print(tell("{count} agency values past their validity retired", count=lapsed), file=sys.stderr)
             progress = None if args.quiet else Progress()
             summary = await assess_households(
                 core, everything=args.all, chunk=args.chunk, progress=progress,
                 actor=Actor("system", "spsr assess", "cli"),
-                on_wait=lambda: print("another assessment pass is running: waiting for it to finish",
+                on_wait=lambda: print(tell("another assessment pass is running: waiting for it to finish"),
                                       file=sys.stderr),
                 on_start=None if progress is None else progress.begin)
             if progress is not None:
                 progress.close()
         except Conflict as exc:  # assessment.clock_behind
-            print(f"spsr assess: refused: today is {exc.params['today']}, before the latest pass "
-                  f"({exc.params['last']}); is SPSR_TODAY or the server's clock set back? Nothing was "
-                  f"assessed ({exc.code})", file=sys.stderr)
+            print(tell("spsr assess: refused: today is {today}, before the latest pass ({last}); is SPSR_TODAY "
+                       "or the server's clock set back? Nothing was assessed ({code})",
+                       today=exc.params["today"], last=exc.params["last"], code=exc.code), file=sys.stderr)
             return 2
         finally:
             await core.engine.dispose()
-        print(f"{core.clock.today()}: {summary}")
+        print(said(core.clock.today(), summary))
         return 1 if summary.errors else 0
 
     return asyncio.run(go())
+
+
+def said(today: object, summary: AssessSummary) -> str:
+    """The pass's counts, one line; in English exactly ``f"{today}: {summary}"``."""
+    return tell("{today}: assessed {assessed}, eligible {eligible}, enrolled {enrolled}, ending {ending}, "
+                "reinstated {reinstated}, notices {notices}, errors {errors}", today=today,
+                assessed=summary.assessed, eligible=summary.eligible, enrolled=summary.enrolled,
+                ending=summary.ending, reinstated=summary.reinstated, notices=summary.notices,
+                errors=summary.errors)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 
 from core.config import Settings
 from core.errors import DomainError
+from core.i18n import N_
 from core.storage.uow import Actor
 from registry_api.clients import (
     MAX_EXPIRES_DAYS,
     MAX_KEEP_OLD_HOURS,
+    MAX_NAME,
     MAX_RATE_PER_MINUTE,
     ROLES,
     add_client,
@@ -20,6 +23,7 @@ from registry_api.clients import (
 )
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
+from spsr.language import current_language, ptr, tell, tr
 
 CLI = Actor("staff", "spsr clients", "cli")
 
@@ -68,7 +72,7 @@ def _run(work: object) -> int:
                 await uow.commit()
             return int(code)
         except DomainError as exc:
-            print(f"error: {exc}")
+            print(refusal(exc))
             return 1
         finally:
             await core.engine.dispose()
@@ -76,15 +80,52 @@ def _run(work: object) -> int:
     return asyncio.run(go())
 
 
+# A refusal in the operator's language. English keeps the terse "error: CODE (params)" that scripts
+# read; another language says it in a sentence, the code in brackets at the end.
+REFUSALS: dict[str, str] = {
+    "client.unknown_role": N_("there is no role {role}"),
+    "client.name": N_("{name!r} cannot be a client's name: use up to {limit} letters, digits, dots, hyphens "
+                      "and underscores"),
+    "client.not_agency": N_("an agency client is named after its agency in the exchange catalogue; {name} is "
+                            "none of {agencies}"),
+    "client.expires": N_("a key expires after 1 to {limit} days, not {days}"),
+    "client.rate": N_("a rate limit is 1 to {limit} requests a minute, not {rate_per_minute}"),
+    "client.exists": N_("there is already an active client named {name}; rotate its key instead"),
+    "client.keep_old": N_("the old key can be kept for at most {limit} hours, not {hours}"),
+    "client.not_found": N_("there is no client named {name}"),
+    "client.inactive": N_("the client {name} is revoked or expired: add it again to give it a new key"),
+}
+
+
+class _Params(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def refusal(exc: DomainError) -> str:
+    template = REFUSALS.get(exc.code)
+    if current_language() is None or template is None:
+        return f"error: {exc}"
+    limits = {"client.expires": MAX_EXPIRES_DAYS, "client.rate": MAX_RATE_PER_MINUTE, "client.name": MAX_NAME}
+    params = _Params(exc.params, limit=limits.get(exc.code, exc.params.get("limit")))
+    agencies = params.get("agencies")
+    if isinstance(agencies, list):
+        params["agencies"] = ", ".join(map(str, agencies))
+    return tell("error: {reason} ({code})", reason=tr(template).format_map(params), code=exc.code)
+
+
 def _add(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
         known = {c.name for c in await list_clients(uow, limit=1_000_000)}  # type: ignore[arg-type]
         view, key = await add_client(uow, args.name, args.role, CLI, expires_days=args.expires,  # type: ignore[arg-type]
                                      rate_per_minute=args.rate)
-        expires = view.expires_at.date().isoformat() if view.expires_at else "never"
-        again = " (it was revoked or expired: this is its new key)" if view.name in known else ""
-        print(f"client {view.name} ({view.role}), expires {expires}{again}")
-        print(f"key (shown once, store it now): {key}")
+        said = dict(name=view.name, role=view.role, expires=_expires(view.expires_at))
+        if view.name in known:
+            print(tell("client {name} ({role}), expires {expires} (it was revoked or expired: this is its new key)",
+                       **said))
+        else:
+            print(tell("client {name} ({role}), expires {expires}", **said))
+        print(tell("key (shown once, store it now): {key}", key=key))
         return 0
 
     return _run(work)
@@ -94,11 +135,15 @@ def _list(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
         now = uow.now()  # type: ignore[attr-defined]
         for c in await list_clients(uow):  # type: ignore[arg-type]
-            state = "active" if c.active(now) else ("revoked" if c.revoked_at else "expired")
+            state = (ptr("client state", "active") if c.active(now)
+                     else ptr("client state", "revoked") if c.revoked_at else ptr("client state", "expired"))
             expires = c.expires_at.date().isoformat() if c.expires_at else "-"
-            old = (f"; the old key works until {c.previous_key_until:%Y-%m-%d %H:%M}"
-                   if c.active(now) and c.previous_key_until is not None and c.previous_key_until > now else "")
-            print(f"{c.name:30} {c.role:9} {state:8} expires {expires:10} key spsr_{c.key_prefix}_…{old}")
+            said = dict(name=c.name, role=c.role, state=state, expires=expires, prefix=c.key_prefix)
+            if c.active(now) and c.previous_key_until is not None and c.previous_key_until > now:
+                print(tell("{name:30} {role:9} {state:8} expires {expires:10} key spsr_{prefix}_…; the old key "
+                           "works until {until}", until=f"{c.previous_key_until:%Y-%m-%d %H:%M}", **said))
+            else:
+                print(tell("{name:30} {role:9} {state:8} expires {expires:10} key spsr_{prefix}_…", **said))
         return 0
 
     return _run(work)
@@ -107,7 +152,7 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
         view = await revoke_client(uow, args.name, CLI)  # type: ignore[arg-type]
-        print(f"client {view.name} revoked")
+        print(tell("client {name} revoked", name=view.name))
         return 0
 
     return _run(work)
@@ -117,11 +162,18 @@ def _rotate(args: argparse.Namespace) -> int:
     async def work(uow: object) -> int:
         view, key = await rotate_key(uow, args.name, CLI, expires_days=args.expires,  # type: ignore[arg-type]
                                      keep_old_hours=args.keep_old)
-        expires = view.expires_at.date().isoformat() if view.expires_at else "never"
-        old = ("the old key no longer works" if view.previous_key_until is None
-               else f"the old key works until {view.previous_key_until:%Y-%m-%d %H:%M}")
-        print(f"client {view.name} ({view.role}) has a new key, expires {expires}; {old}")
-        print(f"key (shown once, store it now): {key}")
+        said = dict(name=view.name, role=view.role, expires=_expires(view.expires_at))
+        if view.previous_key_until is None:
+            print(tell("client {name} ({role}) has a new key, expires {expires}; the old key no longer works",
+                       **said))
+        else:
+            print(tell("client {name} ({role}) has a new key, expires {expires}; the old key works until {until}",
+                       until=f"{view.previous_key_until:%Y-%m-%d %H:%M}", **said))
+        print(tell("key (shown once, store it now): {key}", key=key))
         return 0
 
     return _run(work)
+
+
+def _expires(at: dt.datetime | None) -> str:
+    return at.date().isoformat() if at else ptr("key expiry", "never")

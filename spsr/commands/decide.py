@@ -7,9 +7,10 @@ import asyncio
 import sys
 
 from core.config import Settings
-from core.services.applications import decide_due
+from core.services.applications import DecideSummary, decide_due
 from core.storage.uow import Actor
 from spsr.bootstrap import build_core
+from spsr.language import tell
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,13 +24,21 @@ def run(args: argparse.Namespace) -> int:
         try:
             summary = await decide_due(
                 core, Actor("system", "spsr decide", "cli"),
-                on_wait=lambda: print("an assessment pass or another decision run is enrolling families: "
-                                      "waiting for it to finish", file=sys.stderr))
+                on_wait=lambda: print(tell("an assessment pass or another decision run is enrolling families: "
+                                           "waiting for it to finish"), file=sys.stderr))
         finally:
             await core.engine.dispose()
-        print(f"{core.clock.today()}: {summary}")
+        print(said(core.clock.today(), summary))
         for error in summary.errors:
-            print(f"  error: {error}")
+            print(tell("  error: {error}", error=error))
         return 1 if summary.errors else 0
 
     return asyncio.run(go())
+
+
+def said(today: object, summary: DecideSummary) -> str:
+    """The run's counts, one line; in English exactly ``f"{today}: {summary}"``."""
+    return tell("{today}: verified {verified}, awaiting data {awaiting}, approved {approved}, rejected {rejected}, "
+                "enrolled {enrolled}, expired {expired}", today=today, verified=summary.verified,
+                awaiting=summary.awaiting, approved=summary.approved, rejected=summary.rejected,
+                enrolled=summary.enrolled, expired=summary.expired)

@@ -18,11 +18,13 @@ from core.exchange import MAX_BATCH
 from core.exchange_files import CSV_COLUMNS, ParsedLine, parse_batch_file
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor, Core
+from registry_api.problems import title_of
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
 from spsr.files import CommandError, binary_input, output_file
 from spsr.interrupts import Interrupt, cancelled_by_signals
+from spsr.language import core_locale, tell
 
 EXIT_CRASHED = 3  # not 1, which says some records were refused: the file is fine, the import is not
 EXIT_STATUSES = ("Exit status: 0 every record accepted or unchanged; 1 some refused (listed in "
@@ -73,7 +75,7 @@ def run_expire(args: argparse.Namespace) -> int:
             lapsed = await expire_facts(core)
         finally:
             await core.engine.dispose()
-        print(f"{core.clock.today()}: {lapsed} values past their validity retired")
+        print(tell("{today}: {count} values past their validity retired", today=core.clock.today(), count=lapsed))
         return 0
 
     return asyncio.run(go())
@@ -100,23 +102,31 @@ def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
     try:
         yield from handle
     except OSError as exc:
-        raise CommandError(f"{path}: cannot be read ({exc.strerror})") from exc
+        raise CommandError(tell("{path}: cannot be read ({reason})", path=path, reason=exc.strerror)) from exc
 
 
 def _file_problem(path: Path, exc: InvalidInput) -> str:
     """The sentence for a problem with a whole batch file (``FILE_ERROR_CODES``)."""
-    fix = "save it as UTF-8 text: JSON lines, or CSV with a header"
     if exc.code == "exchange.not_text":
-        what = {"utf16": "is UTF-16 text", "nul": "holds NUL bytes (binary data or UTF-16 text)"}
-        return f"{path}: {what.get(exc.params['reason'], 'line 1 is not UTF-8 text')}; {fix}"
+        if exc.params["reason"] == "utf16":
+            return tell("{path}: is UTF-16 text; save it as UTF-8 text: JSON lines, or CSV with a header", path=path)
+        if exc.params["reason"] == "nul":
+            return tell("{path}: holds NUL bytes (binary data or UTF-16 text); save it as UTF-8 text: JSON lines, "
+                        "or CSV with a header", path=path)
+        return tell("{path}: line 1 is not UTF-8 text; save it as UTF-8 text: JSON lines, or CSV with a header",
+                    path=path)
     if exc.code == "exchange.csv_header":
-        text = (f"{path}: line 1 is not a CSV header naming the columns {','.join(CSV_COLUMNS)} "
-                f"(key and unit may be left out); missing: {', '.join(exc.params['missing'])}")
-        return text + ("; it looks like JSON lines: name the file .jsonl" if exc.params["json"] else "")
+        said = dict(path=path, columns=",".join(CSV_COLUMNS), missing=", ".join(exc.params["missing"]))
+        if exc.params["json"]:
+            return tell("{path}: line 1 is not a CSV header naming the columns {columns} (key and unit may be "
+                        "left out); missing: {missing}; it looks like JSON lines: name the file .jsonl", **said)
+        return tell("{path}: line 1 is not a CSV header naming the columns {columns} (key and unit may be left "
+                    "out); missing: {missing}", **said)
     if exc.code == "exchange.duplicate_column":
-        return f"{path}: the CSV header names the column {exc.params['column']} twice; keep one"
+        return tell("{path}: the CSV header names the column {column} twice; keep one", path=path,
+                    column=exc.params["column"])
     if exc.code == "exchange.csv_as_jsonl":
-        return f"{path}: line 1 is a CSV header, but the file is read as JSON lines: name it .csv"
+        return tell("{path}: line 1 is a CSV header, but the file is read as JSON lines: name it .csv", path=path)
     return f"{path}: {exc}"
 
 
@@ -145,7 +155,7 @@ def run_import(args: argparse.Namespace) -> int:
             if first is None:
                 if progress is not None:
                     progress.close()
-                raise CommandError(f"no records in {path}")
+                raise CommandError(tell("no records in {path}", path=path))
             run = _Import(path, progress, interrupt)
             try:
                 core = await build_core(Settings.from_env())
@@ -215,25 +225,51 @@ class _Import:
     def report(self) -> int:
         """Print the summary; the exit status (see the command's help)."""
         total, path = self.total, self.path
-        print(f"{self.records} records: accepted {total.accepted}, superseded {total.superseded}, "
-              f"stale {total.stale}, unchanged {total.unchanged}, rejected {len(total.rejected)}"
-              + (f", expired {total.expired}" if total.expired else "")
-              + (f" (see {self.rejected_path})" if total.rejected else ""))
+        print(self.summary())
         if any(code == "exchange.truncated_line" for _, code, _ in total.rejected):
-            print(f"{path}: the last line has no newline at its end, so the file may be cut off; "
-                  "if that line is whole, end the file with a newline and import it again", file=sys.stderr)
+            print(tell("{path}: the last line has no newline at its end, so the file may be cut off; if that "
+                       "line is whole, end the file with a newline and import it again", path=path),
+                  file=sys.stderr)
         if not total.rejected:
             self.rejected_path.unlink(missing_ok=True)
         if self.stopped is None:
             return 1 if total.rejected else 0
-        done = f"after line {self.done_through}; the records up to it are" if self.done_through else \
-            "before any record was"
         # After a signal, whatever the cancelled statement raised (an aborted connection) is the signal's.
         crashed = isinstance(self.stopped, Exception) and self.interrupt.signal is None
-        why = f" by an error ({_error_name(self.stopped)})" if crashed else ""
-        print(f"{path}: import stopped{why} {done} stored. Importing the file again goes on from there "
-              "(records already stored count as unchanged).", file=sys.stderr)
+        said = dict(path=path, line=self.done_through, error=_error_name(self.stopped))
+        if crashed and self.done_through:
+            text = tell("{path}: import stopped by an error ({error}) after line {line}; the records up to it "
+                        "are stored. Importing the file again goes on from there (records already stored "
+                        "count as unchanged).", **said)
+        elif crashed:
+            text = tell("{path}: import stopped by an error ({error}) before any record was stored. Importing "
+                        "the file again goes on from there (records already stored count as unchanged).", **said)
+        elif self.done_through:
+            text = tell("{path}: import stopped after line {line}; the records up to it are stored. Importing "
+                        "the file again goes on from there (records already stored count as unchanged).", **said)
+        else:
+            text = tell("{path}: import stopped before any record was stored. Importing the file again goes on "
+                        "from there (records already stored count as unchanged).", **said)
+        print(text, file=sys.stderr)
         return EXIT_CRASHED if crashed else self.interrupt.exit_status
+
+    def summary(self) -> str:
+        """The counts, one line; expired ones and the rejected file are named only when there are some."""
+        total = self.total
+        said = dict(records=self.records, accepted=total.accepted, superseded=total.superseded,
+                    stale=total.stale, unchanged=total.unchanged, rejected=len(total.rejected),
+                    expired=total.expired, file=self.rejected_path)
+        if total.expired and total.rejected:
+            return tell("{records} records: accepted {accepted}, superseded {superseded}, stale {stale}, "
+                        "unchanged {unchanged}, rejected {rejected}, expired {expired} (see {file})", **said)
+        if total.expired:
+            return tell("{records} records: accepted {accepted}, superseded {superseded}, stale {stale}, "
+                        "unchanged {unchanged}, rejected {rejected}, expired {expired}", **said)
+        if total.rejected:
+            return tell("{records} records: accepted {accepted}, superseded {superseded}, stale {stale}, "
+                        "unchanged {unchanged}, rejected {rejected} (see {file})", **said)
+        return tell("{records} records: accepted {accepted}, superseded {superseded}, stale {stale}, "
+                    "unchanged {unchanged}, rejected {rejected}", **said)
 
 
 def _error_name(exc: BaseException) -> str:
@@ -249,7 +285,20 @@ def _reject(out: TextIO, total: IngestResult, parsed: ParsedLine, code: str, par
     total.rejected.append((parsed.line, code, params))
     out.write(rejected_entry(parsed, code, params) + "\n")
     if len(total.rejected) <= 20:
-        print(f"line {parsed.line}: {code} {json.dumps(params, ensure_ascii=False, default=str)}", file=sys.stderr)
+        print(refusal(parsed.line, code, params), file=sys.stderr)
+
+
+def refusal(line: int, code: str, params: dict[str, Any]) -> str:
+    """A refused record on the terminal. English keeps its terse form (``line 7: exchange.bad_pinfl
+    {...}``), which scripts read; another language says why in the words the API's ``title`` uses."""
+    shown = json.dumps(params, ensure_ascii=False, default=str)
+    with core_locale() as translated:
+        if not translated:
+            return f"line {line}: {code} {shown}"
+        title = title_of(code, "invalid")
+    # Translators: a refused record of an agency's file; {title} is the refusal in words, {params}
+    # its details as JSON, {code} the refusal code scripts read.
+    return tell("line {line}: {title} {params} ({code})", line=line, title=title, params=shown, code=code)
 
 
 def rejected_entry(parsed: ParsedLine, code: str, params: dict[str, Any]) -> str:
@@ -274,7 +323,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 count = await generate_records(core, out, seed=args.seed, share=args.share)
             finally:
                 await core.engine.dispose()
-        print(f"{count} records written to {args.out}")
+        print(tell("{count} records written to {file}", count=count, file=args.out))
         return 0
 
     return asyncio.run(go())

@@ -1,0 +1,105 @@
+"""The language the ``spsr`` command speaks to ministry staff: Uzbek, Karakalpak, Russian or English.
+
+``SPSR_LANGUAGE`` (``uz``, ``kaa``, ``ru``, or ``en`` to keep English under any locale) wins; else
+the POSIX locale that names the language of messages (the first of ``LC_ALL``, ``LC_MESSAGES``,
+``LANG`` that is set: ``ru_RU.UTF-8`` is Russian); else English. The msgids are the English
+sentences, so English output is the msgid itself and scripts written against it keep working.
+
+The choice lives in a ContextVar set once by ``spsr.cli.main`` (:func:`speaking`). The core's own
+locale is left alone (``spsr serve`` runs inside it too, and its jobs must not take the operator's
+language for the citizens'): a text the API shares (a refusal title) is read in :func:`core_locale`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
+
+from core.i18n import SUPPORTED, Locale, translations, use_locale
+
+ENV: Final = "SPSR_LANGUAGE"
+#: The variables POSIX reads for the language of messages, strongest first.
+POSIX_ENV: Final = ("LC_ALL", "LC_MESSAGES", "LANG")
+ENGLISH: Final = "en"
+CHOICES: Final = (*SUPPORTED, ENGLISH)
+
+_language: contextvars.ContextVar[Locale | None] = contextvars.ContextVar("spsr_cli_language", default=None)
+
+
+class UnknownLanguage(ValueError):
+    """``SPSR_LANGUAGE`` names no language the command speaks (said in English: no other is sure)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{ENV}={value!r} is not a language spsr speaks: set it to uz (Oʻzbekcha), "
+                         f"kaa (Qaraqalpaqsha), ru (Русский) or en (English), or leave it unset to follow "
+                         f"{', '.join(POSIX_ENV)}")
+
+
+def _posix_language(value: str) -> Locale | None:
+    """``ru_RU.UTF-8`` → ``ru``, ``uz_UZ@cyrillic`` → ``uz``, ``kaa`` → ``kaa``; ``C``, ``en_US`` → None."""
+    language = value.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+    return next((code for code in SUPPORTED if code == language), None)
+
+
+def language_from_env(environ: Mapping[str, str] | None = None) -> Locale | None:
+    """The operator's language (None: English); :class:`UnknownLanguage` for a mistyped ``SPSR_LANGUAGE``."""
+    env = os.environ if environ is None else environ
+    chosen = env.get(ENV, "").strip().lower()
+    if chosen:
+        if chosen == ENGLISH:
+            return None
+        language = next((code for code in SUPPORTED if code == chosen), None)
+        if language is None:
+            raise UnknownLanguage(env[ENV])
+        return language
+    # POSIX: the first of these that is set and not empty decides, even when it names no language
+    # of ours (LC_ALL=C is English whatever LANG says).
+    posix = next((env[name] for name in POSIX_ENV if env.get(name)), "")
+    return _posix_language(posix)
+
+
+def current_language() -> Locale | None:
+    """The language of the command being run (None: English)."""
+    return _language.get()
+
+
+@contextmanager
+def speaking(language: Locale | None) -> Iterator[None]:
+    """Run a command in ``language`` (None: English)."""
+    token = _language.set(language)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+@contextmanager
+def core_locale() -> Iterator[bool]:
+    """The core's locale set to the operator's language for a text the core words (a refusal
+    title); yields False in English, where the caller keeps its own English wording."""
+    language = _language.get()
+    if language is None:
+        yield False
+        return
+    with use_locale(language):
+        yield True
+
+
+def tr(msgid: str) -> str:
+    """``msgid`` in the operator's language: the English msgid itself when none is chosen."""
+    language = _language.get()
+    return msgid if language is None else translations(language).gettext(msgid)
+
+
+def ptr(context: str, msgid: str) -> str:
+    """:func:`tr` with a context, for single words that mean other things elsewhere."""
+    language = _language.get()
+    return msgid if language is None else translations(language).pgettext(context, msgid)
+
+
+def tell(msgid: str, **params: Any) -> str:
+    """A whole sentence in the operator's language with its named placeholders filled."""
+    return tr(msgid).format(**params)
