@@ -106,6 +106,14 @@ async def _truncate_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def english_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``spsr`` answers in the language of LANG (spsr.language): the tests read its English, so a
+    developer's Russian or Uzbek locale must not change what they see. A test that wants another
+    language sets SPSR_LANGUAGE itself."""
+    monkeypatch.setenv("SPSR_LANGUAGE", "en")
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(TODAY)
