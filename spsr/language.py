@@ -24,7 +24,6 @@ ENV: Final = "SPSR_LANGUAGE"
 #: The variables POSIX reads for the language of messages, strongest first.
 POSIX_ENV: Final = ("LC_ALL", "LC_MESSAGES", "LANG")
 ENGLISH: Final = "en"
-CHOICES: Final = (*SUPPORTED, ENGLISH)
 
 _language: contextvars.ContextVar[Locale | None] = contextvars.ContextVar("spsr_cli_language", default=None)
 
@@ -40,8 +39,11 @@ class UnknownLanguage(ValueError):
 
 def _posix_language(value: str) -> Locale | None:
     """``ru_RU.UTF-8`` → ``ru``, ``uz_UZ@cyrillic`` → ``uz``, ``kaa`` → ``kaa``; ``C``, ``en_US`` → None."""
-    language = value.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
-    return next((code for code in SUPPORTED if code == language), None)
+    return _ours(value.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower())
+
+
+def _ours(code: str) -> Locale | None:
+    return next((ours for ours in SUPPORTED if ours == code), None)
 
 
 def language_from_env(environ: Mapping[str, str] | None = None) -> Locale | None:
@@ -51,7 +53,7 @@ def language_from_env(environ: Mapping[str, str] | None = None) -> Locale | None
     if chosen:
         if chosen == ENGLISH:
             return None
-        language = next((code for code in SUPPORTED if code == chosen), None)
+        language = _ours(chosen)
         if language is None:
             raise UnknownLanguage(env[ENV])
         return language
