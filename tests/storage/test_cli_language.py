@@ -37,9 +37,9 @@ async def spsr(monkeypatch: pytest.MonkeyPatch, language: str | None, *argv: str
 
 @pytest.mark.parametrize(("language", "said"), [
     ("uz", "spsr payroll: rad etildi: 2027-05 uchun toʻlov qaydnomasi yoʻq; avval uni "
-           "'spsr payroll open --month 2027-05' buyrugʻi bilan oching (payroll.not_found)\n"),
+           "«spsr payroll open --month 2027-05» buyrugʻi bilan oching (payroll.not_found)\n"),
     ("kaa", "spsr payroll: biykarlandı: 2027-05 ushın tólem dizimi joq; áwele onı "
-            "'spsr payroll open --month 2027-05' buyrıǵı menen ashıń (payroll.not_found)\n"),
+            "«spsr payroll open --month 2027-05» buyrıǵı menen ashıń (payroll.not_found)\n"),
     ("ru", "spsr payroll: отказано: ведомости за 2027-05 нет; сначала откройте её: "
            "'spsr payroll open --month 2027-05' (payroll.not_found)\n"),
     (None, "spsr payroll: refused: there is no payroll for 2027-05; open it first with "
