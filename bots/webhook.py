@@ -8,6 +8,7 @@ its own task. Nothing starts without ``SPSR_TELEGRAM_TOKEN``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import json
 import logging
@@ -79,7 +80,10 @@ async def start_bot(core: Core, settings: Settings, *,
         await set_commands(application)
     except Exception:  # the menu is a nicety: the bot works without it
         log.exception("could not set the command menu")
-    return application, TelegramSender(core, application.bot)
+    return application, TelegramSender(core, application.bot, per_second=settings.telegram_per_second,
+                                       per_chat_per_second=settings.telegram_per_chat_per_second,
+                                       concurrency=settings.telegram_concurrency,
+                                       lease=dt.timedelta(seconds=settings.outbox_lease_seconds))
 
 
 async def stop_bot(application: BotApplication) -> None:

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_SQLITE_PATH = Path("var") / "spsr.db"
+# The senders' pace when not set: an SMS account's rate is in its contract with the aggregator;
+# Telegram allows about 30 messages a second overall and 1 a second in one chat.
+DEFAULT_SMS_PER_SECOND = 50.0
+DEFAULT_SMS_CONCURRENCY = 10
+DEFAULT_TELEGRAM_PER_SECOND = 30.0
+DEFAULT_TELEGRAM_PER_CHAT_PER_SECOND = 1.0
+DEFAULT_TELEGRAM_CONCURRENCY = 10
+DEFAULT_OUTBOX_LEASE_SECONDS = 60.0
 
 
 def default_database_url() -> str:
@@ -38,6 +46,12 @@ class Settings:
     telegram_secret: str | None = None
     sms_gateway_url: str | None = None
     public_url: str | None = None
+    sms_per_second: float = DEFAULT_SMS_PER_SECOND
+    sms_concurrency: int = DEFAULT_SMS_CONCURRENCY
+    telegram_per_second: float = DEFAULT_TELEGRAM_PER_SECOND
+    telegram_per_chat_per_second: float = DEFAULT_TELEGRAM_PER_CHAT_PER_SECOND
+    telegram_concurrency: int = DEFAULT_TELEGRAM_CONCURRENCY
+    outbox_lease_seconds: float = DEFAULT_OUTBOX_LEASE_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -55,4 +69,28 @@ class Settings:
             telegram_secret=env.get("SPSR_TELEGRAM_SECRET") or None,
             sms_gateway_url=env.get("SPSR_SMS_GATEWAY_URL") or None,
             public_url=env.get("SPSR_PUBLIC_URL") or None,
+            sms_per_second=_positive(env, "SPSR_SMS_PER_SECOND", DEFAULT_SMS_PER_SECOND),
+            sms_concurrency=int(_positive(env, "SPSR_SMS_CONCURRENCY", DEFAULT_SMS_CONCURRENCY, whole=True)),
+            telegram_per_second=_positive(env, "SPSR_TELEGRAM_PER_SECOND", DEFAULT_TELEGRAM_PER_SECOND),
+            telegram_per_chat_per_second=_positive(env, "SPSR_TELEGRAM_PER_CHAT_PER_SECOND",
+                                                   DEFAULT_TELEGRAM_PER_CHAT_PER_SECOND),
+            telegram_concurrency=int(_positive(env, "SPSR_TELEGRAM_CONCURRENCY", DEFAULT_TELEGRAM_CONCURRENCY,
+                                               whole=True)),
+            outbox_lease_seconds=_positive(env, "SPSR_OUTBOX_LEASE_SECONDS", DEFAULT_OUTBOX_LEASE_SECONDS),
         )
+
+
+def _positive(env: dict[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    """A positive number from ``name`` (a whole one if ``whole``); a bad value stops start-up, named,
+    rather than a sender running at a pace nobody chose."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0 or value != value or value == float("inf"):
+        kind = "a whole number above 0" if whole else "a number above 0"
+        raise ValueError(f"{name} must be {kind}, not {raw!r}")
+    return value

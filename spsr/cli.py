@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from core.clock import clock_from_env
+from core.config import Settings
 from spsr import commands
 from spsr.bootstrap import freeze_startup
 from spsr.files import CommandError
@@ -51,7 +52,8 @@ def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
         parser.print_help()
         return 0
     try:
-        clock_from_env()  # a mistyped SPSR_TODAY is said once, before any command starts
+        clock_from_env()  # a mistyped SPSR_TODAY (or sender setting) is said once, before any command starts
+        Settings.from_env()
     except ValueError as exc:
         print(f"spsr: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,14 +14,16 @@ from aiohttp import web
 
 from core.config import Settings
 from core.errors import InvalidInput
-from core.services.sms import handle_inbound, record_receipt, send_due
-from spsr.server import CORE, SETTINGS, periodic
+from core.services.dispatch import Pace
+from core.services.sms import SmsSender, handle_inbound, record_receipt
+from spsr.server import CORE, SETTINGS
 from ussd.sms_gateway import HttpSmsGateway
 from ussd.web import allowed, text_fields
 
 log = logging.getLogger("spsr.sms")
 
 MAX_BODY = 64 * 1024
+SMS_SENDER = web.AppKey("sms_sender", SmsSender)
 
 
 async def _fields(request: web.Request) -> dict[str, str]:
@@ -44,6 +48,8 @@ async def inbound(request: web.Request) -> web.Response:
         reply = await handle_inbound(request.app[CORE], sender, data.get("text", ""), data.get("id") or None)
     except InvalidInput as exc:
         return web.json_response({"error": exc.code}, status=400)
+    if (sender_job := request.app.get(SMS_SENDER)) is not None:
+        sender_job.wake.set()  # the reply goes now, not at the sender's next look
     return web.json_response({"reply": reply.text, "language": reply.language, "outbox_id": reply.outbox_id,
                               "duplicate": reply.duplicate})
 
@@ -77,16 +83,11 @@ async def _sender(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     callback = receipt_callback(settings)
-    async with aiohttp.ClientSession() as http:
-        gateway = HttpSmsGateway(settings.sms_gateway_url, http, callback)
-
-        async def job() -> None:
-            await send_due(app[CORE], gateway)
-
-        ctx = periodic("sms-sender", 1.0, job)(app)
-        await ctx.__anext__()
+    pace = Pace(rate=settings.sms_per_second, concurrency=settings.sms_concurrency,
+                lease=dt.timedelta(seconds=settings.outbox_lease_seconds))
+    # One connection per request in flight: the pool never queues a send the pace let go.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pace.concurrency)) as http:
+        sender = app[SMS_SENDER] = SmsSender(app[CORE], HttpSmsGateway(settings.sms_gateway_url, http, callback), pace)
+        task = asyncio.create_task(sender.run(), name="sms-sender")
         yield
-        try:
-            await ctx.__anext__()
-        except StopAsyncIteration:
-            pass
+        await sender.stop(task)  # the sends in flight finish and are recorded; the rest is handed back

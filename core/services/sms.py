@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from sqlalchemy import select
 
+from core import config
 from core.errors import DomainError
 from core.flows.citizen import application_text, grievance_status_text, payment_text
 from core.gsm import sms_segments
@@ -31,6 +33,7 @@ from core.services.conversations import (
     set_phone_preference,
     sqlite_writer,
 )
+from core.services.dispatch import Claimed, Outcome, OutboxSender, Pace, Retry, Sent
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork
@@ -227,58 +230,53 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, 5 * 3 ** attempts))
 
 
-async def send_due(core: Core, gateway: SmsGateway, limit: int = 50) -> int:
-    """Send the due SMS in the outbox (replies first); returns how many the gateway accepted."""
-    async with sqlite_writer(core), core.uow() as uow:
-        await begin_write(uow)
-        rows = (await uow.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.channel == "sms", OutboxMessage.state == "pending",
-                                        OutboxMessage.next_attempt_at <= uow.now())
-            .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)
-        )).all()
+DEFAULT_PACE: Final = Pace(rate=config.DEFAULT_SMS_PER_SECOND, concurrency=config.DEFAULT_SMS_CONCURRENCY)
+
+
+class SmsSender(OutboxSender):
+    """The SMS outbox through ``gateway``, at the account's rate (``Pace``)."""
+
+    channel = "sms"
+
+    def __init__(self, core: Core, gateway: SmsGateway, pace: Pace = DEFAULT_PACE, **clock: Any) -> None:
+        super().__init__(core, pace, **clock)
+        self.gateway = gateway
+
+    async def prepare(self, uow: UnitOfWork, rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+        """STOP honoured before anything else (a reply still goes: it may confirm the STOP);
+        each message worded at send time and kept as sent."""
+        phones = {r.phone for r in rows if r.phone is not None and r.priority > outbox.PRIORITY_REPLY}
+        stopped = set((await uow.session.scalars(
+            select(PhonePreference.phone).where(PhonePreference.phone.in_(phones), PhonePreference.sms_stopped)
+        )).all()) if phones else set()
         jobs = []
         for row in rows:
             if row.phone is None:
                 row.state, row.error = "dead", "no phone"
-                continue
-            if row.priority > outbox.PRIORITY_REPLY and await outbox.sms_stopped(uow, row.phone):
+            elif row.priority > outbox.PRIORITY_REPLY and row.phone in stopped:
                 row.state, row.error = "dead", "stopped"
-                continue
-            if row.text is None:
-                row.text, row.segments = compose(render(row.template, row.params, row.language), row.language)
-            jobs.append((row.id, row.phone, row.text))
-        await uow.commit()
-    sent = 0
-    for message_id, phone, text in jobs:
-        try:
-            provider_id = await gateway.send(phone, text, str(message_id))
-            error = None
-        except Exception as exc:  # the gateway's failure is recorded and retried, never raised
-            provider_id, error = None, str(exc)[:200]
-        async with sqlite_writer(core), core.uow() as uow:
-            await begin_write(uow)
-            # Locked: a receipt for this message may be recorded at the same moment, and the state
-            # it wrote must not be overwritten from a stale read (a lost receipt, seen under load).
-            stored = await uow.session.get(OutboxMessage, message_id, with_for_update=True,
-                                           populate_existing=True)
-            assert stored is not None
-            row = stored
-            row.attempts += 1
-            if provider_id is not None:
-                if row.state == "withdrawn":
-                    await outbox.sent_though_withdrawn(uow, row)
-                # A fast gateway's receipt may have come in before this update: keep what it said.
-                if row.state not in ("delivered", "failed"):
-                    row.state = "sent"
-                row.provider_message_id, row.sent_at, row.error = provider_id, uow.now(), None
-                sent += 1
             else:
-                row.error = error
-                if row.state != "withdrawn":  # withdrawn meanwhile (its family reinstated): not retried
-                    row.state = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
-                row.next_attempt_at = uow.now() + _backoff(row.attempts)
-            await uow.commit()
-    return sent
+                if row.text is None:
+                    row.text, row.segments = compose(render(row.template, row.params, row.language), row.language)
+                jobs.append(row)
+        return jobs
+
+    async def deliver(self, job: Claimed) -> Outcome | None:
+        assert job.phone is not None and job.text is not None
+        if not await self.go(job):
+            return None
+        try:
+            # The outbox id is the gateway's reference: a gateway that deduplicates on it sends a
+            # message claimed again after a crash (see core.services.dispatch) only once.
+            return Sent(await self.gateway.send(job.phone, job.text, str(job.id)))
+        except Exception as exc:  # the gateway's failure is recorded and retried, never raised
+            attempts = job.attempts + 1
+            return Retry(str(exc)[:200] or type(exc).__name__, _backoff(attempts), give_up=attempts >= MAX_ATTEMPTS)
+
+
+async def send_due(core: Core, gateway: SmsGateway, limit: int | None = None, pace: Pace = DEFAULT_PACE) -> int:
+    """Send the due SMS in the outbox (replies first, at most ``limit``); returns how many the gateway accepted."""
+    return (await SmsSender(core, gateway, pace).run_once(limit)).sent
 
 
 async def record_receipt(core: Core, provider_message_id: str, status: str, reference: str | None = None) -> bool:
