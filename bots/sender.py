@@ -25,7 +25,17 @@ from core import config
 from core.i18n import use_locale
 from core.pacing import TokenBucket
 from core.services.conversations import sqlite_writer
-from core.services.dispatch import Claimed, Dead, Outcome, OutboxSender, Pace, Release, Retry, SendReport, Sent
+from core.services.dispatch import (
+    Claimed,
+    Dead,
+    OutboxSender,
+    Outcome,
+    Pace,
+    Release,
+    Retry,
+    SendReport,
+    Sent,
+)
 from core.services.outbox import sms_stopped
 from core.storage.schema import Contact, OutboxMessage
 from core.storage.uow import Actor, Core

@@ -62,6 +62,7 @@ class Pace:
     lease: dt.timedelta = dt.timedelta(seconds=60)
     flush_every: int = 200
     flush_seconds: float = 0.25
+    claim: int = 0  # rows a claim takes; 0: sized from the rate (``claim_size``)
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.concurrency < 1 or self.burst < 1 or self.flush_every < 1:
@@ -69,9 +70,9 @@ class Pace:
 
     @property
     def claim_size(self) -> int:
-        """Rows a claim takes: enough to keep every request busy for a second, and no more than
-        can be sent within half a lease."""
-        wanted = max(2 * self.concurrency, math.ceil(self.rate))
+        """Rows a claim takes: enough to keep every request busy for half a second, and no more than
+        can be sent within half a lease (a claim held longer is a reply kept waiting behind it)."""
+        wanted = self.claim or max(2 * self.concurrency, math.ceil(self.rate / 2))
         return max(1, min(wanted, math.floor(self.rate * self.lease.total_seconds() / 2), 1000))
 
 
@@ -181,8 +182,9 @@ class _Results:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), self.sender.pace.flush_seconds)
+            if not self._closed:  # closing: the rest goes at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._due.wait(), self.sender.pace.flush_seconds)
             self._due.clear()
             await self._flush()
             if self._closed and not self.waiting:
@@ -229,9 +231,9 @@ class OutboxSender:
         self.monotonic = monotonic
         self.sleep = sleep
         self.bucket = TokenBucket(pace.rate, pace.burst, monotonic, sleep)
-        self.in_flight = 0
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._report = SendReport()
 
     # --- what a channel says ---------------------------------------------------------------------
 
@@ -249,7 +251,10 @@ class OutboxSender:
         """Wait for the channel's token; False when the row's lease has run too short to send it."""
         await self.bucket.take()
         left = self.pace.lease.total_seconds() - (self.monotonic() - job.claimed_at)
-        return left > self.pace.lease.total_seconds() * LEASE_MARGIN
+        if left > self.pace.lease.total_seconds() * LEASE_MARGIN:
+            return True
+        self._report.lapsed += 1
+        return False
 
     async def claim(self, size: int) -> list[Claimed]:
         async with sqlite_writer(self.core), self.core.uow(write=True) as uow:
@@ -287,7 +292,7 @@ class OutboxSender:
 
     async def run_once(self, limit: int | None = None) -> SendReport:
         """Send what is due now (at most ``limit``), claiming as the sends go; returns what happened."""
-        report = SendReport()
+        report = self._report = SendReport()
         queue: asyncio.PriorityQueue[tuple[tuple[int, int], Claimed | None]] = asyncio.PriorityQueue()
         took = asyncio.Event()
         results = _Results(self)
@@ -321,14 +326,7 @@ class OutboxSender:
                 if self._stopping.is_set():  # not begun: due again at once, for whoever sends next
                     results.add(job.id, Release(dt.timedelta(0)))
                     continue
-                if not await self.go(job):
-                    report.lapsed += 1
-                    continue
-                self.in_flight += 1
-                try:
-                    outcome = await self.deliver(job)
-                finally:
-                    self.in_flight -= 1
+                outcome = await self.deliver(job)
                 report.count(outcome)
                 if outcome is not None:
                     results.add(job.id, outcome)

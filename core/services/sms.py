@@ -33,7 +33,7 @@ from core.services.conversations import (
     set_phone_preference,
     sqlite_writer,
 )
-from core.services.dispatch import Claimed, Outcome, OutboxSender, Pace, Retry, Sent
+from core.services.dispatch import Claimed, OutboxSender, Outcome, Pace, Retry, Sent
 from core.services.messages import error_text, render
 from core.storage.schema import Contact, InboundSms, OutboxMessage, PhonePreference
 from core.storage.uow import Actor, Core, UnitOfWork
