@@ -55,6 +55,7 @@ class FakeBotApi:
     _messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _new_updates: asyncio.Event | None = None
     _session: aiohttp.ClientSession | None = None
+    latency: float = 0.0  # seconds each Bot API call takes to answer, as over a real network
 
     # --- the server --------------------------------------------------------------------------
 
@@ -79,6 +80,8 @@ class FakeBotApi:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
+        if self.latency and method != "getUpdates":
+            await asyncio.sleep(self.latency)
         params = await _read_params(request)
         handler = getattr(self, "_m_" + method.lower(), None)
         if handler is None:
@@ -410,9 +413,10 @@ def callback_update(chat_id: int, message: dict[str, Any], data: str) -> dict[st
                                "data": data, "message": message}}
 
 
-async def serve_forever(host: str = "127.0.0.1", port: int = 8081, token: str | None = None) -> None:
+async def serve_forever(host: str = "127.0.0.1", port: int = 8081, token: str | None = None,
+                        latency: float = 0.0) -> None:
     """Run the fake server until cancelled (``spsr bot --fake-api``)."""
-    fake = FakeBotApi(token=token or FakeBotApi.token)
+    fake = FakeBotApi(token=token or FakeBotApi.token, latency=latency)
     runner = web.AppRunner(fake.app())
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

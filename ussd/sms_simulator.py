@@ -20,7 +20,8 @@ TASKS = web.AppKey("tasks", set)
 FAILURES = web.AppKey("failures", list)  # [how many of the next submissions answer 503]
 
 
-def build_gateway(receipt_delay: float = 0.2) -> web.Application:
+def build_gateway(receipt_delay: float = 0.2, answer_delay: float = 0.0) -> web.Application:
+    """``answer_delay``: seconds each submission takes to be answered, as over a real network."""
     app = web.Application()
     app[MESSAGES] = []
     app[TASKS] = set()
@@ -28,6 +29,8 @@ def build_gateway(receipt_delay: float = 0.2) -> web.Application:
     counter = itertools.count(1)
 
     async def send(request: web.Request) -> web.Response:
+        if answer_delay:
+            await asyncio.sleep(answer_delay)
         if app[FAILURES][0] > 0:
             app[FAILURES][0] -= 1
             return web.json_response({"error": "temporarily unavailable"}, status=503)

@@ -205,12 +205,12 @@ class _Results:
         if len(self.waiting) >= self.sender.pace.flush_every:
             self._due.set()
 
-    async def close(self, attempts: int = 5) -> None:
-        """Write everything left; gives up (rows sent again after their lease) after ``attempts``."""
+    async def close(self, within: float = 5 * STOP_GRACE_SECONDS) -> None:
+        """Write everything left; gives up after ``within`` seconds (those rows go again after their lease)."""
         self._closed = True
         self._due.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS * attempts)
+            await asyncio.wait_for(asyncio.shield(self._task), within)
         except TimeoutError:
             log.error("%s sender: %d results unrecorded; they are sent again after their lease",
                       self.sender.channel, len(self.waiting))

@@ -511,7 +511,8 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
 
-    __table_args__ = (Index("ix_outbox_due", "state", "priority", "next_attempt_at"),)
+    # The senders' claim: one channel's due rows, replies first, oldest first (migration 0013).
+    __table_args__ = (Index("ix_outbox_due", "channel", "state", "priority", "next_attempt_at", "id"),)
 
 
 # --- channel state ---------------------------------------------------------------------------

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--fake-api", action="store_true", help="run a fake Telegram Bot API server instead")
     parser.add_argument("--host", default="127.0.0.1", help="fake API address (default 127.0.0.1)")
     parser.add_argument("--port", type=whole_number(1, 65535), default=8081, help="fake API port (default 8081)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="fake API: answer each call this late, as Telegram over a real network (default 0)")
     parser.set_defaults(func=run)
 
 
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fake_api:
         from bots.fake_api import serve_forever
 
-        asyncio.run(serve_forever(args.host, args.port))
+        asyncio.run(serve_forever(args.host, args.port, latency=max(0.0, args.latency)))
         return 0
     if not args.polling:
         print("spsr bot: choose --polling (needs SPSR_TELEGRAM_TOKEN) or --fake-api; "

@@ -25,12 +25,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = sub.add_parser("sms-gateway", help="run the SMS gateway simulator (set SPSR_SMS_GATEWAY_URL to it)")
     g.add_argument("--host", default="127.0.0.1")
     g.add_argument("--port", type=whole_number(1, 65535), default=8090)
+    g.add_argument("--answer-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="answer each submission this late, as a gateway over a real network does (default 0)")
     g.set_defaults(func=run_gateway)
 
 
 def run_gateway(args: argparse.Namespace) -> int:
     print(f"SMS gateway simulator on http://{args.host}:{args.port} (POST /send, GET /messages)")
-    web.run_app(build_gateway(), host=args.host, port=args.port, print=None)
+    web.run_app(build_gateway(answer_delay=max(0.0, args.answer_delay)), host=args.host, port=args.port, print=None)
     return 0
 
 

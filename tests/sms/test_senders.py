@@ -285,3 +285,22 @@ async def test_stopping_hands_back_what_was_claimed_but_not_begun(core: Core, cl
     # Handed back, not left leased: another sender takes them at once.
     rest = Gateway()
     assert await send_due(core, rest) == 30 - len(sent)
+
+
+async def test_results_the_database_refused_are_written_at_the_next_flush(core: Core) -> None:
+    ids = await notices(core, 12)
+    refusals = [2]
+
+    class Refused(SmsSender):
+        async def write(self, batch: Sequence[tuple[int, Outcome]]) -> None:
+            if refusals[0] > 0:  # the database is away for a moment
+                refusals[0] -= 1
+                raise ConnectionError("database unreachable")
+            await super().write(batch)
+
+    now = VirtualTime()  # the pause before writing again passes at once
+    sender = Refused(core, Gateway(), Pace(rate=1_000_000, concurrency=3, flush_every=5),
+                     monotonic=now, sleep=now.sleep)
+    assert (await sender.run_once()).sent == 12
+    assert refusals == [0]
+    assert {(await states(core))[i] for i in ids} == {("sent", 1)}
