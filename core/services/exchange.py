@@ -52,6 +52,9 @@ from core.exchange import (
     vehicle_record,
 )
 from core.services import families
+from core.services.exchange_expiry import EXPIRE_BATCH as EXPIRE_BATCH
+from core.services.exchange_expiry import EXPIRY as EXPIRY
+from core.services.exchange_expiry import expire_facts as expire_facts
 from core.services.exchange_totals import Totals
 from core.services.family_events import family_events
 from core.storage.in_lists import in_chunks
@@ -440,78 +443,12 @@ async def _apply(
                             .values(service_body=None))
 
 
-EXPIRE_BATCH = 5000
-
-
 def _expired_value(spec: ItemSpec) -> Any:
     """What a person's column reads once the value behind it has lapsed (no disability, not serving,
     no death on record)."""
     assert spec.applies is not None
     column = spec.applies.get("column")
     return "none" if column == "disability" else None if column == "died_on" else False
-
-
-EXPIRY = Actor("system", "fact expiry", "system")
-
-
-async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE_BATCH) -> int:
-    """Values past their item's validity (``valid_days`` after their as-of date) stop counting.
-
-    Each lapsed fact leaves the facts in force (its record stays in ``exchange_records`` marked
-    ``expired``), the registry tables eligibility reads are recomputed from what is left, and the
-    household is marked changed so that the next ``spsr assess`` re-decides it. Runs in batches,
-    one transaction each; returns how many facts lapsed.
-    """
-    catalogue = load_catalogue()
-    total = 0
-    while True:
-        async with core.uow() as uow:
-            s = uow.session
-            await transaction_lock(s, INGEST_LOCK)  # stamps households changed, as a batch does
-            today, now = uow.today(), uow.now()
-            by_days: dict[int, list[str]] = defaultdict(list)
-            for item_spec in catalogue.items.values():
-                by_days[item_spec.valid_days].append(item_spec.item)
-            lapsed = or_(*(
-                and_(Fact.as_of < today - dt.timedelta(days=days),
-                     or_(*(or_(Fact.item == item, Fact.item.like(item + "|%")) for item in items)))
-                for days, items in by_days.items()))
-            rows = (await s.execute(select(Fact.pinfl, Fact.item, Fact.agency, Fact.agency_record_id)
-                                    .where(lapsed).limit(batch))).all()
-            if not rows:
-                return total
-            ftable, rtable = _table(Fact), _table(ExchangeRecord)
-            await s.execute(delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
-                            [{"p": p, "i": i} for p, i, _, _ in rows])
-            await s.execute(
-                update(rtable).where(and_(rtable.c.agency == bindparam("a"), rtable.c.agency_record_id == bindparam("r")))
-                .values(status="expired"), [{"a": a, "r": r} for _, _, a, r in rows])
-            persons: dict[str, tuple[int, int]] = {}
-            facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
-            for chunk in in_chunks(sorted({p for p, _, _, _ in rows})):
-                persons.update({p: (pid, hid) for p, pid, hid in await s.execute(
-                    select(Person.pinfl, Person.id, Person.household_id).where(Person.pinfl.in_(chunk)))})
-                for pinfl, item, value, agency, rid, as_of, received in await s.execute(
-                        select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
-                               Fact.received_at).where(Fact.pinfl.in_(chunk))):
-                    facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
-            changed = []
-            for pinfl, fact_item, agency, rid in rows:
-                item, key = _split(fact_item)
-                lapsed_spec = catalogue.items.get(item)
-                if lapsed_spec is None or lapsed_spec.applies is None or pinfl not in persons:
-                    continue
-                value = _expired_value(lapsed_spec) if lapsed_spec.table == "persons" else None
-                changed.append(AgencyRecord(agency, item, pinfl, value, today, rid, key))
-            if changed:
-                await _apply(uow, catalogue, changed, persons, facts)
-            households = sorted({hid for _, hid in persons.values()})
-            for ids in in_chunks(households):
-                await s.execute(update(Household).where(Household.id.in_(ids)).values(data_changed_at=now))
-            uow.audit(actor, "exchange.expired", "exchange", today.isoformat(), facts=len(rows),
-                      households=len(households))
-            await uow.commit()
-            total += len(rows)
 
 
 def _month(text: str) -> dt.date:
