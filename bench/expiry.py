@@ -24,6 +24,7 @@ import asyncio
 import datetime as dt
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -118,6 +119,8 @@ def main() -> int:
     work = f"spsr_bench_{tag}_expiry" if pg else f"{seeded}.expiry.db"
     later = (dt.date.fromisoformat(TODAY) + dt.timedelta(days=args.days)).isoformat()
     child, expiry = [PY, "-c", CHILD], [PY, "-c", EXPIRY_CHILD]
+    # The code under ROOT, not the installed ``spsr`` (a worktree of another version times that one).
+    upgrade = [PY, "-c", "import sys; from spsr.cli import main; sys.exit(main())", "db", "upgrade"]
     print(f"expiry on {server or 'SQLite'} ({dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores): "
           f"seeded on {TODAY}, expired on {later}")
     try:
@@ -128,10 +131,7 @@ def main() -> int:
             else:
                 Path(seeded).unlink(missing_ok=True)
                 env["SPSR_DATABASE_URL"] = seeded
-            import subprocess
-
-            subprocess.run([str(Path(PY).with_name("spsr")), "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                           capture_output=True)
+            subprocess.run(upgrade, env=env, cwd=ROOT, check=True, capture_output=True)
             run_step("seed", child + ["seed", str(args.households)], env)
         # Expire a copy: the seeded registry stays as it was for the next run.
         if pg:
@@ -141,6 +141,8 @@ def main() -> int:
             shutil.copyfile(seeded, work)
             env["SPSR_DATABASE_URL"] = work
         env["SPSR_TODAY"] = later
+        # A registry kept by an older version takes this version's migrations first (not timed).
+        subprocess.run(upgrade, env=env, cwd=ROOT, check=True, capture_output=True)
         expire_s, expire_mb, note = run_step("expire", expiry + ["expire", "-"], env)
         values = int(note.split()[-1])
         if args.digest:

@@ -126,9 +126,22 @@ class _Sql:
         """``YYYY-MM`` → the month's first day, as the incomes table keeps it."""
         return f"CAST({text_} || '-01' AS DATE)" if self.pg else f"{text_} || '-01'"
 
-    def agencies(self, agency: str) -> str:
-        """The agencies of a month's income, sorted (SQLite: its rows come sorted) and comma-separated."""
-        return f"string_agg({agency}, ',' ORDER BY {agency} COLLATE \"C\")" if self.pg else f"group_concat({agency}, ',')"
+    def concat(self, value: str) -> str:
+        return f"string_agg({value}, ',')" if self.pg else f"group_concat({value}, ',')"
+
+    def sorted_text(self, value: str) -> str:
+        """Text sorted by code point, as Python sorts it (SQLite's own collation does)."""
+        return f'{value} COLLATE "C"' if self.pg else value
+
+    def locator(self, table: str) -> str:
+        """Where a row is stored: found again in the same transaction without an index (the ingest
+        lock is held, so no batch moves it meanwhile)."""
+        return f"{table}.ctid" if self.pg else f"{table}.rowid"
+
+    def any_of(self, column: str, query: str) -> str:
+        """``column IN (query)``; on PostgreSQL as ``= ANY(ARRAY(query))``, which the planner always
+        answers from the column's index (the query runs once), where an IN may scan the whole table."""
+        return f"{column} = ANY(ARRAY({query}))" if self.pg else f"{column} IN ({query})"
 
     def catalogue_cte(self) -> str:
         """The catalogue as a table: each item's first as-of date still valid today, and what it applies to."""
@@ -146,8 +159,8 @@ def _literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-EXPIRING_COLUMNS = ("pinfl VARCHAR(14), item VARCHAR(60), agency VARCHAR(40), agency_record_id VARCHAR(80),"
-                    " person_id BIGINT, household_id BIGINT, part VARCHAR(60), fact_key VARCHAR(60),"
+EXPIRING_COLUMNS = ("locator {locator}, pinfl VARCHAR(14), item VARCHAR(60), agency VARCHAR(40), agency_record_id VARCHAR(80),"
+                    " record_row BIGINT, person_id BIGINT, household_id BIGINT, part VARCHAR(60), fact_key VARCHAR(60),"
                     " tbl VARCHAR(40), source VARCHAR(40), kind VARCHAR(40), col VARCHAR(40), body VARCHAR(40)")
 # The lapsed values of a kind, of persons the registry holds.
 INCOME_KEYS = ("SELECT DISTINCT person_id, household_id, pinfl, substr(fact_key, 1, 7) AS month, source"
@@ -161,39 +174,48 @@ BANK_KEYS = ("SELECT DISTINCT person_id, household_id, pinfl FROM expiring"
              " WHERE tbl = 'bank_balances' AND person_id IS NOT NULL")
 
 
+# PostgreSQL: a plan for each slice's bounds, never a generic one kept from the first five (the
+# driver prepares statements); no JIT, whose compiling a slice's statements never repays.
+# Sorts and hashes of a slice's rows stay in memory.
+SLICE_SETTINGS = ("SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+
+
 async def _retire(uow: UnitOfWork, sql: _Sql, catalogue: Catalogue, where: str,
                   params: dict[str, Any]) -> tuple[int, int]:
     """Retire the slice's lapsed facts and recompute what they applied to; (facts, households)."""
     s = uow.session
     x = s.execute
+    bounds = {k: v for k, v in params.items() if v is not None}
     if sql.pg:
-        await x(text(f"CREATE TEMPORARY TABLE expiring ({EXPIRING_COLUMNS}) ON COMMIT DROP"))
+        for setting in SLICE_SETTINGS:
+            await x(text(setting))
+        await x(text(f"CREATE TEMPORARY TABLE expiring ({EXPIRING_COLUMNS.format(locator='TID')}) ON COMMIT DROP"))
     else:
-        await x(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS expiring ({EXPIRING_COLUMNS})"))
+        await x(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS expiring ({EXPIRING_COLUMNS.format(locator='BIGINT')})"))
         await x(text("DELETE FROM expiring"))
     await x(text(
-        f"WITH {sql.catalogue_cte()} INSERT INTO expiring"
-        " (pinfl, item, agency, agency_record_id, person_id, household_id, part, fact_key, tbl, source, kind, col, body)"
-        f" SELECT f.pinfl, f.item, f.agency, f.agency_record_id, p.id, p.household_id, c.part, {sql.key('f.item')},"
-        " c.tbl, c.source, c.kind, c.col, c.body"
-        f" FROM facts f CROSS JOIN cat c LEFT JOIN persons p ON p.pinfl = f.pinfl"
-        f" WHERE {where} AND c.part = {sql.part('f.item')} AND f.as_of < c.cutoff"),
-        {k: v for k, v in params.items() if v is not None})
-    kinds = (await x(text("SELECT tbl, col, COUNT(*), COUNT(DISTINCT household_id) FROM expiring"
-                          " GROUP BY tbl, col"))).all()
+        f"WITH {sql.catalogue_cte()} INSERT INTO expiring (locator, pinfl, item, agency, agency_record_id, record_row,"
+        " person_id, household_id, part, fact_key, tbl, source, kind, col, body)"
+        f" SELECT {sql.locator('f')}, f.pinfl, f.item, f.agency, f.agency_record_id, f.record_id, p.id, p.household_id, c.part,"
+        f" {sql.key('f.item')}, c.tbl, c.source, c.kind, c.col, c.body"
+        " FROM facts f CROSS JOIN cat c LEFT JOIN persons p ON p.pinfl = f.pinfl"
+        f" WHERE {where} AND c.part = {sql.part('f.item')} AND f.as_of < c.cutoff"), bounds)
+    kinds = (await x(text("SELECT tbl, col, COUNT(*), COUNT(record_row) FROM expiring GROUP BY tbl, col"))).all()
     lapsed = sum(n for _, _, n, _ in kinds)
     if not lapsed:
         if not sql.pg:
             await x(text("DROP TABLE temp.expiring"))
         return 0, 0
-    if sql.pg:
-        await x(text("ANALYZE expiring"))  # a temporary table has no statistics until told
     tables = {tbl for tbl, _, _, _ in kinds}
     columns = {col for tbl, col, _, _ in kinds if tbl == "persons"}
 
-    await x(text("DELETE FROM facts WHERE (pinfl, item) IN (SELECT pinfl, item FROM expiring)"))
+    await x(text(f"DELETE FROM facts WHERE {sql.any_of(sql.locator('facts'), 'SELECT locator FROM expiring')}"))
+    # A fact names its record; one that does not is matched by agency and record id.
     await x(text("UPDATE exchange_records SET status = 'expired'"
-                 " WHERE (agency, agency_record_id) IN (SELECT agency, agency_record_id FROM expiring)"))
+                 f" WHERE {sql.any_of('id', 'SELECT record_row FROM expiring WHERE record_row IS NOT NULL')}"))
+    if sum(n - named for _, _, n, named in kinds):
+        await x(text("UPDATE exchange_records SET status = 'expired' WHERE (agency, agency_record_id) IN"
+                     " (SELECT agency, agency_record_id FROM expiring WHERE record_row IS NULL)"))
     if "incomes" in tables:
         await _incomes(s, sql)
     if "vehicles" in tables:
@@ -202,48 +224,58 @@ async def _retire(uow: UnitOfWork, sql: _Sql, catalogue: Catalogue, where: str,
         await _properties(s, sql)
     if "bank_balances" in tables:
         await _bank_balances(s, sql)
-    for column in set(columns) & {"disability", "died_on"}:
-        await x(text(f"UPDATE persons SET {column} = NULL WHERE id IN"
-                     f" (SELECT person_id FROM expiring WHERE tbl = 'persons' AND col = '{column}')"))
+    for column in sorted(columns & {"disability", "died_on"}):
+        lapsed_here = f"SELECT person_id FROM expiring WHERE tbl = 'persons' AND col = '{column}'"
+        await x(text(f"UPDATE persons SET {column} = NULL WHERE {sql.any_of('id', lapsed_here)}"))
     if "service_body" in columns:  # cleared only where it is the body whose record lapsed
-        await x(text("UPDATE persons SET service_body = NULL"
-                     " WHERE id IN (SELECT person_id FROM expiring WHERE tbl = 'persons' AND col = 'service_body')"
+        lapsed_here = "SELECT person_id FROM expiring WHERE tbl = 'persons' AND col = 'service_body'"
+        await x(text(f"UPDATE persons SET service_body = NULL WHERE {sql.any_of('id', lapsed_here)}"
                      " AND service_body IN (SELECT e.body FROM expiring e WHERE e.person_id = persons.id"
                      " AND e.tbl = 'persons' AND e.col = 'service_body')"))
     if tables - {None, "persons", *RECOMPUTED_TABLES} or columns - {None, *RECOMPUTED_COLUMNS}:
         await _apply_elsewhere(uow, catalogue)
-    await x(text("UPDATE households SET data_changed_at = :now WHERE id IN (SELECT household_id FROM expiring)")
+    households = "SELECT household_id FROM expiring WHERE household_id IS NOT NULL"
+    await x(text(f"UPDATE households SET data_changed_at = :now WHERE {sql.any_of('id', households)}")
             .bindparams(bindparam("now", type_=Stamp)), {"now": uow.now()})
-    households = int(await s.scalar(text("SELECT COUNT(DISTINCT household_id) FROM expiring")) or 0)
+    stamped = int(await s.scalar(text("SELECT COUNT(DISTINCT household_id) FROM expiring")) or 0)
     if not sql.pg:
         await x(text("DROP TABLE temp.expiring"))
-    return lapsed, households
+    return lapsed, stamped
 
 
 async def _incomes(s: AsyncSession, sql: _Sql) -> None:
     """Each lapsed month and source of a person: the sum of the facts left of every item of that
-    source (a row of 0 when none is left, as ``_apply`` writes it), with their agencies."""
-    await s.execute(text(f"DELETE FROM incomes WHERE (person_id, month, source) IN"
-                         f" (SELECT person_id, {sql.month('month')}, source FROM ({INCOME_KEYS}) k)"))
-    key = sql.key("f.item")
+    source (0 when none is left, as ``_apply`` writes it), with their agencies, sorted."""
+    key = sql.key("m.item")
     await s.execute(text(
         f"WITH {sql.catalogue_cte()}, keys AS ({INCOME_KEYS}),"
-        f" held AS (SELECT f.pinfl, substr({key}, 1, 7) AS month, c.source, f.agency, {sql.number('f.value')} AS amount"
-        f" FROM facts f CROSS JOIN cat c WHERE f.pinfl IN (SELECT pinfl FROM keys) AND c.part = {sql.part('f.item')}"
+        # Their persons' facts first, by the key: the catalogue's few rows are then matched in memory.
+        " mine AS MATERIALIZED (SELECT f.pinfl, f.item, f.agency, f.value FROM facts f"
+        " WHERE f.pinfl IN (SELECT pinfl FROM keys)),"
+        f" held AS (SELECT m.pinfl, substr({key}, 1, 7) AS month, c.source, m.agency,"
+        f" {sql.number('m.value')} AS amount FROM mine m CROSS JOIN cat c WHERE c.part = {sql.part('m.item')}"
         f" AND c.tbl = 'incomes' AND c.source IS NOT NULL AND {key} IS NOT NULL),"
-        " by_agency AS (SELECT k.household_id, k.person_id, k.month, k.source, h.agency, SUM(h.amount) AS amount"
-        " FROM keys k LEFT JOIN held h ON h.pinfl = k.pinfl AND h.month = k.month AND h.source = k.source"
-        " GROUP BY k.household_id, k.person_id, k.month, k.source, h.agency"
-        " ORDER BY k.person_id, k.month, k.source, h.agency)"
+        " by_agency AS (SELECT pinfl, month, source, agency, SUM(amount) AS amount FROM held"
+        " GROUP BY pinfl, month, source, agency),"
+        # A window, not GROUP BY: SQLite's group_concat takes no ORDER BY, its window does.
+        f" sums AS (SELECT DISTINCT pinfl, month, source, SUM(amount) OVER w AS amount, {sql.concat('agency')}"
+        " OVER w AS agencies FROM by_agency WINDOW w AS (PARTITION BY pinfl, month, source"
+        f" ORDER BY {sql.sorted_text('agency')} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"
         " INSERT INTO incomes (household_id, person_id, month, source, amount, agency)"
-        f" SELECT household_id, person_id, {sql.month('month')}, source, COALESCE(SUM(amount), 0),"
-        f" substr(COALESCE({sql.agencies('agency')}, ''), 1, 40)"
-        " FROM by_agency GROUP BY household_id, person_id, month, source"))
+        f" SELECT k.household_id, k.person_id, {sql.month('k.month')}, k.source, COALESCE(s.amount, 0),"
+        " substr(COALESCE(s.agencies, ''), 1, 40)"
+        " FROM keys k LEFT JOIN sums s ON s.pinfl = k.pinfl AND s.month = k.month AND s.source = k.source"
+        # WHERE true: SQLite reads an ON after a FROM as a join's without one.
+        " WHERE true"
+        " ON CONFLICT (person_id, month, source) DO UPDATE SET household_id = excluded.household_id,"
+        " amount = excluded.amount, agency = excluded.agency"))
 
 
 async def _vehicles(s: AsyncSession, sql: _Sql) -> None:
     """A lapsed vehicle is held again only if its registration is left and no deregistration as new."""
-    await s.execute(text(f"DELETE FROM vehicles WHERE (person_id, plate) IN (SELECT person_id, plate FROM ({VEHICLE_KEYS}) k)"))
+    await s.execute(text(
+        f"DELETE FROM vehicles WHERE {sql.any_of('person_id', f'SELECT person_id FROM ({VEHICLE_KEYS}) k')}"
+        f" AND (person_id, plate) IN (SELECT person_id, plate FROM ({VEHICLE_KEYS}) k)"))
     await s.execute(text(
         "INSERT INTO vehicles (household_id, person_id, kind, year, roadworthy, plate)"
         f" SELECT k.household_id, k.person_id, {sql.field('h.value', 'kind', 'VARCHAR')},"
@@ -254,8 +286,9 @@ async def _vehicles(s: AsyncSession, sql: _Sql) -> None:
 
 
 async def _properties(s: AsyncSession, sql: _Sql) -> None:
-    await s.execute(text("DELETE FROM properties WHERE (person_id, cadastre_number, kind) IN"
-                         f" (SELECT person_id, cadastre, kind FROM ({PROPERTY_KEYS}) k)"))
+    await s.execute(text(
+        f"DELETE FROM properties WHERE {sql.any_of('person_id', f'SELECT person_id FROM ({PROPERTY_KEYS}) k')}"
+        f" AND (person_id, cadastre_number, kind) IN (SELECT person_id, cadastre, kind FROM ({PROPERTY_KEYS}) k)"))
     await s.execute(text(
         "INSERT INTO properties (household_id, person_id, kind, cadastre_number)"
         f" SELECT k.household_id, k.person_id, k.kind, k.cadastre FROM ({PROPERTY_KEYS}) k"
@@ -265,13 +298,16 @@ async def _properties(s: AsyncSession, sql: _Sql) -> None:
 
 async def _bank_balances(s: AsyncSession, sql: _Sql) -> None:
     """A person's balance: the sum of the bank values left, as of the newest of them."""
-    await s.execute(text(f"DELETE FROM bank_balances WHERE person_id IN (SELECT person_id FROM ({BANK_KEYS}) k)"))
     await s.execute(text(
-        f"WITH {sql.catalogue_cte()}, keys AS ({BANK_KEYS})"
+        f"DELETE FROM bank_balances WHERE {sql.any_of('person_id', f'SELECT person_id FROM ({BANK_KEYS}) k')}"))
+    await s.execute(text(
+        f"WITH {sql.catalogue_cte()}, keys AS ({BANK_KEYS}),"
+        " mine AS MATERIALIZED (SELECT f.pinfl, f.item, f.value, f.as_of FROM facts f"
+        " WHERE f.pinfl IN (SELECT pinfl FROM keys))"
         " INSERT INTO bank_balances (household_id, person_id, amount, as_of)"
-        f" SELECT k.household_id, k.person_id, SUM({sql.number('f.value')}), MAX(f.as_of)"
-        f" FROM keys k JOIN facts f ON f.pinfl = k.pinfl CROSS JOIN cat c"
-        f" WHERE c.part = {sql.part('f.item')} AND c.tbl = 'bank_balances'"
+        f" SELECT k.household_id, k.person_id, SUM({sql.number('m.value')}), MAX(m.as_of)"
+        " FROM keys k JOIN mine m ON m.pinfl = k.pinfl CROSS JOIN cat c"
+        f" WHERE c.part = {sql.part('m.item')} AND c.tbl = 'bank_balances'"
         " GROUP BY k.household_id, k.person_id"))
 
 

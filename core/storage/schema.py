@@ -164,7 +164,8 @@ class Vehicle(Base):
     __tablename__ = "vehicles"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    # A person's rows are replaced when an agency's value comes in or lapses (migration 0014).
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="car")  # car | truck | motorcycle | tractor
     year: Mapped[int] = mapped_column(Integer)
     roadworthy: Mapped[bool] = mapped_column(Boolean)
@@ -175,7 +176,7 @@ class Property(Base):
     __tablename__ = "properties"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # residential | non_residential
     cadastre_number: Mapped[str | None] = mapped_column(String(40))
 
@@ -184,7 +185,7 @@ class BankBalance(Base):
     __tablename__ = "bank_balances"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     as_of: Mapped[dt.date] = mapped_column(Date)
 
