@@ -71,8 +71,9 @@ record.serial = 0  # type: ignore[attr-defined]
 
 async def build_registry(core: Core, *, odd: bool = True) -> tuple[list[int], list[list[str]]]:
     """Families holding values of every kind eligibility reads, some lapsing on ``LATER`` and some
-    (on the boundary day, or newer) not; ``odd`` adds facts no ingest writes (a person the registry
-    no longer holds, no household, a stale one, an item the catalogue no longer has)."""
+    (on the boundary day, or newer) not; ``odd`` adds a member moved to another family (a lapse the
+    statements leave to ``_apply``) and facts no ingest writes (a person the registry no longer
+    holds, no household, one filed under another household, an item the catalogue no longer has)."""
     households, people = [], []
     for children in ((), (dt.date(2015, 5, 1),), (dt.date(2012, 1, 1), dt.date(2019, 9, 9))):
         for _ in range(2):
@@ -139,6 +140,9 @@ async def build_registry(core: Core, *, odd: bool = True) -> tuple[list[int], li
     result = await ingest(core, records)
     assert (result.accepted, result.rejected, result.expired) == (len(records), [], 0)
     if odd:
+        # The civil registry moves the third family's child to the last family; the move lapses.
+        moved = await ingest(core, [record(c3, "fhdyo.household_member", g, on(365, lapsed=True))])
+        assert (moved.accepted, moved.rejected) == (1, [])
         async with core.uow() as uow:
             s = uow.session
             received = uow.now()
@@ -278,7 +282,7 @@ async def test_set_based_expiry_leaves_the_registry_as_the_per_row_path_did(
     clock.advance(dt.timedelta(hours=2))
     expected_count = await expire_row_by_row(core)
     expected = said(await snapshot(core))
-    assert expected_count == 25  # 22 ingested, and 3 odd ones (not the dropped item's)
+    assert expected_count == 26  # 22 ingested, the move, and 3 odd ones (not the dropped item's)
     assert expected != said(before)
 
     for batch in (1, 7, exchange_expiry.EXPIRE_BATCH):
@@ -297,7 +301,7 @@ async def test_what_expiry_writes_for_each_kind_of_value(core: Core, clock, cata
     """The registry after expiry, spelt out: what the per-row path wrote and the set-based one must."""
     households, people = await build_registry(core)
     clock.set(LATER)
-    assert await expire_facts(core) == 25
+    assert await expire_facts(core) == 26
     async with core.uow() as uow:
         s = uow.session
         pinfls = {p: (pid, hid) for p, pid, hid in (await s.execute(select(Person.pinfl, Person.id, Person.household_id)))}
@@ -330,7 +334,7 @@ async def test_what_expiry_writes_for_each_kind_of_value(core: Core, clock, cata
             (None, "interior", None),  # serving in the interior still: its record has not lapsed
             (None, "interior", None), (None, None, dt.date(1927, 1, 1))]  # a death on record lapses
         retired = (await s.scalars(select(ExchangeRecord.agency_record_id).where(ExchangeRecord.status == "expired")))
-        assert len(retired.all()) == 25
+        assert len(retired.all()) == 26
         assert await s.scalar(select(Fact.item).where(Fact.item == "retired.item")) == "retired.item"
         stamped = set((await s.scalars(select(Household.id).where(Household.data_changed_at >= uow.now()))).all())
         assert stamped == set(households)
