@@ -14,6 +14,7 @@ re-run finishes the job: a recomputation reads only what is left.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.exchange import AgencyRecord, Catalogue, load_catalogue
 from core.storage.in_lists import in_chunks
 from core.storage.locks import INGEST, transaction_lock
-from core.storage.schema import Fact, Stamp
+from core.storage.schema import ExpiryRun, Fact, Stamp
 from core.storage.uow import Actor, Core, UnitOfWork
 
 EXPIRY = Actor("system", "fact expiry", "system")
@@ -45,6 +46,12 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
     about ``batch`` facts read, one transaction each; returns how many facts lapsed.
     """
     catalogue = load_catalogue()
+    validities = validities_digest(catalogue)
+    async with core.uow() as uow:
+        day = uow.today()
+        if await uow.session.scalar(select(ExpiryRun.id).where(
+                ExpiryRun.day == day, ExpiryRun.validities == validities).limit(1)) is not None:
+            return 0  # a run finished today under these validities: nothing has lapsed since
     total = 0
     for by_household in (True, False):
         after: Any = None
@@ -64,7 +71,17 @@ async def expire_facts(core: Core, actor: Actor = EXPIRY, *, batch: int = EXPIRE
             if upto is None:
                 break
             after = upto
+    async with core.uow(write=True) as uow:
+        # Dated by the day the run began on: past midnight, the new day's values are not all retired.
+        uow.session.add(ExpiryRun(day=day, validities=validities, finished_at=uow.now(), retired=total))
+        await uow.commit()
     return total
+
+
+def validities_digest(catalogue: Catalogue) -> str:
+    """What decides which values have lapsed on a day: each item's validity, as a digest."""
+    items = sorted((spec.item, spec.valid_days) for spec in catalogue.items.values())
+    return hashlib.sha256(repr(items).encode()).hexdigest()
 
 
 async def _slice_end(s: AsyncSession, by_household: bool, after: Any, batch: int) -> Any:

@@ -327,6 +327,22 @@ class AssessmentRun(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ExpiryRun(Base):
+    """A finished retirement of lapsed agency values (``spsr exchange expire``), on a day, under
+    the catalogue's validities then (a digest): values lapse only as days pass (one lapsed on
+    arrival is never stored as a fact), so later runs that day, under the same validities, find
+    nothing and skip the walk over every fact (migration 0015)."""
+
+    __tablename__ = "expiry_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    validities: Mapped[str] = mapped_column(String(64))
+    finished_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    retired: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_expiry_runs_day", "day", "validities"),)
+
+
 class Enrolment(Base):
     __tablename__ = "enrolments"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

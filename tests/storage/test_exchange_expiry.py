@@ -22,6 +22,7 @@ from core.storage.schema import (
     AuditEntry,
     BankBalance,
     ExchangeRecord,
+    ExpiryRun,
     Fact,
     Household,
     Income,
@@ -245,6 +246,8 @@ async def restore(core: Core, saved: dict[str, list[dict[str, Any]]]) -> None:
             await s.execute(delete(table))
             if saved[table.name]:
                 await s.execute(insert(table), saved[table.name])
+        # And the run that retired them forgotten: a finished run is why a later one the same day skips.
+        await s.execute(delete(_table(ExpiryRun)))
         for model, columns in UPDATED.items():
             table = _table(model)
             await s.execute(update(table).where(table.c.id == bindparam("b_id")).values(
@@ -452,3 +455,41 @@ async def test_a_value_applied_where_no_statement_recomputes_goes_through_apply(
                                        .where(ExchangeRecord.item == "mahalla.iron_notebook"))
     assert seen == [([AgencyRecord("mahalla", "mahalla.iron_notebook", head, None, LATER, str(rid))],
                      {head: (pid, hid)}, {head: {"soliq.wage|2026-09/301234567"}})]
+
+
+async def test_a_run_finished_today_spares_the_next_ones_the_walk_until_the_day_or_a_validity_changes(
+        core: Core, clock, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values lapse as days pass, never within one (a value lapsed on arrival is not a fact): after a
+    finished run, the rest of the day's runs (every ``spsr assess``, the server's timer) skip the walk
+    over every fact; the next day, or a catalogue whose validities changed, walks again."""
+    await build_registry(core, odd=False)
+    real, walks = exchange_expiry._slice_end, []
+
+    async def counted(*args: Any) -> Any:
+        walks.append(args)
+        return await real(*args)
+
+    monkeypatch.setattr(exchange_expiry, "_slice_end", counted)
+    clock.set(LATER)
+    assert await expire_facts(core) == 22
+    first = len(walks)
+    assert first > 0
+    assert await expire_facts(core) == 0
+    assert len(walks) == first  # not walked again today
+    async with core.uow() as uow:
+        runs = (await uow.session.execute(select(ExpiryRun.day, ExpiryRun.retired).order_by(ExpiryRun.id))).all()
+    assert runs == [(LATER, 22)]
+
+    shorter = catalogue_with(EXTRA, ItemSpec(**{**vars_of(catalogue.items["soliq.wage"]), "valid_days": 30}))
+    for module in (exchange, exchange_expiry):
+        monkeypatch.setattr(module, "load_catalogue", lambda: shorter)
+    await expire_facts(core)
+    assert len(walks) > first  # the validities changed: walked again the same day
+    second = len(walks)
+    clock.set(LATER + dt.timedelta(days=1))
+    await expire_facts(core)
+    assert len(walks) > second  # a new day
+
+
+def vars_of(spec: ItemSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in ItemSpec.__dataclass_fields__}
