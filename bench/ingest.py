@@ -125,8 +125,9 @@ async def run(database_url: str, households: int, per_kind: int, profile: bool) 
     from core.config import Settings
     from core.seed.loader import seed_registry
     from core.services.exchange import generate_records, ingest
-    from spsr.bootstrap import build_core
+    from spsr.bootstrap import build_core, freeze_startup
 
+    freeze_startup()  # as spsr's entry point does
     core = await build_core(Settings.from_env({"SPSR_DATABASE_URL": database_url}))
     pg = core.engine.dialect.name == "postgresql"
     t = time.perf_counter()
@@ -172,7 +173,7 @@ async def baseline(core: Any, n: int) -> float:
     from sqlalchemy import text
 
     pg = core.engine.dialect.name == "postgresql"
-    now = dt.datetime(2026, 12, 10, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
     rows = [(i, "soliq", f"soliq.wage:{i}:2026-12", "soliq.wage", "31210632040244",
              json.dumps({"value": 1_000_000 + i, "key": f"2026-12/{300_000_000 + i}"}), dt.date(2026, 12, 10), now,
              "current") for i in range(1, n + 1)]

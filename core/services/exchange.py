@@ -25,12 +25,14 @@ batch's transaction), so the same batch sent twice at once is stored once and an
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import InvalidInput
 from core.exchange import (
@@ -57,6 +59,7 @@ from core.services.exchange_expiry import EXPIRY as EXPIRY
 from core.services.exchange_expiry import expire_facts as expire_facts
 from core.services.exchange_totals import Totals
 from core.services.family_events import family_events
+from core.storage.bulk_rows import delete_rows, insert_rows, rows_matching, rows_where_in, update_rows
 from core.storage.in_lists import in_chunks
 from core.storage.locks import INGEST, transaction_lock
 from core.storage.schema import (
@@ -190,23 +193,15 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     s = uow.session
     # Who each PINFL is.
     pinfls = sorted({r.pinfl for _, r in valid})
-    persons: dict[str, tuple[int, int]] = {}
-    for chunk in in_chunks(pinfls):
-        rows = await s.execute(select(Person.pinfl, Person.id, Person.household_id).where(Person.pinfl.in_(chunk)))
-        persons.update({p: (pid, hid) for p, pid, hid in rows})
+    persons: dict[str, tuple[int, int]] = {p: (pid, hid) for p, pid, hid in await rows_where_in(
+        s, select(Person.pinfl, Person.id, Person.household_id), Person.pinfl, pinfls)}
     # Records already held under the same agency record ids.
-    held: dict[tuple[str, str], tuple[str, str, dict[str, Any], dt.date]] = {}
-    by_agency: dict[str, list[str]] = defaultdict(list)
-    for _, r in valid:
-        by_agency[r.agency].append(r.record_id)
-    for agency, ids in by_agency.items():
-        for chunk in in_chunks(ids):
-            held_records = await s.execute(
-                select(ExchangeRecord.agency_record_id, ExchangeRecord.item, ExchangeRecord.pinfl,
-                       ExchangeRecord.value, ExchangeRecord.as_of)
-                .where(ExchangeRecord.agency == agency, ExchangeRecord.agency_record_id.in_(chunk)))
-            held.update({(agency, rid): (item, pinfl, value, as_of)
-                         for rid, item, pinfl, value, as_of in held_records})
+    records_t = _table(ExchangeRecord)
+    held: dict[tuple[str, str], tuple[str, str, dict[str, Any], dt.date]] = {
+        (agency, rid): (item, pinfl, value, as_of)
+        for agency, rid, item, pinfl, value, as_of in await rows_matching(
+            s, records_t, ("agency", "agency_record_id", "item", "pinfl", "value", "as_of"),
+            [{"agency": r.agency, "agency_record_id": r.record_id} for _, r in valid])}
 
     fresh: list[tuple[int, AgencyRecord]] = []
     for index, rec in valid:
@@ -234,14 +229,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     await families.add_newborns(s, placement, persons)
 
     # The facts in force for these persons.
-    facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
-    fresh_pinfls = sorted({r.pinfl for _, r in fresh})
-    for chunk in in_chunks(fresh_pinfls):
-        fact_rows = await s.execute(
-            select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
-                   Fact.received_at).where(Fact.pinfl.in_(chunk)))
-        for pinfl, item, value, agency, rid, as_of, received in fact_rows:
-            facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
+    facts = await _facts_of(s, sorted({r.pinfl for _, r in fresh}))
 
     statuses: dict[tuple[str, str], str] = {}
     displaced: list[tuple[str, str]] = []  # held records that are no longer current
@@ -285,39 +273,38 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     if not fresh:
         return
 
-    await s.execute(insert(ExchangeRecord), [
+    # Each fact names the exchange record it came from: the ids come back from the insert.
+    record_ids = {(agency, rid): record_id for record_id, agency, rid in await insert_rows(s, records_t, [
         {"agency": r.agency, "agency_record_id": r.record_id, "item": r.item, "pinfl": r.pinfl,
          "value": r.stored_value(), "as_of": r.as_of, "received_at": now,
-         "status": statuses[(r.agency, r.record_id)]} for _, r in fresh])
-    table = _table(ExchangeRecord)
-    if displaced:
-        await s.execute(
-            update(table).where(and_(table.c.agency == bindparam("a"), table.c.agency_record_id == bindparam("r")))
-            .values(status="superseded"),
-            [{"a": a, "r": r} for a, r in displaced])
+         "status": statuses[(r.agency, r.record_id)]} for _, r in fresh], returning=("id", "agency", "agency_record_id"))}
+    await update_rows(s, records_t, [{"agency": a, "agency_record_id": r} for a, r in displaced],
+                      ("agency", "agency_record_id"), {"status": "superseded"})
     if changed:
-        ftable = _table(Fact)
-        await s.execute(
-            delete(ftable).where(and_(ftable.c.pinfl == bindparam("p"), ftable.c.item == bindparam("i"))),
-            [{"p": p, "i": i} for p, i in changed])
-        # Each fact names the exchange record it came from (written just above).
-        record = (select(ExchangeRecord.id).where(ExchangeRecord.agency == bindparam("b_agency"),
-                                                  ExchangeRecord.agency_record_id == bindparam("b_record"))
-                  .scalar_subquery())
-        await s.execute(insert(Fact).values(record_id=record), [
+        # The value in force replaced where one was held: one upsert, no delete and insert.
+        await insert_rows(s, _table(Fact), [
             {"pinfl": r.pinfl, "item": r.fact_item, "household_id": persons[r.pinfl][1],
              "value": {"value": r.value}, "agency": r.agency, "agency_record_id": r.record_id,
-             "as_of": r.as_of, "received_at": now, "b_agency": r.agency, "b_record": r.record_id}
-            for r in changed.values()])
+             "as_of": r.as_of, "received_at": now, "record_id": record_ids[(r.agency, r.record_id)]}
+            for r in changed.values()], conflict=("pinfl", "item"))
         await _apply(uow, catalogue, list(changed.values()), persons, facts)
         # Last: the batch's rows are all written where each member was, and move with them.
         moved = await families.move_members(s, placement, catalogue, changed.values(), persons, today)
         households = sorted({persons[r.pinfl][1] for r in changed.values()} | moved)
-        for household_ids in in_chunks(households):
-            await s.execute(update(Household).where(Household.id.in_(household_ids)).values(data_changed_at=now))
+        await update_rows(s, _table(Household), [{"id": h} for h in households], ("id",), {"data_changed_at": now})
     uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,
               superseded=result.superseded, stale=result.stale, expired=result.expired,
               unchanged=result.unchanged, rejected=len(result.rejected), born=len(placement.newborns))
+
+
+async def _facts_of(s: AsyncSession, pinfls: Sequence[str]) -> dict[str, dict[str, _FactRow]]:
+    """Every fact in force of these persons, by PINFL and fact item."""
+    facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
+    for pinfl, item, value, agency, rid, as_of, received in await rows_where_in(
+            s, select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
+                      Fact.received_at), Fact.pinfl, pinfls):
+        facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
+    return facts
 
 
 def _table(model: type[Base]) -> Table:
@@ -336,7 +323,8 @@ async def _apply(
     persons: Mapping[str, tuple[int, int]],
     facts: Mapping[str, Mapping[str, _FactRow]],
 ) -> None:
-    """Write what changed to the registry tables eligibility reads, recomputed from the facts."""
+    """Write what changed to the registry tables eligibility reads, recomputed from the facts:
+    one set-based statement per table and kind of change."""
     s = uow.session
     specs = catalogue.items
     incomes: set[tuple[str, str, str]] = set()  # pinfl, month, source
@@ -370,19 +358,15 @@ async def _apply(
                     total += int(row.value)
                     agencies.add(row.agency)
             sums[(pinfl, month, source)] = (total, agencies)
-        t = _table(Income)
-        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.month == bindparam("m"),
-                                             t.c.source == bindparam("src"))),
-                        [{"pid": persons[p][0], "m": _month(m), "src": src} for p, m, src in sums])
-        await s.execute(insert(Income), [
+        # A person's row of a month and source, replaced where held.
+        await insert_rows(s, _table(Income), [
             {"household_id": persons[p][1], "person_id": persons[p][0], "month": _month(m), "source": src,
              "amount": total, "agency": ",".join(sorted(agencies))[:40]}
-            for (p, m, src), (total, agencies) in sums.items()])
+            for (p, m, src), (total, agencies) in sums.items()], conflict=("person_id", "month", "source"))
 
     if vehicles:
         t = _table(Vehicle)
-        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.plate == bindparam("pl"))),
-                        [{"pid": persons[p][0], "pl": plate} for p, plate in vehicles])
+        await delete_rows(s, t, [{"person_id": persons[p][0], "plate": plate} for p, plate in vehicles])
         rows = []
         for pinfl, plate in vehicles:
             held = facts[pinfl].get(f"yhxbb.vehicle|{plate}")
@@ -392,24 +376,20 @@ async def _apply(
             rows.append({"household_id": persons[pinfl][1], "person_id": persons[pinfl][0],
                          "kind": held.value["kind"], "year": held.value["year"],
                          "roadworthy": held.value["roadworthy"], "plate": plate})
-        if rows:
-            await s.execute(insert(Vehicle), rows)
+        await insert_rows(s, t, rows)
 
     if properties:
         t = _table(Property)
-        await s.execute(delete(t).where(and_(t.c.person_id == bindparam("pid"), t.c.cadastre_number == bindparam("c"),
-                                             t.c.kind == bindparam("k"))),
-                        [{"pid": persons[p][0], "c": c, "k": k} for p, c, k in properties])
-        rows = [{"household_id": persons[p][1], "person_id": persons[p][0], "kind": k, "cadastre_number": c}
-                for p, c, k in properties
-                if (held := facts[p].get(f"kadastr.{k}_property|{c}")) is not None and held.value is True]
-        if rows:
-            await s.execute(insert(Property), rows)
+        await delete_rows(s, t, [{"person_id": persons[p][0], "cadastre_number": c, "kind": k}
+                                 for p, c, k in properties])
+        await insert_rows(s, t, [
+            {"household_id": persons[p][1], "person_id": persons[p][0], "kind": k, "cadastre_number": c}
+            for p, c, k in properties
+            if (held := facts[p].get(f"kadastr.{k}_property|{c}")) is not None and held.value is True])
 
     if banks:
         t = _table(BankBalance)
-        await s.execute(delete(t).where(t.c.person_id == bindparam("pid")),
-                        [{"pid": persons[p][0]} for p in banks])
+        await delete_rows(s, t, [{"person_id": persons[p][0]} for p in banks])
         rows = []
         for pinfl in banks:
             held_rows = [row for fact_item, row in facts[pinfl].items()
@@ -419,28 +399,44 @@ async def _apply(
                 rows.append({"household_id": persons[pinfl][1], "person_id": persons[pinfl][0],
                              "amount": sum(int(r.value) for r in held_rows),
                              "as_of": max(r.as_of for r in held_rows)})
-        if rows:
-            await s.execute(insert(BankBalance), rows)
+        await insert_rows(s, t, rows)
 
-    for pinfl, spec, value in person_updates:
+    if person_updates:
+        await _update_persons(s, person_updates, persons)
+
+
+async def _update_persons(s: AsyncSession, updates: list[tuple[str, ItemSpec, Any]],
+                          persons: Mapping[str, tuple[int, int]]) -> None:
+    """The persons columns the civil registry, VTEK and the security bodies say, a statement per column."""
+    t = _table(Person)
+    columns: dict[str, dict[int, Any]] = defaultdict(dict)  # column → person id → value (the last said)
+    service: list[tuple[str, str, int]] = []  # ("set" | "clear", body, person id), in the batch's order
+    for pinfl, spec, value in updates:
         assert spec.applies is not None
         pid = persons[pinfl][0]
-        if spec.applies["column"] == "household_id":
+        column = spec.applies["column"]
+        if column == "household_id":
             continue  # moved by ``families.move_members``; a lapsed membership moves no one back
-        if spec.applies["column"] == "birth_date":
+        if column == "birth_date":
             if isinstance(value, dict):  # a lapsed birth (no value) leaves the birth date as it is
-                await s.execute(update(Person).where(Person.id == pid).values(
-                    birth_date=dt.date.fromisoformat(value["birth_date"])))
-        elif spec.applies["column"] == "disability":
-            await s.execute(update(Person).where(Person.id == pid).values(disability=None if value == "none" else value))
-        elif spec.applies["column"] == "died_on":
-            await s.execute(update(Person).where(Person.id == pid).values(
-                died_on=None if value is None else dt.date.fromisoformat(str(value))))
-        elif value:
-            await s.execute(update(Person).where(Person.id == pid).values(service_body=spec.applies["body"]))
+                columns[column][pid] = dt.date.fromisoformat(value["birth_date"])
+        elif column == "disability":
+            columns[column][pid] = None if value == "none" else value
+        elif column == "died_on":
+            columns[column][pid] = None if value is None else dt.date.fromisoformat(str(value))
         else:
-            await s.execute(update(Person).where(Person.id == pid, Person.service_body == spec.applies["body"])
-                            .values(service_body=None))
+            service.append(("set" if value else "clear", spec.applies["body"], pid))
+    for column, values in columns.items():
+        await update_rows(s, t, [{"id": pid, column: v} for pid, v in values.items()], ("id",))
+    # Several bodies write one column, and clearing one depends on what the last set: each run of
+    # one kind in a statement, the runs in order.
+    for (kind, body), run in itertools.groupby(service, key=lambda u: (u[0], u[1])):
+        ids = list(dict.fromkeys(pid for _, _, pid in run))
+        if kind == "set":
+            await update_rows(s, t, [{"id": pid} for pid in ids], ("id",), {"service_body": body})
+        else:
+            await update_rows(s, t, [{"id": pid, "service_body": body} for pid in ids], ("id", "service_body"),
+                              {"service_body": None})
 
 
 def _expired_value(spec: ItemSpec) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import InvalidInput
 from core.exchange import MAX_NUMBER, AgencyRecord, Catalogue, ItemSpec
-from core.storage.in_lists import in_chunks
+from core.storage.bulk_rows import rows_where_in
 from core.storage.schema import BankBalance, Income
 
 
@@ -56,23 +56,24 @@ class Totals:
         """The stored rows of the households that ``records`` would change."""
         totals = cls(catalogue, persons, facts)
         incomes: set[int] = set()
+        months: set[dt.date] = set()
         banks: set[int] = set()
         for rec in records:
             table = catalogue.items[rec.item].table
-            if table == "incomes":
+            if table == "incomes" and rec.key is not None:
                 incomes.add(persons[rec.pinfl][1])
+                months.add(dt.date(int(rec.key[:4]), int(rec.key[5:7]), 1))
             elif table == "bank_balances":
                 banks.add(persons[rec.pinfl][1])
-        for chunk in in_chunks(sorted(incomes)):
-            for pid, hid, month, source, amount in await session.execute(
-                    select(Income.person_id, Income.household_id, Income.month, Income.source, Income.amount)
-                    .where(Income.household_id.in_(chunk))):
-                totals._add(("incomes", pid, _month(month), source), ("incomes", hid, _month(month)), int(amount))
-        for chunk in in_chunks(sorted(banks)):
-            for owner, hid, balance in await session.execute(
-                    select(BankBalance.person_id, BankBalance.household_id, BankBalance.amount)
-                    .where(BankBalance.household_id.in_(chunk))):
-                totals._add(("bank", owner), ("bank", hid), int(balance))
+        # Only the months the batch brings: no other month's sum can change.
+        for pid, hid, month, source, amount in await rows_where_in(
+                session, select(Income.person_id, Income.household_id, Income.month, Income.source, Income.amount)
+                .where(Income.month.in_(sorted(months))), Income.household_id, sorted(incomes)):
+            totals._add(("incomes", pid, _month(month), source), ("incomes", hid, _month(month)), int(amount))
+        for owner, hid, balance in await rows_where_in(
+                session, select(BankBalance.person_id, BankBalance.household_id, BankBalance.amount),
+                BankBalance.household_id, sorted(banks)):
+            totals._add(("bank", owner), ("bank", hid), int(balance))
         return totals
 
     def _add(self, row: RowKey, group: GroupKey, amount: int) -> None:
