@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -59,7 +59,14 @@ from core.services.exchange_expiry import EXPIRY as EXPIRY
 from core.services.exchange_expiry import expire_facts as expire_facts
 from core.services.exchange_totals import Totals
 from core.services.family_events import family_events
-from core.storage.bulk_rows import delete_rows, insert_rows, rows_matching, rows_where_in, update_rows
+from core.storage.bulk_rows import (
+    delete_rows,
+    insert_rows,
+    rows_by_prefix,
+    rows_matching,
+    rows_where_in,
+    update_rows,
+)
 from core.storage.in_lists import in_chunks
 from core.storage.locks import INGEST, transaction_lock
 from core.storage.schema import (
@@ -229,7 +236,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
     await families.add_newborns(s, placement, persons)
 
     # The facts in force for these persons.
-    facts = await _facts_of(s, sorted({r.pinfl for _, r in fresh}))
+    facts = await _facts_of(s, catalogue, (r for _, r in fresh))
 
     statuses: dict[tuple[str, str], str] = {}
     displaced: list[tuple[str, str]] = []  # held records that are no longer current
@@ -297,12 +304,30 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
               unchanged=result.unchanged, rejected=len(result.rejected), born=len(placement.newborns))
 
 
-async def _facts_of(s: AsyncSession, pinfls: Sequence[str]) -> dict[str, dict[str, _FactRow]]:
-    """Every fact in force of these persons, by PINFL and fact item."""
+def _prefixes(catalogue: Catalogue, rec: AgencyRecord) -> tuple[str, ...]:
+    """The fact items a record's ingest reads, as prefixes: its own, and the others its stored row
+    is the sum of (a month's incomes of its source, a person's balances) or depends on (a plate's
+    deregistration). A prefix may take a few more (harmless: only these are looked at)."""
+    spec = catalogue.items[rec.item]
+    if spec.table == "incomes" and spec.applies is not None and rec.key is not None:
+        return tuple(f"{s.item}|{rec.key[:7]}" for s in catalogue.items_for_table("incomes")
+                     if s.applies is not None and s.applies["source"] == spec.applies["source"])
+    if spec.table == "bank_balances":
+        return tuple(f"{s.item}|" for s in catalogue.items_for_table("bank_balances"))
+    if spec.table == "vehicles":
+        return tuple(f"{s.item}|{rec.key}" for s in catalogue.items_for_table("vehicles"))
+    return (rec.fact_item,)
+
+
+async def _facts_of(s: AsyncSession, catalogue: Catalogue,
+                    records: Iterable[AgencyRecord]) -> dict[str, dict[str, _FactRow]]:
+    """The facts in force that ingesting ``records`` reads (not every fact of their persons: a
+    worker's wage of one month needs none of their other months), by PINFL and fact item."""
+    wanted = sorted({(r.pinfl, prefix) for r in records for prefix in _prefixes(catalogue, r)})
     facts: dict[str, dict[str, _FactRow]] = defaultdict(dict)
-    for pinfl, item, value, agency, rid, as_of, received in await rows_where_in(
-            s, select(Fact.pinfl, Fact.item, Fact.value, Fact.agency, Fact.agency_record_id, Fact.as_of,
-                      Fact.received_at), Fact.pinfl, pinfls):
+    for pinfl, item, value, agency, rid, as_of, received in await rows_by_prefix(
+            s, _table(Fact), ("pinfl", "item", "value", "agency", "agency_record_id", "as_of", "received_at"),
+            "pinfl", "item", wanted):
         facts[pinfl][item] = _FactRow(value.get("value"), agency, rid, as_of, received)
     return facts
 

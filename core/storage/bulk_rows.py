@@ -168,3 +168,30 @@ async def rows_matching(s: AsyncSession, table: Table, columns: Sequence[str],
             tuple_(*(table.c[n] for n in names)).in_([tuple(k[n] for n in names) for k in chunk]))
         out.extend((await conn.execute(stmt)).all())
     return out
+
+
+async def rows_by_prefix(s: AsyncSession, table: Table, columns: Sequence[str], key: str, text_column: str,
+                         wanted: Sequence[tuple[Any, str]]) -> list[Any]:
+    """``columns`` of the rows whose ``key`` equals and whose ``text_column`` starts with one of
+    ``wanted``'s pairs (a row matching two pairs comes twice). The key should lead an index."""
+    if not wanted:
+        return []
+    conn = await s.connection()
+    cols = ", ".join(f"t.{c}" for c in columns)
+    typed = [table.c[c] for c in columns]
+    if is_postgres(s):
+        # starts_with, not LIKE: keys hold '_' and '%', and no collation reorders a prefix.
+        sql = (f"SELECT {cols} FROM {table.name} AS t JOIN unnest(CAST(:k AS {_pg_type(table.c[key])}[]),"
+               f" CAST(:p AS TEXT[])) AS u(k, p) ON t.{key} = u.k AND starts_with(t.{text_column}, u.p)")
+        params = {"k": [k for k, _ in wanted], "p": [p for _, p in wanted]}
+        return list((await conn.execute(text(sql).columns(*typed), params)).all())
+    out: list[Any] = []
+    for chunk in in_chunks(wanted, IN_LIST // 3):
+        conditions = " OR ".join(f"(t.{key} = :k{i} AND substr(t.{text_column}, 1, :n{i}) = :p{i})"
+                                 for i in range(len(chunk)))
+        binds: dict[str, Any] = {}
+        for i, (k, p) in enumerate(chunk):
+            binds.update({f"k{i}": k, f"n{i}": len(p), f"p{i}": p})
+        out.extend((await conn.execute(text(f"SELECT {cols} FROM {table.name} AS t WHERE {conditions}")
+                                       .columns(*typed), binds)).all())
+    return out
