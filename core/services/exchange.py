@@ -135,24 +135,37 @@ async def ingest(target: Core | UnitOfWork, records: Sequence[Any], actor: Actor
     Given a ``Core``, runs in its own unit of work and commits; given a ``UnitOfWork``, works in
     it and leaves the commit to the caller.
     """
+    actor = actor or Actor("agency", "exchange", "api")
     if isinstance(target, Core):
+        # Checked before the unit of work opens: the checks read nothing stored, and on SQLite
+        # the unit of work holds the database's one write lock from its start, so a batch being
+        # checked would keep every other batch (and every other writer) waiting for nothing.
+        checked = _check(records, target.clock.today())
         # write=True: SQLite's write lock from the start, so two batches never read the same state.
         async with target.uow(write=True) as uow:
-            result = await ingest(uow, records, actor)
+            result = await _ingest_checked(uow, checked, actor)
             await uow.commit()
         return result
-    return await _ingest(target, records, actor or Actor("agency", "exchange", "api"))
+    return await _ingest_checked(target, _check(records, target.today()), actor)
 
 
-async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> IngestResult:
+@dataclass
+class _Checked:
+    """A batch's records checked one by one: the result so far, the valid ones, and the repeats."""
+
+    result: IngestResult
+    valid: list[tuple[int, AgencyRecord]]
+    repeats: list[tuple[int, int]]  # (index, index of the same record earlier in the batch)
+
+
+def _check(records: Sequence[Any], today: dt.date) -> _Checked:
     if len(records) > MAX_BATCH:
         raise InvalidInput("exchange.batch_too_large", size=len(records), limit=MAX_BATCH)
     catalogue = load_catalogue()
-    today = uow.today()
     result = IngestResult()
     valid: list[tuple[int, AgencyRecord]] = []
     first: dict[tuple[str, str], tuple[int, AgencyRecord]] = {}
-    repeats: list[tuple[int, int]] = []  # (index, index of the same record earlier in the batch)
+    repeats: list[tuple[int, int]] = []
     for index, raw in enumerate(records):
         try:
             rec = validate_record(raw, today, catalogue)
@@ -169,13 +182,21 @@ async def _ingest(uow: UnitOfWork, records: Sequence[Any], actor: Actor) -> Inge
             continue
         first[ident] = (index, rec)
         valid.append((index, rec))
+    return _Checked(result, valid, repeats)
+
+
+async def _ingest_checked(uow: UnitOfWork, checked: _Checked, actor: Actor) -> IngestResult:
     # Whoever holds the lock has committed what this batch is about to read, or has not begun.
+    # What the batch reads (who each PINFL is, the records and facts held) is read under it: read
+    # before, it could be changed by a batch committing meanwhile, and checking that it was not
+    # would read it again.
     await transaction_lock(uow.session, INGEST_LOCK)
     # Stamped once the lock is held: an assessment range that read this batch's households before
     # it (under a shared hold) has committed, so its decisions are older than this stamp.
     now = uow.now()
-    await _store(uow, catalogue, valid, result, now, actor)
-    _settle_repeats(result, repeats)
+    result = checked.result
+    await _store(uow, load_catalogue(), checked.valid, result, now, actor)
+    _settle_repeats(result, checked.repeats)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -130,3 +131,27 @@ async def test_a_repeat_in_a_batch_shares_the_fate_of_its_first(core: Core) -> N
     assert (result.accepted, result.unchanged, result.unchanged_at) == (1, 1, [2])
     assert [(i, code) for i, code, _ in result.rejected] == [
         (1, "exchange.unknown_pinfl"), (3, "exchange.unknown_pinfl"), (4, "exchange.duplicate_in_batch")]
+
+
+async def test_a_batch_is_checked_before_its_unit_of_work_takes_the_write_lock(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.services import exchange
+
+    _, head = await make_family(core)
+    said: list[str] = []
+    check, uow = exchange.validate_record, core.uow
+
+    def checking(*args: Any, **kwargs: Any) -> Any:
+        said.append("check")
+        return check(*args, **kwargs)
+
+    def opening(**kwargs: Any) -> Any:
+        said.append("unit of work")
+        return uow(**kwargs)
+
+    monkeypatch.setattr(exchange, "validate_record", checking)
+    monkeypatch.setattr(core, "uow", opening)
+    result = await ingest(core, [wage(head, 700_000, "W-1"), wage(head, 1, "W-2", key="bad")])
+    # Every record checked, and only then the unit of work (SQLite's write lock) opened.
+    assert said == ["check", "check", "unit of work"]
+    assert result.accepted == 1 and [code for _, code, _ in result.rejected] == ["exchange.bad_key"]
