@@ -170,18 +170,26 @@ async def rows_matching(s: AsyncSession, table: Table, columns: Sequence[str],
         sql = (f"SELECT {', '.join(f't.{c}' for c in columns)} FROM {source} CROSS JOIN LATERAL"
                f" (SELECT * FROM {table.name} WHERE {match} OFFSET 0) AS t")
         return list((await conn.execute(text(sql).columns(*(table.c[c] for c in columns)), params)).all())
+    # SQLite searches a list of row values without its index: the first column equal, the rest IN.
+    by_first: dict[Any, list[Mapping[str, Any]]] = {}
+    for k in keys:
+        by_first.setdefault(k[names[0]], []).append(k)
     out: list[Any] = []
-    for chunk in in_chunks(keys, max(1, IN_LIST // len(names))):
-        stmt = select(*(table.c[c] for c in columns)).where(
-            tuple_(*(table.c[n] for n in names)).in_([tuple(k[n] for n in names) for k in chunk]))
-        out.extend((await conn.execute(stmt)).all())
+    for first, group in by_first.items():
+        for chunk in in_chunks(group, max(1, IN_LIST // max(1, len(names) - 1))):
+            stmt = select(*(table.c[c] for c in columns)).where(table.c[names[0]] == first)
+            if len(names) > 1:
+                stmt = stmt.where(tuple_(*(table.c[n] for n in names[1:])).in_(
+                    [tuple(k[n] for n in names[1:]) for k in chunk]) if len(names) > 2
+                    else table.c[names[1]].in_([k[names[1]] for k in chunk]))
+            out.extend((await conn.execute(stmt)).all())
     return out
 
 
 async def rows_by_prefix(s: AsyncSession, table: Table, columns: Sequence[str], key: str, text_column: str,
                          wanted: Sequence[tuple[Any, str]]) -> list[Any]:
     """``columns`` of the rows whose ``key`` equals and whose ``text_column`` starts with one of
-    ``wanted``'s pairs (a row matching two pairs comes twice). The key should lead an index."""
+    ``wanted``'s pairs (a row matching two may come twice). The key should lead an index."""
     if not wanted:
         return []
     conn = await s.connection()
@@ -194,13 +202,15 @@ async def rows_by_prefix(s: AsyncSession, table: Table, columns: Sequence[str], 
                f" AND starts_with({table.name}.{text_column}, u.p) OFFSET 0) AS t")  # see rows_matching
         params = {"k": [k for k, _ in wanted], "p": [p for _, p in wanted]}
         return list((await conn.execute(text(sql).columns(*typed), params)).all())
+    # SQLite: every row of the keys (by the index), those under a prefix kept.
+    prefixes: dict[Any, list[str]] = {}
+    for k, p in wanted:
+        prefixes.setdefault(k, []).append(p)
     out: list[Any] = []
-    for chunk in in_chunks(wanted, IN_LIST // 3):
-        conditions = " OR ".join(f"(t.{key} = :k{i} AND substr(t.{text_column}, 1, :n{i}) = :p{i})"
-                                 for i in range(len(chunk)))
-        binds: dict[str, Any] = {}
-        for i, (k, p) in enumerate(chunk):
-            binds.update({f"k{i}": k, f"n{i}": len(p), f"p{i}": p})
-        out.extend((await conn.execute(text(f"SELECT {cols} FROM {table.name} AS t WHERE {conditions}")
-                                       .columns(*typed), binds)).all())
+    position = columns.index(text_column)
+    for chunk in in_chunks(sorted(prefixes), IN_LIST):
+        stmt = select(*typed).where(table.c[key].in_(chunk))
+        for row in (await conn.execute(stmt)).all():
+            if any(row[position].startswith(p) for p in prefixes[row[columns.index(key)]]):
+                out.append(row)
     return out
