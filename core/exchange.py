@@ -84,6 +84,9 @@ EARLIEST = dt.date(MIN_YEAR, 1, 1)
 MAX_NUMBER = 10**15 - 1
 # Keys of these tables are vehicle plates: ``01a123bc`` and ``01A123BC`` are one vehicle.
 _UPPER_CASE_KEYS = ("vehicles",)
+# Keys kept in a column shorter than a text key may be: a plate (an Uzbek one has 8 or 9 characters)
+# in ``vehicles.plate``. Longer, it was a whole batch failing on PostgreSQL, not one record refused.
+KEY_LIMITS: Mapping[str, int] = {"vehicles": 12}
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,9 @@ def _key(spec: ItemSpec, key: Any, as_of: dt.date) -> str | None:
     text = key.upper() if spec.table in _UPPER_CASE_KEYS else key
     if not _KEY_RE[spec.key].fullmatch(text):
         raise bad("pattern", pattern=KEY_PATTERNS[spec.key], example=KEY_EXAMPLES[spec.key])
+    limit = KEY_LIMITS.get(spec.table or "")
+    if limit is not None and len(text) > limit:
+        raise bad("too_long", limit=limit)
     if spec.key in ("month", "month_employer"):
         if text[:7] > as_of.isoformat()[:7]:
             # An income for a month the agency has not reached yet on its own as-of date.

@@ -245,3 +245,18 @@ async def test_a_number_too_large_is_refused_alone_and_the_batch_is_kept(core: C
     assert [(i, code, p["value"]) for i, code, p in result.rejected] == [
         (0, "exchange.bad_value", "99999999999999999999")]
     assert (await november_wage(core, household_id))[0] == 1_200_000
+
+
+async def test_a_plate_longer_than_the_registry_keeps_is_one_record_refused_not_the_batch(core: Core) -> None:
+    """``vehicles.plate`` holds 12 characters; a 13-character key (the text pattern allows 24) was
+    written into it and failed the whole batch on PostgreSQL. It is refused on its own."""
+    household_id, head = await make_family(core)
+    base = {"pinfl": head, "as_of": "2026-12-01", "agency": "yhxbb", "item": "yhxbb.vehicle",
+            "value": {"year": 2022, "roadworthy": True, "kind": "car"}}
+    result = await ingest(core, [{**base, "key": "01A123BC45678", "record_id": "V1"},
+                                 {**base, "key": "01A123BC4567", "record_id": "V2"}])
+    assert result.accepted == 1
+    [(index, code, params)] = result.rejected
+    assert (index, code, params["reason"], params["limit"]) == (0, "exchange.bad_key", "too_long", 12)
+    async with core.uow() as uow:
+        assert (await uow.session.scalars(select(Vehicle.plate))).all() == ["01A123BC4567"]
