@@ -318,6 +318,7 @@ async def _store(uow: UnitOfWork, catalogue: Catalogue, valid: list[tuple[int, A
         await _apply(uow, catalogue, list(changed.values()), persons, facts)
         # Last: the batch's rows are all written where each member was, and move with them.
         moved = await families.move_members(s, placement, catalogue, changed.values(), persons, today)
+        await families.replace_dead_heads(s, catalogue, changed.values(), persons, today)
         households = sorted({persons[r.pinfl][1] for r in changed.values()} | moved)
         await update_rows(s, _table(Household), [{"id": h} for h in households], ("id",), {"data_changed_at": now})
     uow.audit(actor, "exchange.ingested", "exchange", actor.id, accepted=result.accepted,

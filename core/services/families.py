@@ -196,6 +196,21 @@ async def move_members(s: AsyncSession, placement: Placement, catalogue: Catalog
     return {m["b_old"] for m in moves} | {m["b_new"] for m in moves}
 
 
+async def replace_dead_heads(s: AsyncSession, catalogue: Catalogue, changed: Iterable[AgencyRecord],
+                             persons: Mapping[str, tuple[int, int]], today: dt.date) -> None:
+    """A family whose head the civil registry reports dead (by today) is headed by the member
+    ``next_head`` picks, as when a head moves out: the bank file names the head as the family's
+    payee, and a dead person's account is not paid."""
+    dead = [persons[r.pinfl][0] for r in changed if _column(catalogue, r) == "died_on" and r.value is not None
+            and dt.date.fromisoformat(str(r.value)) <= today and r.pinfl in persons]
+    if not dead:
+        return
+    households: list[int] = []
+    for chunk in in_chunks(dead):
+        households += (await s.scalars(select(Household.id).where(Household.head_person_id.in_(chunk)))).all()
+    await _new_heads(s, sorted(households), today)
+
+
 async def _new_heads(s: AsyncSession, households: list[int], today: dt.date) -> None:
     """A family whose head moved out is headed by the member ``next_head`` picks, or by no one."""
     if not households:

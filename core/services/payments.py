@@ -50,7 +50,7 @@ from core.services.outbox import PRIORITY_NOTICE
 from core.storage.assessment_sql import OUTBOX_INSERT, REACHABLE, Dialect, contact_join, route_columns
 from core.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from core.storage.results import rowcount
-from core.storage.schema import Enrolment, PaymentCycle, PayrollLine, Person
+from core.storage.schema import Enrolment, Household, PaymentCycle, PayrollLine, Person
 from core.storage.uow import Actor, Core, UnitOfWork
 
 PAYMENT_SERVICE_ERROR_CODES = (
@@ -443,7 +443,9 @@ async def export_payroll(core: Core, month: dt.date, out: TextIO, actor: Actor) 
         rows = await uow.session.stream(
             select(PayrollLine.id, Person.pinfl, PayrollLine.household_id, PayrollLine.amount,
                    PayrollLine.window_start, PayrollLine.window_end)
-            .outerjoin(Person, (Person.household_id == PayrollLine.household_id) & (Person.relation == "head"))
+            # The payee is whoever heads the family now (a dead or departed head is replaced).
+            .outerjoin(Household, Household.id == PayrollLine.household_id)
+            .outerjoin(Person, Person.id == Household.head_person_id)
             .where(lines, PayrollLine.status.in_(("scheduled", "sent")))
             .order_by(PayrollLine.id).execution_options(yield_per=5000))
         async for line_id, pinfl, hid, amount, start, end in rows:

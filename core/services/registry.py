@@ -113,9 +113,13 @@ class HouseholdView:
     channel: str
     telegram_chat_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Who heads the family now: after a head dies or moves out, another member (core.services.families).
+    head_person_id: int | None = None
 
     @property
     def head(self) -> MemberView | None:
+        if self.head_person_id is not None:
+            return next((m for m in self.members if m.person_id == self.head_person_id), None)
         return next((m for m in self.members if m.relation == "head"), None)
 
 
@@ -232,6 +236,7 @@ async def household_view(s: AsyncSession, household_id: int) -> HouseholdView:
         language=contact.language if contact else "uz",
         channel=contact.channel if contact else "sms",
         telegram_chat_id=contact.telegram_chat_id if contact else None,
+        head_person_id=household.head_person_id,
     )
 
 

@@ -158,3 +158,35 @@ async def test_an_application_decided_after_next_months_payroll_was_approved_is_
             OutboxMessage.household_id == household_id, OutboxMessage.template == "application.approved"))
     assert period == [(dt.date(2027, 2, 1), dt.date(2027, 7, 1))]
     assert told is not None and str(told["first_month"])[:10] == "2027-02-01"
+
+
+async def test_a_head_reported_dead_is_no_longer_the_payee_the_spouse_is(core: Core, clock) -> None:
+    """The bank file names the family's head as its payee. A head the civil registry reports dead is
+    replaced by the spouse (as when a head moves out), and the family's own view shows them."""
+    import io
+
+    from core.services.exchange import ingest
+    from core.services.payments import export_payroll
+    from core.services.registry import household_view
+    from core.storage.schema import Household, Person
+
+    household_id = await enrolled_family(core)
+    async with core.uow() as uow:
+        head, spouse = (await uow.session.execute(
+            select(Person.pinfl, Person.id).where(Person.household_id == household_id,
+                                                  Person.relation.in_(("head", "spouse")))
+            .order_by(Person.relation))).all()
+    result = await ingest(core, [{"agency": "fhdyo", "item": "fhdyo.death", "pinfl": head.pinfl, "value": "2026-12-03",
+                                  "as_of": "2026-12-04", "record_id": "D-1"}])
+    assert result.accepted == 1
+    async with core.uow() as uow:
+        assert await uow.session.scalar(select(Household.head_person_id).where(Household.id == household_id)) \
+            == spouse.id
+        view = await household_view(uow.session, household_id)
+        assert view.head is not None and view.head.person_id == spouse.id
+    await open_payroll(core, dt.date(2027, 1, 1), STAFF)
+    await approve_payroll(core, dt.date(2027, 1, 1), Actor("staff", "checker", "cli"))
+    out = io.StringIO()
+    assert await export_payroll(core, dt.date(2027, 1, 1), out, STAFF) == 1
+    [line] = out.getvalue().splitlines()[1:]
+    assert line.split(",")[1] == spouse.pinfl
