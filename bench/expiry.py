@@ -81,19 +81,11 @@ async def main():
         async with core.engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
             await conn.execute(text(ddl))
-        t = time.perf_counter()
-        async with core.engine.begin() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            if core.engine.dialect.name == "postgresql":
-                await raw.copy_records_to_table("bench_scratch", records=rows)
-            else:
-                cur = await raw.cursor()
-                await cur.executemany("INSERT INTO bench_scratch VALUES (?,?,?,?,?,?,?,?,?)",
-                                      [tuple(str(v) if isinstance(v, (dt.date, dt.datetime)) else v for v in r)
-                                       for r in rows])
-        note = f"rows {n}"
-        async with core.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE bench_scratch"))
+        from bench.scratch import bulk_write
+        took = await bulk_write(core.engine, rows)
+        print(f"took {took:.3f} rows {n}")
+        await core.engine.dispose()
+        return
     print(f"took {time.perf_counter() - t:.3f} {note}")
     await core.engine.dispose()
 

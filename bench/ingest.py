@@ -39,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import admin, bulk_write  # noqa: E402
+
 TODAY = "2026-12-10"
 BATCH = 10_000
 NEXT_MONTH = "2026-12"  # after the months the seed counts (its records are as of 2026-12-01)
@@ -187,20 +189,7 @@ async def baseline(core: Any, n: int) -> float:
                                     " as_of DATE, received_at DATETIME, status VARCHAR(12),"
                                     " UNIQUE (agency, agency_record_id))"))
             await conn.execute(text("CREATE INDEX ix_bench_scratch_pinfl ON bench_scratch (pinfl)"))
-    t = time.perf_counter()
-    async with core.engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        if pg:
-            await raw.copy_records_to_table("bench_scratch", records=[(*r[:5], r[5], *r[6:]) for r in rows])
-        else:
-            cur = await raw.cursor()
-            await cur.executemany("INSERT INTO bench_scratch VALUES (?,?,?,?,?,?,?,?,?)",
-                                  [tuple(str(v) if isinstance(v, dt.date | dt.datetime) else v for v in r)
-                                   for r in rows])
-    took = time.perf_counter() - t
-    async with core.engine.begin() as conn:
-        await conn.execute(text("DROP TABLE bench_scratch"))
-    return took
+    return await bulk_write(core.engine, rows)
 
 
 def main() -> int:
@@ -215,7 +204,7 @@ def main() -> int:
     scratch = None
     if args.database.startswith("postgres"):
         scratch = f"spsr_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_admin(args.database, f'CREATE DATABASE "{scratch}"'))
+        asyncio.run(admin(args.database, f'CREATE DATABASE "{scratch}"'))
         url = args.database.rsplit("/", 1)[0] + f"/{scratch}"
     else:
         Path(args.database).unlink(missing_ok=True)
@@ -225,18 +214,8 @@ def main() -> int:
         asyncio.run(run(url, args.households, args.batches, args.profile))
     finally:
         if scratch is not None and not args.keep:
-            asyncio.run(_admin(args.database, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            asyncio.run(admin(args.database, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     return 0
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.scratch import admin as _admin  # noqa: E402
+
 PY = sys.executable
 TODAY = "2026-12-10"
 MONTH = "2027-01"  # after the months the seed freezes; the furthest one open on TODAY
@@ -129,19 +132,11 @@ async def main():
         async with core.engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
             await conn.execute(text(ddl))
-        t = time.perf_counter()
-        async with core.engine.begin() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            if core.engine.dialect.name == "postgresql":
-                await raw.copy_records_to_table("bench_scratch", records=rows)
-            else:
-                cur = await raw.cursor()
-                await cur.executemany("INSERT INTO bench_scratch VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                      [tuple(str(v) if isinstance(v, (dt.date, dt.datetime)) else v for v in r)
-                                       for r in rows])
-        note = f"rows {n}"
-        async with core.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE bench_scratch"))
+        from bench.scratch import bulk_write
+        took = await bulk_write(core.engine, rows)
+        print(f"took {took:.3f} rows {n}")
+        await core.engine.dispose()
+        return
     print(f"took {time.perf_counter() - t:.3f} {note}")
     await core.engine.dispose()
 
@@ -219,15 +214,6 @@ def main() -> int:
             asyncio.run(_admin(args.database, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     return 0
 
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":
