@@ -137,15 +137,15 @@ def _stmt(sql: str) -> Any:
     return t
 
 
-async def _statements(uow: UnitOfWork, everything: bool) -> _Statements:
+async def _statements(uow: UnitOfWork, everything: bool, since: bool) -> _Statements:
     rules = rules_in_force(uow.today(), uow.book)
     d = q.Dialect(uow.session.get_bind().dialect.name)
     # Families are enrolled from next month, or from the first month after it whose payroll is
     # not approved yet: from an approved one they would never be paid for it.
     first_month = await first_open_month(uow.session, add_months(uow.today().replace(day=1), 1))
     return _Statements(
-        decisions=_stmt(q.decisions_insert(rules, d, everything=everything)),
-        due=_stmt(q.due_in_range(everything=everything)),
+        decisions=_stmt(q.decisions_insert(rules, d, everything=everything, since=since)),
+        due=_stmt(q.due_in_range(everything=everything, since=since)),
         counts=_stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.eligible THEN 1 ELSE 0 END), 0) "
                      f"FROM decisions d WHERE {q.NEW_DECISIONS}"),
         enrol=_stmt(q.new_enrolments(rules, d, first_month)),
@@ -234,7 +234,7 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
         run = AssessmentRun(started_at=uow.now(), everything=everything)
         uow.session.add(run)
         low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
-        statements = await _statements(uow, everything)
+        statements = await _statements(uow, everything, since is not None)
         dialect = uow.session.get_bind().dialect.name
         if low is None:
             starts: list[int] = []
@@ -251,7 +251,7 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
     async def worker() -> None:
         for lo in ranges:  # one shared iterator: each range is taken by exactly one worker
             async with core.uow() as uow:
-                part = await _assess_range(uow, statements, lo, lo + chunk - 1)
+                part = await _assess_range(uow, statements, lo, lo + chunk - 1, since)
                 await uow.commit()
             # Counted once committed, and with no await in between: the other worker adds too.
             summary.add(part)
@@ -273,24 +273,25 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
     return summary
 
 
-async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int) -> AssessSummary:
+async def _assess_range(uow: UnitOfWork, st: _Statements, lo: int, hi: int,
+                        since: dt.datetime | None) -> AssessSummary:
     """Assess one range of household ids in ``uow``; what it did, counted (the caller commits)."""
     s = uow.session
     # No exchange batch in flight: one holding a household of the range stamped it changed before
     # this range's ``now``, and deciding it on the data the batch replaces would leave it decided.
     await transaction_lock(s, INGEST, shared=True)
     now = uow.now()
-    ids = {"lo": lo, "hi": hi}
+    ids: dict[str, Any] = {"lo": lo, "hi": hi}
     part = AssessSummary()
     if s.get_bind().dialect.name == "postgresql":
         for setting in RANGE_SETTINGS:
             await s.execute(text(setting))
-    due = int(await s.scalar(st.due, ids) or 0)
+    due = int(await s.scalar(st.due, ids if since is None else {**ids, "since": since}) or 0)
     if not due:
         return part
     before = int(await s.scalar(select(func.coalesce(func.max(Decision.id), 0))) or 0)
     enrolled_before = int(await s.scalar(select(func.coalesce(func.max(Enrolment.id), 0))) or 0)
-    await s.execute(st.decisions, {**ids, "now": now})
+    await s.execute(st.decisions, {**ids, "now": now} if since is None else {**ids, "now": now, "since": since})
     assessed, eligible = (await s.execute(st.counts, {**ids, "before": before})).one()
     part.assessed, part.eligible = int(assessed), int(eligible or 0)
     part.errors = due - part.assessed
