@@ -69,6 +69,29 @@ async def test_a_registry_with_data_upgrades_from_the_first_revision(tmp_path) -
         await engine.dispose()
 
 
+async def test_a_current_database_is_opened_without_reading_every_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every command opens the database through ``upgrade``: at the head revision it runs nothing,
+    where SQLite's foreign key check after a migration reads every row (seconds at national size)."""
+    from sqlalchemy import event
+
+    from core.storage.engine import create_engine
+    from core.storage.migrate import upgrade
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'current.db'}")
+    seen: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: seen.append(statement))
+    try:
+        await upgrade(engine)
+        assert any("foreign_key_check" in s for s in seen)  # a migration ran: checked
+        seen.clear()
+        await upgrade(engine)
+        assert not any("foreign_key_check" in s or "foreign_keys=OFF" in s for s in seen)
+        assert await is_current(engine)
+    finally:
+        await engine.dispose()
+
+
 async def test_facts_learn_their_exchange_record_on_upgrade(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """0005: each fact held before it gets the id of the exchange record it came from."""
     from sqlalchemy import text
