@@ -233,7 +233,10 @@ async def _assess(core: Core, *, everything: bool, actor: Actor, chunk: int,
         since = None if everything else await changed_since(uow)
         run = AssessmentRun(started_at=uow.now(), everything=everything)
         uow.session.add(run)
-        low, high = (await uow.session.execute(select(func.min(Household.id), func.max(Household.id)))).one()
+        # Each bound its own subquery: SQLite reads one end of the primary key for a lone MIN or MAX,
+        # and the whole table for both in one SELECT (44 ms at 200,000 households, every pass).
+        low, high = (await uow.session.execute(select(select(func.min(Household.id)).scalar_subquery(),
+                                                      select(func.max(Household.id)).scalar_subquery()))).one()
         statements = await _statements(uow, everything, since is not None)
         dialect = uow.session.get_bind().dialect.name
         if low is None:
