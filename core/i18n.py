@@ -39,6 +39,7 @@ __all__ = [
     "LazyString",
     "Locale",
     "N_",
+    "N_plural",
     "Words",
     "_",
     "current_locale",
@@ -175,6 +176,12 @@ def npgettext(context: str, singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it now; translate it with ``_()`` later."""
     return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message with a plural for extraction without translating it; translate it with
+    ``ngettext(singular, plural, n)`` later (argparse's own plural messages are marked so)."""
+    return singular, plural
 
 
 class LazyString:

@@ -39,6 +39,7 @@ KEYWORDS: Final[dict[str, Any]] = {
     "gettext": None,
     "ngettext": (1, 2),
     "N_": None,
+    "N_plural": (1, 2),
     "pgettext": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3),
     "lazy_gettext": None,
