@@ -6,6 +6,8 @@ import argparse
 import os
 from collections.abc import Callable
 
+from spsr.language import number, tell
+
 
 def served_port() -> str:
     """The port ``make run`` and ``spsr serve`` listen on: PORT when it is set, else 8080; the
@@ -27,8 +29,12 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
         except ValueError:
             n = None
         if n is None or n < low or (high is not None and n > high):
-            bounds = f"from {low:,} to {high:,}" if high is not None else f"of {low:,} or more"
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds}")
+            if high is None:
+                said = tell("{text!r} is not a whole number of {low} or more", text=text, low=number(low))
+            else:
+                said = tell("{text!r} is not a whole number from {low} to {high}", text=text, low=number(low),
+                            high=number(high))
+            raise argparse.ArgumentTypeError(said)
         return n
 
     return parse

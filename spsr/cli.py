@@ -16,21 +16,24 @@ from collections.abc import Sequence
 from core.clock import clock_from_env
 from core.config import Settings
 from spsr import commands
+from spsr.argparse_words import argparse_speaking
 from spsr.bootstrap import freeze_startup
 from spsr.files import CommandError
-from spsr.language import UnknownLanguage, language_from_env, speaking, tell
+from spsr.language import UnknownLanguage, language_from_env, ptr, speaking, tell, tr
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, its help in the language of the current :func:`~spsr.language.speaking` (argparse
+    reads a help text when it is added); argparse's own words follow inside :func:`argparse_speaking`."""
     parser = argparse.ArgumentParser(
         prog="spsr",
-        description="Citizen gateway of Uzbekistan's Social Protection Single Registry.",
-        epilog="The database is chosen by SPSR_DATABASE_URL (default: SQLite at ./var/spsr.db); "
-        "SPSR_TODAY=YYYY-MM-DD pins the registry's date for demos and checks; SPSR_LANGUAGE=uz|kaa|ru|en "
-        "the language staff commands answer in (default: LC_ALL, LC_MESSAGES or LANG, else English).",
+        description=tr("Citizen gateway of Uzbekistan's Social Protection Single Registry."),
+        epilog=tr("The database is chosen by SPSR_DATABASE_URL (default: SQLite at ./var/spsr.db); "
+                  "SPSR_TODAY=YYYY-MM-DD pins the registry's date for demos and checks; SPSR_LANGUAGE=uz|kaa|ru|en "
+                  "the language staff commands answer in (default: LC_ALL, LC_MESSAGES or LANG, else English)."),
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true", help=tr("log debug output"))
+    sub = parser.add_subparsers(dest="command", metavar=ptr("metavar", "COMMAND"))
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"spsr.commands.{info.name}")
         module.register(sub)
@@ -40,31 +43,35 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
     """Run ``spsr ARGV``; its exit code. ``freeze=False`` for callers that run many commands in one
     process (tests): freezing start-up's objects is for a process's single entry point."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    # The language is chosen before the parser is built: argparse takes each help text as it is added.
     try:
-        clock_from_env()  # a mistyped SPSR_TODAY (or sender setting) is said once, before any command starts
-        Settings.from_env()
-    except ValueError as exc:
-        print(f"spsr: {exc}", file=sys.stderr)
-        return 2
-    try:
-        language = language_from_env()
-    except UnknownLanguage as exc:  # said before any command starts, as a mistyped SPSR_TODAY is
-        print(f"spsr: {exc}", file=sys.stderr)
-        return 2
-    if freeze:
-        freeze_startup()
+        language, unknown = language_from_env(), None
+    except UnknownLanguage as exc:  # help and usage errors in English; the refusal below, as before
+        language, unknown = None, exc
     with speaking(language):
+        with argparse_speaking():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 0
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if not args.verbose:
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        try:
+            clock_from_env()  # a mistyped SPSR_TODAY (or sender setting) is said once, before any command starts
+            Settings.from_env()
+        except ValueError as exc:
+            print(f"spsr: {exc}", file=sys.stderr)
+            return 2
+        if unknown is not None:  # said before any command starts, as a mistyped SPSR_TODAY is
+            print(f"spsr: {unknown}", file=sys.stderr)
+            return 2
+        if freeze:
+            freeze_startup()
         try:
             return int(args.func(args) or 0)
         except CommandError as exc:

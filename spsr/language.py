@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
-from core.i18n import SUPPORTED, Locale, translations, use_locale
+from core.i18n import SUPPORTED, Locale, format_number, translations, use_locale
 
 ENV: Final = "SPSR_LANGUAGE"
 #: The variables POSIX reads for the language of messages, strongest first.
@@ -105,3 +105,9 @@ def ptr(context: str, msgid: str) -> str:
 def tell(msgid: str, **params: Any) -> str:
     """A whole sentence in the operator's language with its named placeholders filled."""
     return tr(msgid).format(**params)
+
+
+def number(value: int) -> str:
+    """A whole number as the operator reads it: ``10,000`` in English (as before), ``10 000`` in
+    Uzbek, Karakalpak and Russian, which group thousands with a space."""
+    return f"{value:,}" if _language.get() is None else format_number(value)

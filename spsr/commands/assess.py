@@ -14,7 +14,7 @@ from core.services.exchange import expire_facts
 from core.storage.uow import Actor
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
-from spsr.language import tell
+from spsr.language import number, ptr, tell, tr
 
 
 class Progress:
@@ -47,12 +47,12 @@ class Progress:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("assess", help="re-assess changed households; enrol, end and notify families")
-    parser.add_argument("--all", action="store_true", help="re-assess every household")
+    parser = sub.add_parser("assess", help=tr("re-assess changed households; enrol, end and notify families"))
+    parser.add_argument("--all", action="store_true", help=tr("re-assess every household"))
     # The service's own range size, measured for it: ranges of 1,000 took twice as long in all.
-    parser.add_argument("--chunk", type=whole_number(1), default=CHUNK,
-                        help=f"household ids per transaction (default {CHUNK:,})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--chunk", type=whole_number(1), default=CHUNK, metavar=ptr("metavar", "CHUNK"),
+                        help=tell("household ids per transaction (default {chunk})", chunk=number(CHUNK)))
+    parser.add_argument("--quiet", action="store_true", help=tr("no progress bar"))
     parser.set_defaults(func=run)
 
 

@@ -9,18 +9,21 @@ import logging
 import signal
 
 from spsr.arguments import whole_number
+from spsr.language import ptr, tr
 
 log = logging.getLogger("spsr.bot")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("bot", help="run the Telegram bot by polling, or a fake Bot API server to try it")
-    parser.add_argument("--polling", action="store_true", help="run the bot with getUpdates (no webhook)")
-    parser.add_argument("--fake-api", action="store_true", help="run a fake Telegram Bot API server instead")
-    parser.add_argument("--host", default="127.0.0.1", help="fake API address (default 127.0.0.1)")
-    parser.add_argument("--port", type=whole_number(1, 65535), default=8081, help="fake API port (default 8081)")
-    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
-                        help="fake API: answer each call this late, as Telegram over a real network (default 0)")
+    parser = sub.add_parser("bot", help=tr("run the Telegram bot by polling, or a fake Bot API server to try it"))
+    parser.add_argument("--polling", action="store_true", help=tr("run the bot with getUpdates (no webhook)"))
+    parser.add_argument("--fake-api", action="store_true", help=tr("run a fake Telegram Bot API server instead"))
+    parser.add_argument("--host", default="127.0.0.1", metavar=ptr("metavar", "HOST"),
+                        help=tr("fake API address (default 127.0.0.1)"))
+    parser.add_argument("--port", type=whole_number(1, 65535), default=8081, metavar=ptr("metavar", "PORT"),
+                        help=tr("fake API port (default 8081)"))
+    parser.add_argument("--latency", type=float, default=0.0, metavar=ptr("metavar", "SECONDS"),
+                        help=tr("fake API: answer each call this late, as Telegram over a real network (default 0)"))
     parser.set_defaults(func=run)
 
 

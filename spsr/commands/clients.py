@@ -29,37 +29,39 @@ CLI = Actor("staff", "spsr clients", "cli")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("clients", help="registry API clients and keys: add, list, revoke, rotate")
-    actions = parser.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
+    parser = sub.add_parser("clients", help=tr("registry API clients and keys: add, list, revoke, rotate"))
+    actions = parser.add_subparsers(dest="clients_command", metavar=ptr("metavar", "ACTION"), required=True)
     add = actions.add_parser(
-        "add", help="create a client and print its key (shown once)",
-        description="Create an API client and print its key (shown once). A revoked or expired client "
-        "is given a new key this way, with the role, lifetime and rate given here. An agency client is "
-        "named after its agency in the exchange catalogue (soliq, pensiya, bank, ...): the API takes the "
-        "name for the agency of the records it sends.")
-    add.add_argument("name")
+        "add", help=tr("create a client and print its key (shown once)"),
+        description=tr("Create an API client and print its key (shown once). A revoked or expired client "
+                       "is given a new key this way, with the role, lifetime and rate given here. An agency "
+                       "client is named after its agency in the exchange catalogue (soliq, pensiya, bank, ...): "
+                       "the API takes the name for the agency of the records it sends."))
+    add.add_argument("name", metavar=ptr("metavar", "name"))
     add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
-                     help="the key expires after DAYS days")
-    add.add_argument("--rate", type=whole_number(1, MAX_RATE_PER_MINUTE), default=600, metavar="PER_MINUTE",
-                     help="rate limit (default 600/min)")
+    add.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar=ptr("metavar", "DAYS"),
+                     help=tr("the key expires after DAYS days"))
+    add.add_argument("--rate", type=whole_number(1, MAX_RATE_PER_MINUTE), default=600,
+                     metavar=ptr("metavar", "PER_MINUTE"), help=tr("rate limit (default 600/min)"))
     add.set_defaults(func=_add)
-    actions.add_parser("list", help="list clients").set_defaults(func=_list)
-    revoke = actions.add_parser("revoke", help="revoke a client's key")
-    revoke.add_argument("name")
+    actions.add_parser("list", help=tr("list clients")).set_defaults(func=_list)
+    revoke = actions.add_parser("revoke", help=tr("revoke a client's key"))
+    revoke.add_argument("name", metavar=ptr("metavar", "name"))
     revoke.set_defaults(func=_revoke)
     rotate = actions.add_parser(
-        "rotate", help="give an active client a new key (shown once); the old key stops, now or later",
-        description="Give an active client a new key and print it (shown once). The old key stops at once "
-        "(a running server may take it for up to 5 s more), as it must when it leaked; --keep-old HOURS "
-        "keeps it working that long beside the new one, so the agency can move every system to the new "
-        "key without an outage (a key an earlier rotation kept stops now). The role and rate stay, and so "
-        "does the expiry unless --expires sets a new one.")
-    rotate.add_argument("name")
-    rotate.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar="DAYS",
-                        help="the new key expires after DAYS days")
-    rotate.add_argument("--keep-old", type=whole_number(0, MAX_KEEP_OLD_HOURS), default=0, metavar="HOURS",
-                        help=f"the old key still works for HOURS hours (at most {MAX_KEEP_OLD_HOURS}; default 0)")
+        "rotate", help=tr("give an active client a new key (shown once); the old key stops, now or later"),
+        description=tr("Give an active client a new key and print it (shown once). The old key stops at once "
+                       "(a running server may take it for up to 5 s more), as it must when it leaked; "
+                       "--keep-old HOURS keeps it working that long beside the new one, so the agency can move "
+                       "every system to the new key without an outage (a key an earlier rotation kept stops "
+                       "now). The role and rate stay, and so does the expiry unless --expires sets a new one."))
+    rotate.add_argument("name", metavar=ptr("metavar", "name"))
+    rotate.add_argument("--expires", type=whole_number(1, MAX_EXPIRES_DAYS), metavar=ptr("metavar", "DAYS"),
+                        help=tr("the new key expires after DAYS days"))
+    rotate.add_argument("--keep-old", type=whole_number(0, MAX_KEEP_OLD_HOURS), default=0,
+                        metavar=ptr("metavar", "HOURS"),
+                        help=tell("the old key still works for HOURS hours (at most {limit}; default 0)",
+                                  limit=MAX_KEEP_OLD_HOURS))
     rotate.set_defaults(func=_rotate)
 
 

@@ -11,16 +11,17 @@ from core.seed.bulk import IndexRestoreError
 from core.storage.engine import create_engine
 from core.storage.migrate import autogenerate, current_revision, head_revision, upgrade
 from spsr.bootstrap import migrate_database
+from spsr.language import ptr, tr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("db", help="database schema: upgrade, current, revision")
-    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    actions.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=_upgrade)
-    actions.add_parser("current", help="print the database's schema revision").set_defaults(func=_current)
-    rev = actions.add_parser("revision", help="autogenerate a migration from the models")
-    rev.add_argument("-m", "--message", required=True)
-    rev.add_argument("--rev-id", help="revision id, e.g. 0002")
+    parser = sub.add_parser("db", help=tr("database schema: upgrade, current, revision"))
+    actions = parser.add_subparsers(dest="db_command", metavar=ptr("metavar", "ACTION"), required=True)
+    actions.add_parser("upgrade", help=tr("migrate the database to the newest schema")).set_defaults(func=_upgrade)
+    actions.add_parser("current", help=tr("print the database's schema revision")).set_defaults(func=_current)
+    rev = actions.add_parser("revision", help=tr("autogenerate a migration from the models"))
+    rev.add_argument("-m", "--message", required=True, metavar=ptr("metavar", "MESSAGE"))
+    rev.add_argument("--rev-id", help=tr("revision id, e.g. 0002"))
     rev.set_defaults(func=_revision)
 
 

@@ -10,11 +10,11 @@ from core.config import Settings
 from core.services.applications import DecideSummary, decide_due
 from core.storage.uow import Actor
 from spsr.bootstrap import build_core
-from spsr.language import tell
+from spsr.language import tell, tr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("decide", help="verify and decide waiting applications; start and end enrolments")
+    parser = sub.add_parser("decide", help=tr("verify and decide waiting applications; start and end enrolments"))
     parser.set_defaults(func=run)
 
 

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from core.config import Settings
 from core.seed.demo import DemoCitizen, demo_citizens
 from spsr.bootstrap import build_core
+from spsr.language import tr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("demo", help="list demo citizens (one per language and situation)")
-    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser = sub.add_parser("demo", help=tr("list demo citizens (one per language and situation)"))
+    parser.add_argument("--json", action="store_true", help=tr("print a JSON array"))
     parser.set_defaults(func=run)
 
 

@@ -16,6 +16,7 @@ from core.config import Settings
 from core.errors import InvalidInput
 from core.exchange import MAX_BATCH
 from core.exchange_files import CSV_COLUMNS, ParsedLine, parse_batch_file
+from core.i18n import N_
 from core.services.exchange import IngestResult, expire_facts, generate_records, ingest
 from core.storage.uow import Actor, Core
 from registry_api.problems import title_of
@@ -24,36 +25,38 @@ from spsr.bootstrap import build_core
 from spsr.commands.assess import Progress
 from spsr.files import CommandError, binary_input, output_file
 from spsr.interrupts import Interrupt, cancelled_by_signals
-from spsr.language import core_locale, tell
+from spsr.language import core_locale, number, ptr, tell, tr
 
 EXIT_CRASHED = 3  # not 1, which says some records were refused: the file is fine, the import is not
-EXIT_STATUSES = ("Exit status: 0 every record accepted or unchanged; 1 some refused (listed in "
-                 "FILE.rejected.jsonl); 2 the file cannot be imported (nothing stored); 3 the import "
-                 "stopped on an error; 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM. When it stops, "
-                 "the batch in progress is rolled back and the batches before it stay stored.")
+EXIT_STATUSES = N_("Exit status: 0 every record accepted or unchanged; 1 some refused (listed in "
+                    "FILE.rejected.jsonl); 2 the file cannot be imported (nothing stored); 3 the import "
+                    "stopped on an error; 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM. When it stops, "
+                    "the batch in progress is rolled back and the batches before it stay stored.")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("exchange", help="import agency records; generate records for a seeded registry")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    parser = sub.add_parser("exchange", help=tr("import agency records; generate records for a seeded registry"))
+    actions = parser.add_subparsers(dest="action", metavar=ptr("metavar", "ACTION"), required=True)
     imp = actions.add_parser(
-        "import", help="load a batch file (JSON lines, or CSV with a header)",
-        description="Load agency records from FILE: JSON lines, or (named .csv) CSV whose first line names "
-        f"the columns {','.join(CSV_COLUMNS)} in any order and case, separated by ',' or ';' (key and "
-        "unit may be left out). Other JSON fields and CSV columns are ignored. One record per line, the "
-        "last one ended by a newline (a quoted CSV field may hold line breaks). Refused records are "
-        "listed in FILE.rejected.jsonl.", epilog=EXIT_STATUSES)
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=MAX_BATCH,
-                     help=f"records per transaction (at most {MAX_BATCH:,})")
+        "import", help=tr("load a batch file (JSON lines, or CSV with a header)"),
+        description=tell("Load agency records from FILE: JSON lines, or (named .csv) CSV whose first line names "
+                         "the columns {columns} in any order and case, separated by ',' or ';' (key and "
+                         "unit may be left out). Other JSON fields and CSV columns are ignored. One record per "
+                         "line, the last one ended by a newline (a quoted CSV field may hold line breaks). "
+                         "Refused records are listed in FILE.rejected.jsonl.", columns=",".join(CSV_COLUMNS)),
+        epilog=tr(EXIT_STATUSES))
+    imp.add_argument("file", type=Path, metavar=ptr("metavar", "file"))
+    imp.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=MAX_BATCH, metavar=ptr("metavar", "BATCH"),
+                     help=tell("records per transaction (at most {limit})", limit=number(MAX_BATCH)))
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=run_import)
-    gen = actions.add_parser("generate", help="write JSON lines of agency records for the registry's persons")
-    gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--seed", type=int, default=1140)
-    gen.add_argument("--share", type=share, default=1.0, help="fraction of households to cover (over 0, at most 1)")
+    gen = actions.add_parser("generate", help=tr("write JSON lines of agency records for the registry's persons"))
+    gen.add_argument("--out", type=Path, required=True, metavar=ptr("metavar", "OUT"))
+    gen.add_argument("--seed", type=int, default=1140, metavar=ptr("metavar", "SEED"))
+    gen.add_argument("--share", type=share, default=1.0, metavar=ptr("metavar", "SHARE"),
+                     help=tr("fraction of households to cover (over 0, at most 1)"))
     gen.set_defaults(func=run_generate)
-    exp = actions.add_parser("expire", help="retire agency values past their validity (also run by spsr assess)")
+    exp = actions.add_parser("expire", help=tr("retire agency values past their validity (also run by spsr assess)"))
     exp.set_defaults(func=run_expire)
 
 
@@ -64,7 +67,7 @@ def share(text: str) -> float:
     except ValueError:
         value = math.nan
     if not 0 < value <= 1:  # false for nan too
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction over 0 and at most 1")
+        raise argparse.ArgumentTypeError(tell("{text!r} is not a fraction over 0 and at most 1", text=text))
     return value
 
 

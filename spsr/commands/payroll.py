@@ -25,24 +25,27 @@ def _default_user() -> str:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("payroll", help="open, approve, export and reconcile a month's payroll")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name, text in (("open", "freeze the month's payroll from the enrolments"),
-                       ("approve", "approve a frozen payroll (not by the person who opened it)"),
-                       ("export", "write the approved payroll for the paying bank (CSV)"),
-                       ("reconcile", "import the bank's results (CSV: line_id,status,amount,reason,bank_reference)")):
-        p = actions.add_parser(name, help=text)
+    parser = sub.add_parser("payroll", help=tr("open, approve, export and reconcile a month's payroll"))
+    actions = parser.add_subparsers(dest="action", metavar=ptr("metavar", "ACTION"), required=True)
+    for name, text in (("open", N_("freeze the month's payroll from the enrolments")),
+                       ("approve", N_("approve a frozen payroll (not by the person who opened it)")),
+                       ("export", N_("write the approved payroll for the paying bank (CSV)")),
+                       ("reconcile", N_("import the bank's results (CSV: line_id,status,amount,reason,"
+                                        "bank_reference)"))):
+        p = actions.add_parser(name, help=tr(text))
         if name != "reconcile":
-            p.add_argument("--month", required=True, help="YYYY-MM")
+            p.add_argument("--month", required=True, metavar=ptr("metavar", "MONTH"), help="YYYY-MM")
         if name == "export":
-            p.add_argument("file", type=Path, help="the CSV to write; it holds personal data, so a new file is made "
-                                                   "readable by you alone (0600); an existing one keeps its "
-                                                   "permissions; a symbolic link is written through")
+            p.add_argument("file", type=Path, metavar=ptr("metavar", "file"),
+                           help=tr("the CSV to write; it holds personal data, so a new file is made readable by "
+                                   "you alone (0600); an existing one keeps its permissions; a symbolic link is "
+                                   "written through"))
         elif name == "reconcile":
-            p.add_argument("file", type=Path, help="the bank's result file (CSV)")
+            p.add_argument("file", type=Path, metavar=ptr("metavar", "file"), help=tr("the bank's result file (CSV)"))
         if name == "open":
-            p.add_argument("--regenerate", action="store_true", help="replace the lines (before approval only)")
-        p.add_argument("--by", default=_default_user(), help="who acts (default: $USER)")
+            p.add_argument("--regenerate", action="store_true", help=tr("replace the lines (before approval only)"))
+        p.add_argument("--by", default=_default_user(), metavar=ptr("metavar", "BY"),
+                       help=tr("who acts (default: $USER)"))
         p.set_defaults(func=run)
 
 

@@ -10,19 +10,24 @@ import sys
 import aiohttp
 
 from spsr.arguments import local_server
+from spsr.language import ptr, tell, tr
 from ussd.simulator import UssdSession, boxed, play
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     default_url = f"{local_server()}/ussd/africastalking"
-    parser = sub.add_parser("phone", help="dial *1140# from a simulated phone (USSD gateway simulator)")
-    parser.add_argument("number", help="the caller's phone, e.g. +998901234567")
-    parser.add_argument("--inputs", help="play a session with these comma-separated inputs and print it")
-    parser.add_argument("--url", default=default_url, help=f"the USSD endpoint (default {default_url})")
-    parser.add_argument("--key", default=os.environ.get("SPSR_USSD_KEY"), help="the gateway key (SPSR_USSD_KEY)")
-    parser.add_argument("--code", default="*1140#", help="service code to dial")
-    parser.add_argument("--step-timeout", type=float, default=10.0, help="seconds a gateway waits per answer")
-    parser.add_argument("--session-timeout", type=float, default=180.0, help="seconds a session may last")
+    parser = sub.add_parser("phone", help=tr("dial *1140# from a simulated phone (USSD gateway simulator)"))
+    parser.add_argument("number", metavar=ptr("metavar", "number"), help=tr("the caller's phone, e.g. +998901234567"))
+    parser.add_argument("--inputs", metavar=ptr("metavar", "INPUTS"),
+                        help=tr("play a session with these comma-separated inputs and print it"))
+    parser.add_argument("--url", default=default_url, help=tell("the USSD endpoint (default {url})", url=default_url))
+    parser.add_argument("--key", default=os.environ.get("SPSR_USSD_KEY"), metavar=ptr("metavar", "KEY"),
+                        help=tr("the gateway key (SPSR_USSD_KEY)"))
+    parser.add_argument("--code", default="*1140#", metavar=ptr("metavar", "CODE"), help=tr("service code to dial"))
+    parser.add_argument("--step-timeout", type=float, default=10.0, metavar=ptr("metavar", "STEP_TIMEOUT"),
+                        help=tr("seconds a gateway waits per answer"))
+    parser.add_argument("--session-timeout", type=float, default=180.0, metavar=ptr("metavar", "SESSION_TIMEOUT"),
+                        help=tr("seconds a session may last"))
     parser.set_defaults(func=run)
 
 

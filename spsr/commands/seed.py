@@ -14,6 +14,7 @@ from core.seed.loader import DEFAULT_CHUNK, LANES, MAX_LANES, seed_registry
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.commands.demo import print_citizens
+from spsr.language import number, ptr, tell, tr
 
 
 class Progress:
@@ -47,15 +48,19 @@ class Progress:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("seed", help="load the territory and a synthetic registry for demos")
-    parser.add_argument("--households", type=whole_number(0), default=2000, help="households to add (default 2000)")
-    parser.add_argument("--seed", type=int, default=1140, help="random seed: the same seed gives the same data")
-    parser.add_argument("--if-empty", action="store_true", help="do nothing when the registry holds households")
-    parser.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, help="households per transaction")
-    parser.add_argument("--lanes", type=whole_number(1, MAX_LANES), default=None,
-                        help=f"worker processes generating and loading at once on PostgreSQL, 1-{MAX_LANES} "
-                             f"(default {LANES} for large seeds; the data depends on it, like on --seed)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser = sub.add_parser("seed", help=tr("load the territory and a synthetic registry for demos"))
+    parser.add_argument("--households", type=whole_number(0), default=2000, metavar=ptr("metavar", "HOUSEHOLDS"),
+                        help=tr("households to add (default 2000)"))
+    parser.add_argument("--seed", type=int, default=1140, metavar=ptr("metavar", "SEED"),
+                        help=tr("random seed: the same seed gives the same data"))
+    parser.add_argument("--if-empty", action="store_true", help=tr("do nothing when the registry holds households"))
+    parser.add_argument("--chunk", type=whole_number(1), default=DEFAULT_CHUNK, metavar=ptr("metavar", "CHUNK"),
+                        help=tr("households per transaction"))
+    parser.add_argument("--lanes", type=whole_number(1, MAX_LANES), default=None, metavar=ptr("metavar", "LANES"),
+                        help=tell("worker processes generating and loading at once on PostgreSQL, 1-{most} "
+                                  "(default {lanes} for large seeds; the data depends on it, like on --seed)",
+                                  most=number(MAX_LANES), lanes=number(LANES)))
+    parser.add_argument("--quiet", action="store_true", help=tr("no progress bar"))
     parser.set_defaults(func=run)
 
 

@@ -13,16 +13,18 @@ from core.config import Settings
 from registry_api.app import MaskedAccessLogger
 from spsr.arguments import served_port, whole_number
 from spsr.bootstrap import build_core
+from spsr.language import ptr, tr
 from spsr.server import build_app
 
 log = logging.getLogger("spsr.serve")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("serve", help="run the web server (USSD, SMS, Telegram webhook, API, staff pages)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=whole_number(1, 65535), default=served_port(),
-                        help="port to listen on (default PORT, else 8080)")
+    parser = sub.add_parser("serve", help=tr("run the web server (USSD, SMS, Telegram webhook, API, staff pages)"))
+    parser.add_argument("--host", default="127.0.0.1", metavar=ptr("metavar", "HOST"),
+                        help=tr("address to listen on (default 127.0.0.1)"))
+    parser.add_argument("--port", type=whole_number(1, 65535), default=served_port(), metavar=ptr("metavar", "PORT"),
+                        help=tr("port to listen on (default PORT, else 8080)"))
     parser.set_defaults(func=run)
 
 

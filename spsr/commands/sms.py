@@ -10,23 +10,26 @@ import aiohttp
 from aiohttp import web
 
 from spsr.arguments import local_server, whole_number
+from spsr.language import ptr, tell, tr
 from ussd.sms_simulator import build_gateway
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sms", help="send an SMS from a phone to the server and print the reply")
-    p.add_argument("number")
-    p.add_argument("text")
+    p = sub.add_parser("sms", help=tr("send an SMS from a phone to the server and print the reply"))
+    p.add_argument("number", metavar=ptr("metavar", "number"))
+    p.add_argument("text", metavar=ptr("metavar", "text"))
     server = local_server()
-    p.add_argument("--url", default=server, help=f"the spsr server (default {server})")
-    p.add_argument("--gateway", default="http://127.0.0.1:8090", help="the SMS gateway simulator")
-    p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply to arrive")
+    p.add_argument("--url", default=server, help=tell("the spsr server (default {url})", url=server))
+    p.add_argument("--gateway", default="http://127.0.0.1:8090", metavar=ptr("metavar", "GATEWAY"),
+                   help=tr("the SMS gateway simulator"))
+    p.add_argument("--wait", type=float, default=5.0, metavar=ptr("metavar", "WAIT"),
+                   help=tr("seconds to wait for the reply to arrive"))
     p.set_defaults(func=run_sms)
-    g = sub.add_parser("sms-gateway", help="run the SMS gateway simulator (set SPSR_SMS_GATEWAY_URL to it)")
-    g.add_argument("--host", default="127.0.0.1")
-    g.add_argument("--port", type=whole_number(1, 65535), default=8090)
-    g.add_argument("--answer-delay", type=float, default=0.0, metavar="SECONDS",
-                   help="answer each submission this late, as a gateway over a real network does (default 0)")
+    g = sub.add_parser("sms-gateway", help=tr("run the SMS gateway simulator (set SPSR_SMS_GATEWAY_URL to it)"))
+    g.add_argument("--host", default="127.0.0.1", metavar=ptr("metavar", "HOST"))
+    g.add_argument("--port", type=whole_number(1, 65535), default=8090, metavar=ptr("metavar", "PORT"))
+    g.add_argument("--answer-delay", type=float, default=0.0, metavar=ptr("metavar", "SECONDS"),
+                   help=tr("answer each submission this late, as a gateway over a real network does (default 0)"))
     g.set_defaults(func=run_gateway)
 
 
