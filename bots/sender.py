@@ -1,8 +1,9 @@
 """The Telegram outbox sender: delivers ``outbox`` rows with channel 'telegram'.
 
 Replies (priority 0) go before notices (10) and bulk (20). A bucket keeps to about 30 messages a
-second overall, with several requests in flight, and one bucket per chat to 1 a second (a chat
-over it waits for a later pass, other chats go on). A 429 reschedules that message after its
+second overall (shared by every live sender on the database), with several requests in flight,
+and one bucket per chat to 1 a second (a chat over it waits for a later pass, other chats go on);
+with several senders, each chat is one sender's (``OutboxSender.partition_key``). A 429 reschedules that message after its
 ``retry_after``; a 403 "bot was blocked by the user" marks the contact blocked and turns the
 message into an SMS so SMS takes over. Claims, leases, batched results and stopping are
 ``core.services.dispatch``'s, so several processes can run senders side by side and a crash only
@@ -54,6 +55,9 @@ class TelegramSender(OutboxSender):
     """Deliver due Telegram outbox rows through ``bot``; ``run_once`` is one pass, ``run`` loops."""
 
     channel = "telegram"
+    # Telegram's 1 a second is per chat: each chat has one sender among the live ones, whose
+    # per-chat bucket then keeps it.
+    partition_key = "telegram_chat_id"
 
     def __init__(self, core: Core, bot: Bot, *, per_second: float = config.DEFAULT_TELEGRAM_PER_SECOND,
                  per_chat_per_second: float = config.DEFAULT_TELEGRAM_PER_CHAT_PER_SECOND,
@@ -80,6 +84,8 @@ class TelegramSender(OutboxSender):
     async def deliver(self, job: Claimed) -> Outcome | None:
         chat_id = job.telegram_chat_id
         assert chat_id is not None
+        if not self.owns(chat_id):  # claimed before a sender joined, whose chat it is now: it goes from there
+            return Release(dt.timedelta(0))
         bucket = self._chat_bucket(chat_id)
         if not bucket.try_take():
             return Release(dt.timedelta(seconds=bucket.wait_time()))

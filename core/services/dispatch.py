@@ -15,7 +15,11 @@ says how one message goes out (``deliver``). The base class gives every channel 
 - **Leases kept.** A claimed row is sent only while at least a fifth of its lease is left, and a
   pass claims no more than it can send within half a lease at the configured rate: a row whose
   lease ran out may be another sender's by now, so it is left to that sender.
-- **Pace.** ``concurrency`` sends in flight, each waiting for a token of one bucket (``rate``).
+- **Pace.** ``concurrency`` sends in flight, each waiting for a token of one bucket. ``rate`` is
+  the channel's, shared by every sender of it on the database: ``run`` beats every ``pace.beat``
+  seconds in ``outbox_senders`` and the bucket runs at ``rate / live`` (``core.services.sender_roll``).
+  A channel with a per-recipient limit (Telegram's chats) names the key in ``partition_key``: each
+  live sender then claims only its own share of the recipients.
 - **Results in batches.** Outcomes are written many to a transaction (``flush_every``, or every
   ``flush_seconds``), each row locked and read afresh: a receipt that came in before the sender's
   own update keeps its "delivered", and a row withdrawn meanwhile is handled as before.
@@ -30,14 +34,15 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.pacing import TokenBucket
 from core.services.conversations import sqlite_writer
 from core.services.outbox import sent_though_withdrawn
+from core.services.sender_roll import HEARTBEATS_TO_JOIN, SenderRoll
 from core.storage.engine import is_sqlite
 from core.storage.schema import OutboxMessage
 from core.storage.uow import Core, UnitOfWork
@@ -53,8 +58,9 @@ _LAST = (1 << 62, 0)  # sorts after every message: tells a worker the pass is ov
 
 @dataclass(frozen=True)
 class Pace:
-    """How fast a channel is sent: ``rate`` messages a second (``burst`` at once after a pause),
-    ``concurrency`` requests in flight, and how results are written."""
+    """How fast a channel is sent: ``rate`` messages a second (``burst`` at once after a pause) by all
+    its senders together, ``concurrency`` requests in flight in each, how results are written, and
+    how often a sender beats to share the rate (``beat`` seconds)."""
 
     rate: float
     concurrency: int
@@ -63,9 +69,10 @@ class Pace:
     flush_every: int = 200
     flush_seconds: float = 0.25
     claim: int = 0  # rows a claim takes; 0: sized from the rate (``claim_size``)
+    beat: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.rate <= 0 or self.concurrency < 1 or self.burst < 1 or self.flush_every < 1:
+        if self.rate <= 0 or self.concurrency < 1 or self.burst < 1 or self.flush_every < 1 or not self.beat > 0:
             raise ValueError(f"bad pace: {self}")
 
     @property
@@ -223,6 +230,9 @@ class OutboxSender:
     """Deliver due outbox rows of ``channel``: ``run_once`` is one pass, ``run`` loops until ``stop``."""
 
     channel: str
+    # The outbox column of the recipient a channel limits on its own (a Telegram chat): each live
+    # sender claims its share of them.
+    partition_key: ClassVar[str | None] = None
 
     def __init__(self, core: Core, pace: Pace, *, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
@@ -231,9 +241,36 @@ class OutboxSender:
         self.monotonic = monotonic
         self.sleep = sleep
         self.bucket = TokenBucket(pace.rate, pace.burst, monotonic, sleep)
+        self.roll = SenderRoll(core, self.channel, pace.beat, monotonic)
+        self.share = 1  # the live senders of this channel, this one included, as of its last beat
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._report = SendReport()
+
+    @property
+    def pace_now(self) -> Pace:
+        """This sender's share of the channel's pace."""
+        if self.share == 1:
+            return self.pace
+        return replace(self.pace, rate=self.pace.rate / self.share, burst=max(1.0, self.pace.burst / self.share))
+
+    async def beat(self) -> None:
+        """One heartbeat (``run`` beats every ``pace.beat`` seconds): say this sender lives, count
+        the live ones and take this one's share of the rate. A sender that finds others there as it
+        joins waits two beats before it sends, while they lower their own shares."""
+        joined = await self.roll.beat(self.pace_now.rate)
+        if self.roll.live != self.share:
+            self.share = self.roll.live
+            pace = self.pace_now
+            self.bucket.set_rate(pace.rate, pace.burst)
+            log.info("%s sender: %d live senders on the database, this one sends %.4g a second",
+                     self.channel, self.share, pace.rate)
+        if joined and self.share > 1:
+            self.bucket.hold(HEARTBEATS_TO_JOIN * self.pace.beat)
+
+    def owns(self, key: int) -> bool:
+        """Whether recipient ``key`` (``partition_key``) is this sender's, among the live senders."""
+        return self.roll.owns(key)
 
     # --- what a channel says ---------------------------------------------------------------------
 
@@ -264,6 +301,9 @@ class OutboxSender:
                             OutboxMessage.next_attempt_at <= now)
                      .order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
                      .limit(size))
+            if self.partition_key is not None and self.roll.live > 1:
+                key = OutboxMessage.__table__.c[self.partition_key]
+                query = query.where(func.abs(key) % self.roll.live == self.roll.place)
             if not is_sqlite(self.core.engine):
                 query = query.with_for_update(skip_locked=True)
             rows = await self.prepare(uow, (await uow.session.scalars(query)).all())
@@ -296,12 +336,12 @@ class OutboxSender:
         queue: asyncio.PriorityQueue[tuple[tuple[int, int], Claimed | None]] = asyncio.PriorityQueue()
         took = asyncio.Event()
         results = _Results(self)
-        size = self.pace.claim_size
 
         async def claimer() -> None:
             claimed = 0
             try:  # a failed claim ends the pass once the sends in hand are done
                 while not self._stopping.is_set() and (limit is None or claimed < limit):
+                    size = self.pace_now.claim_size  # the share may change at a beat
                     if queue.qsize() > size // 2:
                         took.clear()
                         await took.wait()
@@ -342,22 +382,54 @@ class OutboxSender:
         return report
 
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Loop until ``stop``; errors are logged and the loop goes on."""
+        """Loop until ``stop``, beating among the channel's senders; errors are logged and the loop goes on."""
+        await self._beat_logged()  # joined before the first claim: the others know of this one
+        beating = asyncio.create_task(self._keep_beating(), name=f"{self.channel}-heartbeat")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    report = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s sender pass failed", self.channel)
+                    report = SendReport()
+                if report.sent or report.rescheduled or report.to_sms:
+                    continue
+                self.wake.clear()
+                if self._stopping.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            await self._leave()
+
+    async def _keep_beating(self) -> None:
+        # Real time, not the pace's ``sleep``: a test's virtual clock moves only when the pace sleeps.
         while not self._stopping.is_set():
-            try:
-                report = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s sender pass failed", self.channel)
-                report = SendReport()
-            if report.sent or report.rescheduled or report.to_sms:
-                continue
-            self.wake.clear()
-            if self._stopping.is_set():
-                break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), idle_seconds)
+                await asyncio.wait_for(self._stopping.wait(), self.pace.beat)
+            if not self._stopping.is_set():
+                await self._beat_logged()
+
+    async def _beat_logged(self) -> None:
+        try:
+            await self.beat()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the share held at the last beat stands; the next beat tries again
+            log.exception("%s sender: heartbeat failed", self.channel)
+
+    async def _leave(self) -> None:
+        """After the last send is recorded: the others take this sender's share at their next beat."""
+        try:
+            await self.roll.leave()
+        except Exception:
+            log.exception("%s sender: could not leave the roll; the others take its share after the timeout",
+                          self.channel)
 
     async def stop(self, task: asyncio.Task[None], grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop ``task`` (running ``run``): the pass in progress sends what it began, records the

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -530,6 +531,28 @@ class OutboxMessage(Base):
 
     # The senders' claim: one channel's due rows, replies first, oldest first (migration 0013).
     __table_args__ = (Index("ix_outbox_due", "channel", "state", "priority", "next_attempt_at", "id"),)
+
+
+class LiveSender(Base):
+    """A sender of the outbox, live or lately so: the processes sending one channel share its rate.
+
+    Each running sender (``core.services.dispatch``) has a row per channel, counts its heartbeats in
+    ``beats`` every few seconds and takes ``1 / live`` of the channel's rate; a sender that stops
+    removes its row, and one whose count stops moving is removed by the others after a timeout.
+    ``host``, ``pid``, ``beat_at`` and ``per_second`` are for the operator (migration 0016)."""
+
+    __tablename__ = "outbox_senders"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    beat_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    beats: Mapped[int] = mapped_column(BigInteger)
+    live: Mapped[int] = mapped_column(Integer)  # the senders of its channel it counted at its last beat
+    per_second: Mapped[float] = mapped_column(Float)  # its share of the channel's rate then
+
+    __table_args__ = (Index("ix_outbox_senders_channel", "channel"),)
 
 
 # --- channel state ---------------------------------------------------------------------------

@@ -182,12 +182,15 @@ async def test_stopping_the_sender_lets_the_pass_in_progress_finish(bot: Harness
 async def test_a_pass_still_running_after_the_grace_is_cancelled(bot: Harness) -> None:
     sender = TelegramSender(bot.core, bot.app[BOT].bot)
 
+    stuck = asyncio.Event()
+
     async def stuck_pass() -> SendReport:
+        stuck.set()
         await asyncio.sleep(3600)
         return SendReport()
 
     sender.run_once = stuck_pass  # type: ignore[method-assign]
     task = asyncio.create_task(sender.run())
-    await asyncio.sleep(0)
+    await stuck.wait()  # past the sender's first heartbeat, in its pass
     await sender.stop(task, grace=0.05)
     assert task.cancelled()
