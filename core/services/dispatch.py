@@ -243,6 +243,7 @@ class OutboxSender:
         self.bucket = TokenBucket(pace.rate, pace.burst, monotonic, sleep)
         self.roll = SenderRoll(core, self.channel, pace.beat, monotonic)
         self.share = 1  # the live senders of this channel, this one included, as of its last beat
+        self.held_until = -math.inf  # joining: no claim before this (monotonic), while the others make room
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._report = SendReport()
@@ -257,7 +258,8 @@ class OutboxSender:
     async def beat(self) -> None:
         """One heartbeat (``run`` beats every ``pace.beat`` seconds): say this sender lives, count
         the live ones and take this one's share of the rate. A sender that finds others there as it
-        joins waits two beats before it sends, while they lower their own shares."""
+        joins claims nothing for two beats, while they lower their own shares (it claims nothing
+        rather than hold claimed rows back: a reply would wait behind them)."""
         joined = await self.roll.beat(self.pace_now.rate)
         if self.roll.live != self.share:
             self.share = self.roll.live
@@ -266,7 +268,7 @@ class OutboxSender:
             log.info("%s sender: %d live senders on the database, this one sends %.4g a second",
                      self.channel, self.share, pace.rate)
         if joined and self.share > 1:
-            self.bucket.hold(HEARTBEATS_TO_JOIN * self.pace.beat)
+            self.held_until = self.monotonic() + HEARTBEATS_TO_JOIN * self.pace.beat
 
     def owns(self, key: int) -> bool:
         """Whether recipient ``key`` (``partition_key``) is this sender's, among the live senders."""
@@ -341,6 +343,8 @@ class OutboxSender:
             claimed = 0
             try:  # a failed claim ends the pass once the sends in hand are done
                 while not self._stopping.is_set() and (limit is None or claimed < limit):
+                    if self.monotonic() < self.held_until:
+                        break  # joining: the others have not all made room yet
                     size = self.pace_now.claim_size  # the share may change at a beat
                     if queue.qsize() > size // 2:
                         took.clear()

@@ -15,10 +15,10 @@ transaction and one read.
 - **Crash.** A crashed sender's row stops counting; after the timeout the first peer to notice
   deletes it (only if its count is still the one seen: a sender that was merely slow and beat
   meanwhile keeps its row), and every peer takes its share back.
-- **Joining.** A sender that finds others live when it writes its row waits two beats before its
-  first send, so each of them has beaten, seen it and lowered its own share: the channel never
-  runs at more than its rate while a sender joins. A sender whose row was removed (it stalled past
-  the timeout) writes it again at its next beat and waits the same way.
+- **Joining.** A sender that finds others live when it writes its row claims nothing for two
+  beats, so each of them has beaten, seen it and lowered its own share: the channel never runs at
+  more than its rate while a sender joins. A sender whose row was removed (it stalled past the
+  timeout) writes it again at its next beat and waits the same way.
 - **Places.** The live senders, sorted by id, each know their place; a channel whose messages go
   to one recipient at a limited pace (a Telegram chat, 1 a second) gives each sender the
   recipients whose key modulo ``live`` is its place, so one chat is only ever sent to by one

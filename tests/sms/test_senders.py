@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,6 @@ from core.clock import FixedClock, in_tashkent
 from core.services import outbox
 from core.services.dispatch import Outcome, Pace
 from core.services.sms import SmsSender, handle_inbound, send_due
-from core.storage.engine import create_engine, session_factory
 from core.storage.schema import OutboxMessage
 from core.storage.uow import Core
 from tests.storage.factories import make_family
@@ -89,14 +87,6 @@ async def notices(core: Core, count: int, priority: int = outbox.PRIORITY_NOTICE
 async def states(core: Core) -> dict[int, tuple[str, int]]:
     async with core.uow() as uow:
         return {r.id: (r.state, r.attempts) for r in (await uow.session.scalars(select(OutboxMessage))).all()}
-
-
-@pytest.fixture
-async def second_core(core: Core, clock: FixedClock) -> AsyncIterator[Core]:
-    """Another process's handles on the same database: its own engine and connections."""
-    engine = create_engine(core.engine.url.render_as_string(hide_password=False))
-    yield Core(engine=engine, sessions=session_factory(engine), clock=clock, book=core.book, rng=random.Random(2))
-    await engine.dispose()
 
 
 async def test_the_rate_is_kept_however_many_requests_are_in_flight(core: Core) -> None:

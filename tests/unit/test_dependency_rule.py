@@ -7,7 +7,7 @@ from pathlib import Path
 
 PURE_MODULES = [
     "core.identity", "core.rates", "core.eligibility", "core.amounts", "core.applications",
-    "core.grievances", "core.payments", "core.errors", "core.clock",
+    "core.grievances", "core.payments", "core.errors", "core.clock", "core.pacing",
 ]
 FORBIDDEN = ("sqlalchemy", "aiohttp", "telegram")
 
