@@ -1,6 +1,7 @@
 """Outbox sender benchmark: notices through the real SMS gateway simulator and the fake Bot API.
 
     .venv/bin/python bench/senders.py [--notices 20000] [--before 2000] [--concurrency 32] [--latency 0.05]
+                                      [--rate 200] [--window 5]
 
 Queues notices in a fresh SQLite database (or ``SPSR_DATABASE_URL``, whose outbox it empties) and
 sends them with the rate limit set out of the way, in two ways: "before", one request at a time
@@ -11,6 +12,12 @@ processes, as a real gateway would. Beside them, measured in the same run: the s
 bare client (no database) to a bare aiohttp handler in its own process, and to the simulator
 itself; neither sender can beat those. Loopback only; ``--latency`` makes every server answer that
 late, as a gateway across a real network does (tens to hundreds of milliseconds).
+
+Then the shared rate: two SMS senders on one database, each with its own engine (two server
+processes' worth of connections), configured at ``--rate``, counted at the gateway over
+``--window`` seconds: "before", each keeping the rate alone (as every process did), and "after",
+sharing it through their heartbeats as ``spsr serve`` runs them; then one stops and the other,
+alone, takes the whole rate back.
 """
 
 from __future__ import annotations
@@ -127,6 +134,53 @@ async def _timed(core: Core, count: int, channel: str, run: Callable[[], Awaitab
     return count / elapsed
 
 
+class _Counted(HttpSmsGateway):
+    """The gateway, noting when each message was taken (``time.perf_counter``)."""
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession, taken: list[float]) -> None:
+        super().__init__(base_url, http)
+        self.taken = taken
+
+    async def send(self, phone: str, text: str, reference: str) -> str:
+        answer = await super().send(phone, text, reference)
+        self.taken.append(time.perf_counter())
+        return answer
+
+
+async def _window(taken: list[float], seconds: float) -> float:
+    """Messages a second the gateway takes over the next ``seconds``."""
+    before = len(taken)
+    await asyncio.sleep(seconds)
+    return (len(taken) - before) / seconds
+
+
+async def _shared(core: Core, other: Core, gateway_url: str, rate: float, seconds: float,
+                  concurrency: int) -> list[tuple[str, float]]:
+    """Two SMS senders on one database, each its own engine, against the rate they are configured at."""
+    # A beat of half a second: a joiner's wait (two beats) and a rebalance take a second, not ten.
+    pace = Pace(rate=rate, concurrency=concurrency, beat=0.5)
+    await _queue(core, int(rate * (seconds + 4) * 5), "sms")  # never runs dry
+    taken: list[float] = []
+    figures: list[tuple[str, float]] = [(f"configured: SPSR_SMS_PER_SECOND={rate:g}", rate)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * concurrency)) as http:
+        a, b = (SmsSender(c, _Counted(gateway_url, http, taken), pace) for c in (core, other))
+        # Before: each process kept the rate alone (one pass each, no heartbeat).
+        tasks = [asyncio.create_task(s.run_once()) for s in (a, b)]
+        await asyncio.sleep(1)
+        figures.append(("SMS, 2 senders, before: the rate is each one's", await _window(taken, seconds)))
+        for sender, task in zip((a, b), tasks, strict=True):
+            await sender.stop(task)
+        # After: as `spsr serve` runs them. b joins a running a, waits two beats, then both send.
+        runs = {a: asyncio.create_task(a.run()), b: asyncio.create_task(b.run())}
+        await asyncio.sleep(4 * pace.beat)
+        figures.append(("SMS, 2 senders, after: sharing the rate", await _window(taken, seconds)))
+        await b.stop(runs.pop(b))  # a takes b's share at its next beat
+        await asyncio.sleep(2 * pace.beat)
+        figures.append(("SMS, the other stopped: 1 sender, the whole rate", await _window(taken, seconds)))
+        await a.stop(runs.pop(a))
+    return figures
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("SPSR_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -181,6 +235,12 @@ async def main(args: argparse.Namespace) -> None:
                             await _timed(core, args.before, "telegram", lambda: telegram(args.before, 1, 1))))
             results.append((f"Telegram after: {c} in flight, results in batches",
                             await _timed(core, args.notices, "telegram", lambda: telegram(args.notices, c, 200))))
+            other = await build_core(Settings(database_url=normalise_database_url(url)),
+                                     clock=FixedClock(dt.date(2026, 12, 10)))
+            try:
+                results.extend(await _shared(core, other, f"http://127.0.0.1:{gw}", args.rate, args.window, c))
+            finally:
+                await other.engine.dispose()
         await core.engine.dispose()
     width = max(len(name) for name, _ in results)
     for name, rate in results:
@@ -194,6 +254,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds every gateway (and the bare handler) takes to answer, as over a network")
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="SMS a second the two sharing senders are configured at (SPSR_SMS_PER_SECOND)")
+    parser.add_argument("--window", type=float, default=5.0, help="seconds each shared-rate figure is counted over")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # run the bare handler on this port
     arguments = parser.parse_args()
     if arguments.bare:
