@@ -387,9 +387,10 @@ class OutboxSender:
 
     async def run(self, idle_seconds: float = 1.0) -> None:
         """Loop until ``stop``, beating among the channel's senders; errors are logged and the loop goes on."""
-        await self._beat_logged()  # joined before the first claim: the others know of this one
-        beating = asyncio.create_task(self._keep_beating(), name=f"{self.channel}-heartbeat")
+        beating: asyncio.Task[None] | None = None
         try:
+            await self._beat_logged()  # joined before the first claim: the others know of this one
+            beating = asyncio.create_task(self._keep_beating(), name=f"{self.channel}-heartbeat")
             while not self._stopping.is_set():
                 try:
                     report = await self.run_once()
@@ -406,9 +407,10 @@ class OutboxSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_seconds)
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
             await self._leave()
 
     async def _keep_beating(self) -> None:

@@ -159,10 +159,13 @@ async def test_stopping_the_sender_lets_the_pass_in_progress_finish(bot: Harness
     sender = TelegramSender(bot.core, bot.app[BOT].bot)
     whole_pass = sender.run_once
 
+    in_unit = asyncio.Event()
+
     async def slow_pass() -> SendReport:
         passes["started"] += 1
         async with bot.core.uow() as uow:
             await uow.session.execute(text("SELECT 1"))
+            in_unit.set()
             await asyncio.sleep(0.05)  # stop() arrives here, in the middle of a unit of work
         report = await whole_pass()
         passes["finished"] += 1
@@ -170,7 +173,7 @@ async def test_stopping_the_sender_lets_the_pass_in_progress_finish(bot: Harness
 
     sender.run_once = slow_pass  # type: ignore[method-assign]
     task = asyncio.create_task(sender.run(idle_seconds=3600))
-    await asyncio.sleep(0.01)
+    await in_unit.wait()  # past the sender's first heartbeat, in its pass
     started = time.perf_counter()
     await sender.stop(task)
     assert time.perf_counter() - started < 5  # the hour's pause is not waited out
