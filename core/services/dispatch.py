@@ -265,7 +265,7 @@ class OutboxSender:
             self.share = self.roll.live
             pace = self.pace_now
             self.bucket.set_rate(pace.rate, pace.burst)
-            log.info("%s sender: %d live senders on the database, this one sends %.4g a second",
+            log.info("%s sender: live senders on the database: %d; this one sends %.4g a second",
                      self.channel, self.share, pace.rate)
         if joined and self.share > 1:
             self.held_until = self.monotonic() + HEARTBEATS_TO_JOIN * self.pace.beat

@@ -549,8 +549,10 @@ class LiveSender(Base):
     started_at: Mapped[dt.datetime] = mapped_column(Stamp)
     beat_at: Mapped[dt.datetime] = mapped_column(Stamp)
     beats: Mapped[int] = mapped_column(BigInteger)
-    live: Mapped[int] = mapped_column(Integer)  # the senders of its channel it counted at its last beat
-    per_second: Mapped[float] = mapped_column(Float)  # its share of the channel's rate then
+    # The senders of its channel it counted, and its share of the rate, as it knew them when it last
+    # beat (the count that beat reads is written at the next: the operator's view lags one beat).
+    live: Mapped[int] = mapped_column(Integer)
+    per_second: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_outbox_senders_channel", "channel"),)
 
