@@ -8,7 +8,9 @@ the operation itself (so the figures leave out Python's start-up) and the parent
 child's peak RSS (``wait4``). Under ``assess --all`` two floors are timed over the same ranges
 and workers: reading every household's figures (the statement's joins and aggregates, nothing
 computed or written), and writing the decisions it made again into a table of their shape (no
-reading of the registry, no computing). The day's assess marks every hundredth family changed, as imported
+reading of the registry, no computing). A third, ``output alone``, writes everything the pass wrote
+(its decisions, the enrolments they began, the notices queued) again by ``COPY`` into tables of their
+shape, indexes included (on SQLite by ``INSERT … SELECT``): what no design of the pass can beat. The day's assess marks every hundredth family changed, as imported
 agency data does, and times ``spsr assess`` without ``--all``. The baseline writes as many rows as the payroll has, in one
 transaction, into a scratch table of the payroll's shape: ``COPY`` on PostgreSQL,
 ``executemany`` on SQLite (it has no COPY). Figures are printed, never asserted.
@@ -112,6 +114,72 @@ async def main():
         print(f"took {took:.3f} {note}")
         await core.engine.dispose()
         return
+    elif step == "output":
+        # What assess --all had to write (its decisions, the enrolments they began, the notices
+        # queued), written again as fast as the database writes rows, into tables of their shape
+        # (indexes included): COPY on PostgreSQL, INSERT … SELECT on SQLite. No design of the pass
+        # can write its output faster than this.
+        import os, tempfile
+        from sqlalchemy import text
+        pg = core.engine.dialect.name == "postgresql"
+        async with core.engine.connect() as conn:
+            began = (await conn.execute(text(
+                "SELECT MIN(started_at) FROM assessment_runs WHERE everything"))).scalar()
+        parts = {
+            "decisions": "SELECT * FROM decisions WHERE application_id IS NULL",
+            "enrolments": "SELECT * FROM enrolments WHERE decision_id IN"
+                          " (SELECT id FROM decisions WHERE application_id IS NULL)",
+            "outbox": "SELECT * FROM outbox WHERE template LIKE 'enrolment.%' AND created_at >= :began",
+        }
+        async with core.engine.begin() as conn:
+            for table in parts:
+                await conn.execute(text(f"DROP TABLE IF EXISTS bench_out_{table}"))
+                if pg:
+                    await conn.execute(text(f"CREATE TABLE bench_out_{table} (LIKE {table} INCLUDING ALL)"))
+                else:  # the table's own DDL, then its indexes', renamed
+                    for kind, ddl in (await conn.execute(text(
+                            "SELECT type, sql FROM sqlite_master WHERE tbl_name = :t AND sql IS NOT NULL"
+                            " ORDER BY type DESC"), {"t": table})).all():
+                        ddl = ddl.replace(f'"{table}"', table)
+                        if kind == "table":
+                            ddl = ddl.replace(f"TABLE {table} ", f"TABLE bench_out_{table} ", 1)
+                        else:
+                            ddl = ddl.replace("INDEX ", "INDEX bench_out_", 1).replace(
+                                f" ON {table} ", f" ON bench_out_{table} ", 1)
+                        await conn.execute(text(ddl))
+        rows = 0
+        files = {}
+        if pg:
+            async with core.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                for table, sql in parts.items():
+                    fd, files[table] = tempfile.mkstemp(prefix=f"bench_out_{table}_")
+                    os.close(fd)
+                    await raw.copy_from_query(sql.replace(":began", "$1"), *([began] if ":began" in sql else []),
+                                              output=files[table], format="binary")
+        each = []
+        t = time.perf_counter()
+        async with core.engine.begin() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            for table, sql in parts.items():
+                t1 = time.perf_counter()
+                if pg:
+                    done = await raw.copy_to_table(f"bench_out_{table}", source=files[table], format="binary")
+                    n = int(done.split()[-1])
+                else:
+                    n = (await conn.execute(text(f"INSERT INTO bench_out_{table} {sql}"),
+                                            {"began": began} if ":began" in sql else {})).rowcount
+                rows += n
+                each.append(f"{table} {n:,} in {time.perf_counter() - t1:.2f} s")
+        took = time.perf_counter() - t
+        async with core.engine.begin() as conn:
+            for table in parts:
+                await conn.execute(text(f"DROP TABLE bench_out_{table}"))
+        for f in files.values():
+            os.unlink(f)
+        print(f"took {took:.3f} rows {rows}: {', '.join(each)}")
+        await core.engine.dispose()
+        return
     elif step == "payroll":
         view = await open_payroll(core, parse_month(arg), Actor("staff", "bench", "cli"))
         note = f"lines {view.line_count}"
@@ -193,6 +261,8 @@ def main() -> int:
         assess_s, assess_mb, _ = run_step("assess --all", child + ["assess", "-"], env)
         read_s, read_mb, _ = run_step("  reading only", child + ["reading", "-"], env)
         write_s, write_mb, _ = run_step("  writing only", child + ["writing", "-"], env)
+        out_s, out_mb, out_note = run_step("  output alone", child + ["output", "-"], env)
+        out_rows = int(out_note.split()[1].rstrip(":"))
         payroll_s, payroll_mb, note = run_step("payroll open", child + ["payroll", MONTH], env)
         lines = int(note.split()[-1])
         daily_s, daily_mb, daily = run_step("assess (1% due)", child + ["daily", "-"], env)
@@ -206,6 +276,7 @@ def main() -> int:
                                   ("assess --all", assess_s, args.households, assess_mb),
                                   ("  reading", read_s, args.households, read_mb),
                                   ("  writing", write_s, args.households, write_mb),
+                                  ("  output", out_s, out_rows, out_mb),
                                   ("payroll open", payroll_s, lines, payroll_mb),
                                   ("assess 1% due", daily_s, daily_n, daily_mb)):
             print(f"  {name:<14}{s:9.2f}{rows / s:12,.0f}{s / base_s:12.1f}{mb:8.0f} MB")
