@@ -47,6 +47,8 @@ KEYWORDS: Final[dict[str, Any]] = {
     "tr": None,
     "tell": None,
     "ptr": ((1, "c"), 2),
+    "ntr": (1, 2),
+    "ntell": (1, 2),
 }
 #: A comment starting with this just above a marked string reaches the translators.
 COMMENT_TAGS: Final = ("Translators:",)

@@ -107,7 +107,30 @@ def tell(msgid: str, **params: Any) -> str:
     return tr(msgid).format(**params)
 
 
+def ntr(singular: str, plural: str, n: int) -> str:
+    """:func:`tr` for a sentence with a count: the language's plural form for ``n`` (Russian has
+    three); in English ``singular`` for 1, else ``plural``, as gettext does."""
+    language = _language.get()
+    if language is None:
+        return singular if n == 1 else plural
+    return translations(language).ngettext(singular, plural, n)
+
+
+def ntell(singular: str, plural: str, n: int, **params: Any) -> str:
+    """:func:`tell` for a sentence with a count ``n`` (pass it among ``params`` too, formatted)."""
+    return ntr(singular, plural, n).format(**params)
+
+
 def number(value: int) -> str:
     """A whole number as the operator reads it: ``10,000`` in English (as before), ``10 000`` in
     Uzbek, Karakalpak and Russian, which group thousands with a space."""
     return f"{value:,}" if _language.get() is None else format_number(value)
+
+
+def decimal(value: float, places: int = 1) -> str:
+    """A measured number (seconds, a rate) to ``places`` decimals: ``12.5`` in English (as before,
+    not grouped), ``12,5`` and ``1 234,5`` in Uzbek, Karakalpak and Russian, which write a decimal
+    comma and group thousands with a space."""
+    if _language.get() is None:
+        return f"{value:.{places}f}"
+    return f"{value:,.{places}f}".replace(",", " ").replace(".", ",")
