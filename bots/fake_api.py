@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
@@ -414,13 +415,18 @@ def callback_update(chat_id: int, message: dict[str, Any], data: str) -> dict[st
 
 
 async def serve_forever(host: str = "127.0.0.1", port: int = 8081, token: str | None = None,
-                        latency: float = 0.0) -> None:
-    """Run the fake server until cancelled (``spsr bot --fake-api``)."""
+                        latency: float = 0.0, started: Callable[[str, str], None] | None = None) -> None:
+    """Run the fake server until cancelled (``spsr bot --fake-api``); once it listens, ``started``
+    is told its base URL and token (by default they are printed, in English)."""
     fake = FakeBotApi(token=token or FakeBotApi.token, latency=latency)
     runner = web.AppRunner(fake.app())
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    print(f"fake Bot API on http://{host}:{port}/bot — token {fake.token}", flush=True)
+    url = f"http://{host}:{port}/bot"
+    if started is None:
+        print(f"fake Bot API on {url} — token {fake.token}", flush=True)
+    else:
+        started(url, fake.token)
     try:
         await asyncio.Event().wait()
     finally:

@@ -65,6 +65,15 @@ class PinnedDateClock:
         return self._today
 
 
+class BadToday(ValueError):
+    """``SPSR_TODAY`` is not a date: ``value`` as given. Its text is English (a log's); the command
+    line says it in the operator's language."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(f"SPSR_TODAY={value!r} is not a date (YYYY-MM-DD, e.g. 2026-12-10)")
+
+
 def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
     """``SPSR_TODAY=2026-12-10`` pins the registry's date; otherwise the system clock."""
     env = os.environ if environ is None else environ
@@ -73,5 +82,5 @@ def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
         try:
             return PinnedDateClock(dt.date.fromisoformat(pinned))
         except ValueError:
-            raise ValueError(f"SPSR_TODAY={pinned!r} is not a date (YYYY-MM-DD, e.g. 2026-12-10)") from None
+            raise BadToday(pinned) from None
     return SystemClock()

@@ -17,6 +17,17 @@ DEFAULT_TELEGRAM_CONCURRENCY = 10
 DEFAULT_OUTBOX_LEASE_SECONDS = 60.0
 
 
+class BadSetting(ValueError):
+    """A setting in the environment that cannot be used: ``name``, the ``value`` as given, and
+    whether only a whole number (``whole``) or any number above 0 will do. Its text is English (a
+    log's); the command line says it in the operator's language from these attributes."""
+
+    def __init__(self, name: str, value: str, *, whole: bool) -> None:
+        self.name, self.value, self.whole = name, value, whole
+        kind = "a whole number above 0" if whole else "a number above 0"
+        super().__init__(f"{name} must be {kind}, not {value!r}")
+
+
 def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
 
@@ -91,6 +102,5 @@ def _positive(env: dict[str, str], name: str, default: float, *, whole: bool = F
     except ValueError:
         value = 0
     if not value > 0 or value != value or value == float("inf"):
-        kind = "a whole number above 0" if whole else "a number above 0"
-        raise ValueError(f"{name} must be {kind}, not {raw!r}")
+        raise BadSetting(name, raw, whole=whole)
     return value

@@ -90,15 +90,17 @@ class UssdSession:
         return await self._send()
 
 
-def boxed(screen: Screen, width: int = 30) -> str:
-    """A screen as a feature phone draws it: wrapped, in a box, with the reply prompt."""
+def boxed(screen: Screen, width: int = 30, buttons: tuple[str, str, str] = ("OK", "Reply", "Cancel")) -> str:
+    """A screen as a feature phone draws it: wrapped, in a box, with the reply prompt; ``buttons``
+    are the phone's own words for OK, Reply and Cancel (in the language its owner set)."""
     lines: list[str] = []
     for line in screen.text.split("\n"):
         lines.extend(textwrap.wrap(line, width) or [""])
     top = "┌" + "─" * (width + 2) + "┐"
     bottom = "└" + "─" * (width + 2) + "┘"
     body = [f"│ {line.ljust(width)} │" for line in lines]
-    footer = "  [OK]" if screen.end else "  [Reply] [Cancel]"
+    ok, reply, cancel = buttons
+    footer = f"  [{ok}]" if screen.end else f"  [{reply}] [{cancel}]"
     return "\n".join([top, *body, bottom, footer])
 
 

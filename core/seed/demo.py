@@ -17,13 +17,15 @@ The seed makes its first households to order, so a freshly seeded registry has e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.eligibility import assess
+from core.i18n import N_
 from core.seed.generator import LANGUAGES, SITUATIONS
 from core.services.payments import household_line_exists, household_lines
 from core.services.registry import household_facts
@@ -44,6 +46,30 @@ OPEN_LINE_STATES = ("scheduled", "sent")
 WAITING_STATES = ("submitted", "verifying")
 CAN_APPLY_CANDIDATES = 50
 
+Params = dict[str, str | int]
+
+#: What each situation's citizen is in, as a sentence: an English msgid with named placeholders. The
+#: JSON's ``details`` is the English; ``spsr demo`` says it in the operator's language.
+DETAILS: Final[Mapping[str, str]] = {
+    "enrolled": N_("enrolled in {programme}: {amount} so'm for {month}, paid between {start} and {end} ({status})"),
+    "rejected": N_("application {number} rejected on {decided_on}: {reasons}"),
+    "waiting": N_("application {number} {state} since {since}, decided in {month}"),
+    "grievance": N_("grievance {number} ({category}) {state}, received {received}, due {due}"),
+    "can_apply": N_("has not applied; would qualify today ({category}, {amount} so'm a month)"),
+}
+
+
+@dataclass(frozen=True)
+class Details:
+    """A citizen's situation in words: one of :data:`DETAILS` and its values (a whole number is an
+    amount, to be written as each language groups thousands; the rest are text)."""
+
+    msgid: str
+    params: Params
+
+    def english(self) -> str:
+        return self.msgid.format(**{k: f"{v:,}" if isinstance(v, int) else v for k, v in self.params.items()})
+
 
 @dataclass(frozen=True)
 class DemoCitizen:
@@ -53,10 +79,15 @@ class DemoCitizen:
     language: str
     situation: str
     household_id: int
-    details: str
+    said: Details
     application_number: str | None = None
     grievance_number: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def details(self) -> str:
+        """The situation in English (the JSON's ``details``)."""
+        return self.said.english()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,7 +111,7 @@ async def _first(s: AsyncSession, *criteria: Any) -> int | None:
     return hid
 
 
-async def _citizen(s: AsyncSession, household_id: int, situation: str, details: str, **kw: Any) -> DemoCitizen:
+async def _citizen(s: AsyncSession, household_id: int, situation: str, params: Params, **kw: Any) -> DemoCitizen:
     head = await s.scalar(select(Person).join(Household, Household.head_person_id == Person.id)
                           .where(Household.id == household_id))
     if head is None:
@@ -88,7 +119,8 @@ async def _citizen(s: AsyncSession, household_id: int, situation: str, details: 
     contact = await s.get(Contact, household_id)
     assert head is not None and contact is not None
     name = " ".join(p for p in (head.surname, head.given_name, head.patronymic) if p)
-    return DemoCitizen(name, head.pinfl, contact.phone, contact.language, situation, household_id, details, **kw)
+    return DemoCitizen(name, head.pinfl, contact.phone, contact.language, situation, household_id,
+                       Details(DETAILS[situation], params), **kw)
 
 
 async def _enrolled(s: AsyncSession, language: str, month: dt.date) -> DemoCitizen | None:
@@ -106,8 +138,8 @@ async def _enrolled(s: AsyncSession, language: str, month: dt.date) -> DemoCitiz
     payment = {"month": month.isoformat(), "amount": line.amount, "programme": line.programme,
                "window_start": line.window_start.isoformat(), "window_end": line.window_end.isoformat(),
                "status": line.status, "cycle_state": cycle.state if cycle else None}
-    details = (f"enrolled in {line.programme}: {line.amount:,} so'm for {month:%Y-%m}, "
-               f"paid between {line.window_start} and {line.window_end} ({line.status})")
+    details: Params = {"programme": line.programme, "amount": line.amount, "month": f"{month:%Y-%m}",
+                       "start": str(line.window_start), "end": str(line.window_end), "status": line.status}
     return await _citizen(s, hid, "enrolled", details, application_number=app.number if app else None,
                           extra={"next_payment": payment})
 
@@ -124,7 +156,7 @@ async def _rejected(s: AsyncSession, language: str) -> DemoCitizen | None:
         .order_by(Application.submitted_at.desc()).limit(1)
     )).one()
     reasons = [r["code"] for r in decision.reasons if r["code"].startswith(("exclusion.", "income."))]
-    details = f"application {app.number} rejected on {decision.decided_on}: {', '.join(reasons)}"
+    details: Params = {"number": app.number, "decided_on": str(decision.decided_on), "reasons": ", ".join(reasons)}
     return await _citizen(s, hid, "rejected", details, application_number=app.number,
                           extra={"reasons": reasons, "decided_on": decision.decided_on.isoformat()})
 
@@ -138,8 +170,8 @@ async def _waiting(s: AsyncSession, language: str, month: dt.date) -> DemoCitize
     app = await s.scalar(select(Application).where(Application.household_id == hid,
                                                    Application.application_month == month))
     assert app is not None
-    details = (f"application {app.number} {app.state} since {app.submitted_at.date()}, "
-               f"decided in {app.decision_month:%Y-%m}")
+    details: Params = {"number": app.number, "state": app.state, "since": str(app.submitted_at.date()),
+                       "month": f"{app.decision_month:%Y-%m}"}
     return await _citizen(s, hid, "waiting", details, application_number=app.number,
                           extra={"application_state": app.state,
                                  "decision_month": app.decision_month.isoformat()})
@@ -153,7 +185,8 @@ async def _grievance(s: AsyncSession, language: str) -> DemoCitizen | None:
     g = await s.scalar(select(Grievance).where(Grievance.household_id == hid, Grievance.state != "closed")
                        .order_by(Grievance.id).limit(1))
     assert g is not None
-    details = f"grievance {g.number} ({g.category}) {g.state}, received {g.received_on}, due {g.due_on}"
+    details: Params = {"number": g.number, "category": g.category, "state": g.state,
+                       "received": str(g.received_on), "due": str(g.due_on)}
     return await _citizen(s, hid, "grievance", details, grievance_number=g.number,
                           extra={"grievance_state": g.state, "due_on": g.due_on.isoformat()})
 
@@ -169,8 +202,7 @@ async def _can_apply(s: AsyncSession, core: Core, language: str, today: dt.date)
     for hid in candidates:
         outcome = assess(await household_facts(s, hid, today), today, core.book)
         if outcome.eligible:
-            details = (f"has not applied; would qualify today ({outcome.category}, "
-                       f"{outcome.monthly_amount:,} so'm a month)")
+            details: Params = {"category": str(outcome.category), "amount": outcome.monthly_amount}
             return await _citizen(s, hid, "can_apply", details,
                                   extra={"expected_amount": outcome.monthly_amount})
     return None
