@@ -13,8 +13,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from core.clock import clock_from_env
-from core.config import Settings
+from core.clock import BadToday, clock_from_env
+from core.config import BadSetting, Settings
 from spsr import commands
 from spsr.argparse_words import argparse_speaking
 from spsr.bootstrap import freeze_startup
@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"spsr.commands.{info.name}")
         module.register(sub)
     return parser
+
+
+def setting_refused(exc: ValueError) -> str:
+    """Why a setting stops every command, in the operator's language."""
+    if isinstance(exc, BadToday):
+        return tell("SPSR_TODAY={value} is not a date (YYYY-MM-DD, e.g. 2026-12-10)", value=repr(exc.value))
+    if isinstance(exc, BadSetting) and exc.whole:
+        return tell("{name} must be a whole number above 0, not {value}", name=exc.name, value=repr(exc.value))
+    if isinstance(exc, BadSetting):
+        return tell("{name} must be a number above 0, not {value}", name=exc.name, value=repr(exc.value))
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
@@ -65,7 +76,7 @@ def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
             clock_from_env()  # a mistyped SPSR_TODAY (or sender setting) is said once, before any command starts
             Settings.from_env()
         except ValueError as exc:
-            print(f"spsr: {exc}", file=sys.stderr)
+            print(f"spsr: {setting_refused(exc)}", file=sys.stderr)
             return 2
         if unknown is not None:  # said before any command starts, as a mistyped SPSR_TODAY is
             print(f"spsr: {unknown}", file=sys.stderr)

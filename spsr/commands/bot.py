@@ -9,7 +9,7 @@ import logging
 import signal
 
 from spsr.arguments import whole_number
-from spsr.language import ptr, tr
+from spsr.language import ptr, tell, tr
 
 log = logging.getLogger("spsr.bot")
 
@@ -31,13 +31,17 @@ def run(args: argparse.Namespace) -> int:
     if args.fake_api:
         from bots.fake_api import serve_forever
 
-        asyncio.run(serve_forever(args.host, args.port, latency=max(0.0, args.latency)))
+        asyncio.run(serve_forever(args.host, args.port, latency=max(0.0, args.latency), started=_fake_api_started))
         return 0
     if not args.polling:
-        print("spsr bot: choose --polling (needs SPSR_TELEGRAM_TOKEN) or --fake-api; "
-              "in production the bot runs inside `spsr serve` by webhook")
+        print(tr("spsr bot: choose --polling (needs SPSR_TELEGRAM_TOKEN) or --fake-api; "
+                 "in production the bot runs inside `spsr serve` by webhook"))
         return 2
     return asyncio.run(_poll())
+
+
+def _fake_api_started(url: str, token: str) -> None:
+    print(tell("fake Bot API on {url} — token {token}", url=url, token=token), flush=True)
 
 
 async def _poll() -> int:
@@ -47,7 +51,7 @@ async def _poll() -> int:
 
     settings = Settings.from_env()
     if not settings.telegram_token:
-        print("spsr bot: SPSR_TELEGRAM_TOKEN is not set")
+        print(tr("spsr bot: SPSR_TELEGRAM_TOKEN is not set"))
         return 2
     core = await build_core(settings)
     application, sender = await start_bot(core, settings, webhook=False)

@@ -7,11 +7,11 @@ import asyncio
 import sys
 
 from core.config import Settings
-from core.seed.bulk import IndexRestoreError
+from core.seed.bulk import DEFERRED_TABLE, IndexRestoreError
 from core.storage.engine import create_engine
 from core.storage.migrate import autogenerate, current_revision, head_revision, upgrade
 from spsr.bootstrap import migrate_database
-from spsr.language import ptr, tr
+from spsr.language import ntell, number, ptr, tell, tr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,16 +31,28 @@ def _upgrade(args: argparse.Namespace) -> int:
         try:
             built = await migrate_database(engine)
             if built:
-                print(f"built {len(built)} indexes and constraints a seed had left unbuilt")
-            print(f"database at revision {await current_revision(engine)}")
+                print(ntell("built {count} indexes and constraints a seed had left unbuilt",
+                            "built {count} indexes and constraints a seed had left unbuilt",
+                            len(built), count=number(len(built))))
+            print(tell("database at revision {revision}", revision=await current_revision(engine)))
         except IndexRestoreError as exc:
-            print(exc, file=sys.stderr)
+            print(not_rebuilt(exc), file=sys.stderr)
             return 1
         finally:
             await engine.dispose()
         return 0
 
     return asyncio.run(run())
+
+
+def not_rebuilt(exc: IndexRestoreError) -> str:
+    """What could not be built again, in the operator's language (the database's reasons as it gave them)."""
+    listed = "; ".join(f"{name}: {reason}" for name, reason in exc.failures.items())
+    count = len(exc.failures)
+    return ntell("could not build again {count} index(es) deferred by a seed (their definitions are kept in "
+                 "{table}): {listed}",
+                 "could not build again {count} index(es) deferred by a seed (their definitions are kept in "
+                 "{table}): {listed}", count, count=number(count), table=DEFERRED_TABLE, listed=listed)
 
 
 def _current(args: argparse.Namespace) -> int:
@@ -51,7 +63,8 @@ def _current(args: argparse.Namespace) -> int:
         return rev
 
     rev = asyncio.run(run())
-    print(f"database: {rev or 'empty'}; newest: {head_revision()}")
+    print(tell("database: {revision}; newest: {newest}", revision=rev or ptr("schema revision", "empty"),
+               newest=head_revision()))
     return 0
 
 

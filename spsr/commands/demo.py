@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from core.config import Settings
 from core.seed.demo import DemoCitizen, demo_citizens
 from spsr.bootstrap import build_core
-from spsr.language import tr
+from spsr.language import number, ptr, tell, tr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,15 +19,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
+def situations() -> dict[str, str]:
+    """Each situation's name in the operator's language (in English, its code, as the JSON has it)."""
+    return {
+        "enrolled": ptr("demo situation", "enrolled"),
+        "rejected": ptr("demo situation", "rejected"),
+        "waiting": ptr("demo situation", "waiting"),
+        "grievance": ptr("demo situation", "grievance"),
+        "can_apply": ptr("demo situation", "can_apply"),
+    }
+
+
+def described(citizen: DemoCitizen) -> str:
+    """The citizen's situation in a sentence in the operator's language (the JSON's ``details`` in English)."""
+    said = citizen.said
+    return tell(said.msgid, **{k: number(v) if isinstance(v, int) else v for k, v in said.params.items()})
+
+
 def print_citizens(citizens: Sequence[DemoCitizen]) -> None:
     if not citizens:
-        print("no demo citizens: run `spsr seed` first")
+        print(tr("no demo citizens: run `spsr seed` first"))
         return
-    print("Citizens to try (SPSR_TODAY pins the date they are described on):")
+    print(tr("Citizens to try (SPSR_TODAY pins the date they are described on):"))
+    names = situations()
+    width = max(map(len, names.values()))  # 9 in English, as before
     for c in citizens:
-        print(f"  [{c.language}] {c.situation:<9} {c.name}")
-        print(f"      PINFL {c.pinfl}  phone {c.phone}  household {c.household_id}")
-        print(f"      {c.details}")
+        print(f"  [{c.language}] {names.get(c.situation, c.situation):<{width}} {c.name}")
+        print("      " + tell("PINFL {pinfl}  phone {phone}  household {household}",
+                              pinfl=c.pinfl, phone=c.phone, household=c.household_id))
+        print(f"      {described(c)}")
 
 
 def run(args: argparse.Namespace) -> int:

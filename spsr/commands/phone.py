@@ -49,16 +49,18 @@ async def _run(args: argparse.Namespace) -> int:
             inputs = [i for i in args.inputs.split(",")] if args.inputs else []
             print(await play(session, inputs), end="")
             return 0
-        print(f"Dialling {args.code} from {args.number} … (Ctrl-D or an empty line on an END screen to quit)")
+        print(tell("Dialling {code} from {number} … (Ctrl-D or an empty line on an END screen to quit)",
+                   code=args.code, number=args.number))
         screen = await session.dial()
+        buttons = (ptr("phone button", "OK"), ptr("phone button", "Reply"), ptr("phone button", "Cancel"))
         while True:
-            print(boxed(screen))
+            print(boxed(screen, buttons=buttons))
             if screen.end:
                 return 0
             try:
                 typed = await asyncio.to_thread(input, "> ")
             except EOFError:
-                print("\n(cancelled)")
+                print("\n" + tr("(cancelled)"))
                 return 0
             screen = await session.reply(typed.strip())
 

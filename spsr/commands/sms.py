@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from spsr.arguments import local_server, whole_number
-from spsr.language import ptr, tell, tr
+from spsr.language import ntell, number, ptr, tell, tr
 from ussd.sms_simulator import build_gateway
 
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_gateway(args: argparse.Namespace) -> int:
-    print(f"SMS gateway simulator on http://{args.host}:{args.port} (POST /send, GET /messages)")
+    print(tell("SMS gateway simulator on {url} (POST /send, GET /messages)", url=f"http://{args.host}:{args.port}"))
     web.run_app(build_gateway(answer_delay=max(0.0, args.answer_delay)), host=args.host, port=args.port, print=None)
     return 0
 
@@ -50,23 +50,33 @@ async def _sms(args: argparse.Namespace) -> int:
                              json={"from": args.number, "text": args.text, "id": f"cli-{time.time_ns()}"}) as r:
             body = await r.json()
         if r.status != 200:
-            print(f"server refused: {r.status} {body}")
+            print(tell("server refused: {status} {body}", status=r.status, body=body))
             return 1
         deadline = time.monotonic() + args.wait
         while before is not None and time.monotonic() < deadline:
             now = await _delivered(http, args.gateway, args.number)
             if now and len(now) > len(before):
                 for m in now[len(before):]:
-                    print(f"<<< {m['text']}\n    ({m['segments']} segment(s), {m['encoding']}, id {m['id']})")
+                    print(f"<<< {m['text']}\n    {delivered(m)}")
                 return 0
             await asyncio.sleep(0.3)
-        print(f"<<< {body.get('reply')}\n    (from the server's answer: no SMS seen at the gateway simulator)")
+        print(f"<<< {body.get('reply')}\n    " + tr("(from the server's answer: no SMS seen at the gateway simulator)"))
         return 0
 
 
-async def _delivered(http: aiohttp.ClientSession, gateway: str, number: str) -> list[dict[str, object]] | None:
+def delivered(message: dict[str, object]) -> str:
+    """How the gateway simulator carried a message: its segments, encoding and id."""
+    segments = message["segments"]
+    count = segments if isinstance(segments, int) else 0
+    # Translators: English says "segment(s)" whatever the count, as it always did; say it in each plural form.
+    return ntell("({count} segment(s), {encoding}, id {id})", "({count} segment(s), {encoding}, id {id})", count,
+                 count=number(count) if isinstance(segments, int) else segments, encoding=message["encoding"],
+                 id=message["id"])
+
+
+async def _delivered(http: aiohttp.ClientSession, gateway: str, phone: str) -> list[dict[str, object]] | None:
     try:
-        async with http.get(f"{gateway.rstrip('/')}/messages", params={"to": number}) as r:
+        async with http.get(f"{gateway.rstrip('/')}/messages", params={"to": phone}) as r:
             return list(await r.json())
     except (aiohttp.ClientError, TimeoutError):
         return None
