@@ -9,12 +9,19 @@ import time
 
 from core.config import Settings
 from core.errors import Conflict
+from core.i18n import N_
 from core.services.assessment import CHUNK, AssessSummary, assess_households
 from core.services.exchange import expire_facts
 from core.storage.uow import Actor
 from spsr.arguments import whole_number
 from spsr.bootstrap import build_core
 from spsr.language import number, ptr, tell, tr
+
+# The bar's words by what it counts, in the operator's language (the counts as digits, as before).
+COUNTING = {
+    "households": N_("{done}/{total} households {rate}/s"),
+    "lines": N_("{done}/{total} lines {rate}/s"),
+}
 
 
 class Progress:
@@ -38,7 +45,8 @@ class Progress:
             # A range is worked whole: it may hold more due households than were counted up front.
             share = min(self.done / self.total, 1.0) if self.total else 1.0
             bar = "#" * int(share * 30)
-            sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} {self.label} {rate:,.0f}/s")
+            words = tell(COUNTING[self.label], done=self.done, total=self.total, rate=number(round(rate)))
+            sys.stderr.write(f"\r[{bar:<30}] {words}")
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -223,3 +223,22 @@ def test_a_bad_setting_is_refused_in_the_operator_s_language(
     monkeypatch.setenv("SPSR_LANGUAGE", language)
     monkeypatch.setenv(setting, value)
     assert run_cli("demo") == (2, "", said)
+
+
+# --- spsr assess and spsr exchange import ---------------------------------------------------------
+
+@pytest.mark.parametrize(("language", "label", "said"), [
+    (None, "households", "\r[#######                       ] 500/2000 households 40/s"),  # as main printed it
+    (None, "lines", "\r[#######                       ] 500/2000 lines 40/s"),
+    ("ru", "households", "\r[#######                       ] 500/2000 семей, 40/с"),
+    ("uz", "lines", "\r[#######                       ] 500/2000 qator, 40/s"),
+    ("kaa", "households", "\r[#######                       ] 500/2000 shańaraq, 40/s"),
+])
+def test_the_assessment_s_bar_speaks_the_operator_s_language(language: str | None, label: str, said: str) -> None:
+    from spsr.commands import assess
+
+    err = io.StringIO()
+    with speaking(language), contextlib.redirect_stderr(err), \
+            mock.patch("time.monotonic", side_effect=[100.0, 112.5]):  # type: ignore[arg-type]
+        assess.Progress(2000, label)(500)
+    assert err.getvalue() == said
