@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -84,13 +85,20 @@ def main(argv: Sequence[str] | None = None, *, freeze: bool = True) -> int:
         if freeze:
             freeze_startup()
         try:
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a reader gone away is met here, not in Python's flush at exit
+            return code
         except CommandError as exc:
             print(f"spsr {args.command}: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(tell("spsr {command}: interrupted", command=args.command), file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # The reader went away (``spsr demo | head``): nothing more to say, and no traceback.
+            # Python's own flush of stdout at exit would raise again, so it goes to /dev/null.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 
 if __name__ == "__main__":
