@@ -16,6 +16,9 @@ from core.storage.schema import Contact, OutboxMessage, PhonePreference
 from core.storage.uow import UnitOfWork, _jsonable
 
 PRIORITY_REPLY = 0
+# An operator's emergency broadcast: before every routine notice, never before a reply to someone
+# waiting on the line (a reply is one message to one person; the broadcast may be 150,000).
+PRIORITY_EMERGENCY = 5
 PRIORITY_NOTICE = 10
 PRIORITY_BULK = 20
 

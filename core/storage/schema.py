@@ -528,9 +528,41 @@ class OutboxMessage(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # The broadcast a row carries (migration 0017): its text is worded from ``broadcasts``.
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger)
 
-    # The senders' claim: one channel's due rows, replies first, oldest first (migration 0013).
-    __table_args__ = (Index("ix_outbox_due", "channel", "state", "priority", "next_attempt_at", "id"),)
+    # The senders' claim: one channel's due rows, replies first, oldest first (migration 0013);
+    # a broadcast's rows by state and channel, to count and withdraw them (migration 0017).
+    __table_args__ = (Index("ix_outbox_due", "channel", "state", "priority", "next_attempt_at", "id"),
+                      Index("ix_outbox_broadcast", "broadcast_id", "state", "channel"))
+
+
+class Broadcast(Base):
+    """An operator's notice to everyone reachable in a region, district or mahalla (migration 0017).
+
+    The text is held here once per language; the outbox rows carry only the id. ``households`` and
+    ``queued_*`` are frozen when it is queued; what became of the rows is read from the outbox."""
+
+    __tablename__ = "broadcasts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    area_kind: Mapped[str] = mapped_column(String(10))  # region | district | mahalla
+    area_code: Mapped[str] = mapped_column(String(10))
+    text_uz: Mapped[str] = mapped_column(Text)
+    text_kaa: Mapped[str] = mapped_column(Text)
+    text_ru: Mapped[str] = mapped_column(Text)
+    channels: Mapped[str] = mapped_column(String(20))  # "telegram,sms"
+    emergency: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10))  # queued | cancelled
+    version: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    queued_telegram: Mapped[int] = mapped_column(Integer)
+    queued_sms: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    cancelled_by: Mapped[str | None] = mapped_column(String(80))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    withdrawn: Mapped[int | None] = mapped_column(Integer)  # rows withdrawn by the cancel
 
 
 class LiveSender(Base):
