@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 from sqlalchemy import func, select, update
 
 from core.pacing import TokenBucket
+from core.services.broadcasts import BroadcastTexts
 from core.services.conversations import sqlite_writer
 from core.services.outbox import sent_though_withdrawn
 from core.services.sender_roll import HEARTBEATS_TO_JOIN, SenderRoll
@@ -247,6 +248,7 @@ class OutboxSender:
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._report = SendReport()
+        self.broadcasts = BroadcastTexts()  # the texts of the broadcasts it sends, worded per row
 
     @property
     def pace_now(self) -> Pace:
@@ -308,16 +310,25 @@ class OutboxSender:
                 query = query.where(func.abs(key) % self.roll.live == self.roll.place)
             if not is_sqlite(self.core.engine):
                 query = query.with_for_update(skip_locked=True)
-            rows = await self.prepare(uow, (await uow.session.scalars(query)).all())
+            found = (await uow.session.scalars(query)).all()
+            await self.broadcasts.load(uow, found)
+            rows = await self.prepare(uow, [r for r in found if self._wordable(r)])
             if rows:
                 await uow.session.execute(
                     update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                     .values(next_attempt_at=now + self.pace.lease).execution_options(synchronize_session=False))
             stamp = self.monotonic()
-            jobs = [Claimed(r.id, r.priority, r.template, dict(r.params or {}), r.language, r.text, r.phone,
+            jobs = [Claimed(r.id, r.priority, r.template, self.broadcasts.params(r), r.language, r.text, r.phone,
                             r.telegram_chat_id, r.attempts, stamp) for r in rows]
             await uow.commit()
             return jobs
+
+    def _wordable(self, row: OutboxMessage) -> bool:
+        """False (and the row dead) for a broadcast row whose broadcast is gone: nothing to say."""
+        if BroadcastTexts.broadcast_of(row) is None or "text" in self.broadcasts.params(row):
+            return True
+        row.state, row.error = "dead", "no such broadcast"
+        return False
 
     async def write(self, batch: Sequence[tuple[int, Outcome]]) -> None:
         """Record many outcomes in one transaction, each row locked (in id order) and read afresh."""

@@ -170,7 +170,7 @@ def reason_text(code: str, params: Mapping[str, Any]) -> str | None:
 def render(template: str, params: Mapping[str, Any], language: str) -> str:
     """An outbox message worded in ``language`` (the sender calls this at send time)."""
     with use_locale(language):
-        if template == "sms.reply":
+        if template in ("sms.reply", "broadcast"):  # a broadcast's text in this language, from the sender
             return str(params.get("text", ""))
         if template in ("enrolment.ending", "enrolment.continues"):
             # Paid to the end of its last month: name that day, not the month's first.

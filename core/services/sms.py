@@ -257,7 +257,7 @@ class SmsSender(OutboxSender):
                 row.state, row.error = "dead", "stopped"
             else:
                 if row.text is None:
-                    row.text, row.segments = compose(render(row.template, row.params, row.language), row.language)
+                    row.text, row.segments = compose(render(row.template, self.broadcasts.params(row), row.language), row.language)
                 jobs.append(row)
         return jobs
 
