@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from core.errors import DomainError
 from core.i18n import SUPPORTED, normalise_locale, use_locale
-from registry_api import admin, audit, casework, exchange, payments, registry
+from registry_api import admin, audit, broadcasts, casework, exchange, payments, registry
 from registry_api.clients import KeyCache
 from registry_api.http import API_PREFIX, CLIENT_NAME, KEY_CACHE, RATE_LIMITER, Op, RateLimiter, wrap
 from registry_api.metrics import METRICS, Metrics, metrics_view
@@ -24,7 +24,8 @@ from registry_api.problems import ApiError, busy, from_domain, from_http, is_bus
 access_log = logging.getLogger("spsr.api.access")
 log = logging.getLogger("registry_api")
 
-OPS: tuple[Op, ...] = registry.OPS + casework.OPS + payments.OPS + exchange.OPS + admin.OPS
+OPS: tuple[Op, ...] = (registry.OPS + casework.OPS + payments.OPS + exchange.OPS + admin.OPS
+                       + broadcasts.OPS)
 OPENAPI = web.AppKey("api_openapi", dict)
 _PINFL_LIKE = re.compile(r"\d{14}")
 

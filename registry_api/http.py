@@ -49,11 +49,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "hotline": frozenset({"registry.read", "grievances.read", "grievances.write", "applications.read",
                           "applications.write", "payments.read", "territory.read", "access_log.read"}),
     "operator": frozenset({"statistics.read", "applications.read", "applications.decide", "payments.read",
-                           "grievances.read", "territory.read"}),
+                           "grievances.read", "territory.read", "broadcasts.read", "broadcasts.write"}),
     "auditor": frozenset({"registry.read", "grievances.read", "applications.read", "payments.read",
-                          "territory.read", "statistics.read", "audit.read", "access_log.read"}),
+                          "territory.read", "statistics.read", "audit.read", "access_log.read",
+                          "broadcasts.read"}),
     "admin": frozenset({"clients.manage", "registry.read", "grievances.read", "applications.read",
-                        "payments.read", "territory.read", "statistics.read", "audit.read", "access_log.read"}),
+                        "payments.read", "territory.read", "statistics.read", "audit.read", "access_log.read",
+                        "broadcasts.read"}),
 }
 
 

@@ -37,7 +37,7 @@ class ApiError(DomainError):
 
 STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "transition": 409, "forbidden": 403}
 # Optimistic-lock refusals from the core are a failed precondition in HTTP terms.
-STATUS_BY_CODE = {"grievance.stale": 412, "application.stale": 412}
+STATUS_BY_CODE = {"grievance.stale": 412, "application.stale": 412, "broadcast.stale": 412}
 
 TITLE_BY_KIND = {
     "invalid": N_("The request is not valid."),
@@ -70,6 +70,15 @@ TITLES = {
     "grievance.no_extension_reason": N_("An extension needs a reason."),
     "grievance.already_extended": N_("The deadline has already been extended once."),
     "payroll.not_found": N_("No payroll for this month."),
+    "broadcast.not_found": N_("No broadcast with this number."),
+    "broadcast.stale": N_("Someone else changed this record; reload it and try again."),
+    "broadcast.unknown_area": N_("No such region, district or mahalla."),
+    "broadcast.missing_text": N_("A broadcast needs its text in Uzbek, Karakalpak and Russian."),
+    # Translators: params name the language, the parts it would take and the limit (core.broadcasts.MAX_SEGMENTS).
+    "broadcast.text_too_long": N_("The text is too long: sent by SMS it would take more than three parts."),
+    "broadcast.channels": N_("Choose Telegram, SMS or both."),
+    "broadcast.nobody_reachable": N_("Nobody in this area can be reached on the chosen channels: nothing was sent."),
+    "broadcast.transition": N_("This broadcast has already been cancelled."),
     "request.malformed_json": N_("The request body is not valid JSON."),
     "request.duplicate_key": N_("The request body gives the same field twice."),
     "request.too_large": N_("The request body is too large."),
