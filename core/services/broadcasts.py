@@ -26,7 +26,11 @@ from core.storage.schema import Broadcast, District, Mahalla, OutboxMessage, Reg
 from core.storage.uow import Actor, UnitOfWork
 
 TEMPLATE: Final = "broadcast"
-_AREA_COLUMN: Final = {"region": "h.region_soato", "district": "h.district_soato", "mahalla": "h.mahalla_id"}
+# The households of an area. A district's names its region too: ``ix_households_territory``
+# leads with the region, so the district alone would read every household of the country.
+_AREA: Final = {"region": "h.region_soato = :code",
+                "district": "h.region_soato = :region AND h.district_soato = :code",
+                "mahalla": "h.mahalla_id = :code"}
 
 
 @dataclass(frozen=True)
@@ -83,22 +87,20 @@ SELECT :now, h.id, c.phone, CASE WHEN {telegram} THEN c.telegram_chat_id END,
        CASE WHEN {telegram} THEN 'telegram' ELSE 'sms' END, {int(priority)}, c.language, '{TEMPLATE}', {params},
        'pending', 0, :now, 'broadcast:{bid}:' || h.id, {bid}
 FROM households h {contact_join("h.id")}
-WHERE {_AREA_COLUMN[area_kind]} = :code AND ({telegram} OR {sms})
+WHERE {_AREA[area_kind]} AND ({telegram} OR {sms})
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 
 
-async def _area_exists(uow: UnitOfWork, kind: str, code: str) -> bool:
+async def _area(uow: UnitOfWork, kind: str, code: str) -> dict[str, Any] | None:
+    """The bound parameters of :data:`_AREA` for an area the registry knows; None for one it does not."""
     s = uow.session
     if kind == "region":
-        return await s.get(Region, code) is not None
+        return {"code": code} if await s.get(Region, code) is not None else None
     if kind == "district":
-        return await s.get(District, code) is not None
-    return await s.get(Mahalla, int(code)) is not None
-
-
-def _code(kind: str, code: str) -> Any:
-    return int(code) if kind == "mahalla" else code
+        district = await s.get(District, code)
+        return None if district is None else {"code": code, "region": district.region_soato}
+    return {"code": int(code)} if await s.get(Mahalla, int(code)) is not None else None
 
 
 async def _counts(uow: UnitOfWork, broadcast_id: int) -> dict[str, dict[str, int]]:
@@ -118,13 +120,13 @@ async def send_broadcast(uow: UnitOfWork, cmd: SendBroadcast, actor: Actor) -> B
     texts = rules.check_texts(cmd.texts)
     channels = rules.check_channels(cmd.channels)
     code = rules.check_area(cmd.area_kind, cmd.area_code)
-    if not await _area_exists(uow, cmd.area_kind, code):
+    area = await _area(uow, cmd.area_kind, code)
+    if area is None:
         raise InvalidInput("broadcast.unknown_area", kind=cmd.area_kind, area_code=code)
     priority = PRIORITY_EMERGENCY if cmd.emergency else PRIORITY_BULK
     now = uow.now()
     households = int(await uow.session.scalar(
-        text(f"SELECT COUNT(*) FROM households h WHERE {_AREA_COLUMN[cmd.area_kind]} = :code"),
-        {"code": _code(cmd.area_kind, code)}) or 0)
+        text(f"SELECT COUNT(*) FROM households h WHERE {_AREA[cmd.area_kind]}"), area) or 0)
     b = Broadcast(area_kind=cmd.area_kind, area_code=code, text_uz=texts["uz"], text_kaa=texts["kaa"],
                   text_ru=texts["ru"], channels=",".join(channels), emergency=cmd.emergency, priority=priority,
                   state="queued", version=1, households=households, queued_telegram=0, queued_sms=0,
@@ -133,7 +135,7 @@ async def send_broadcast(uow: UnitOfWork, cmd: SendBroadcast, actor: Actor) -> B
     await uow.session.flush()
     dialect = uow.session.get_bind().dialect.name
     await uow.session.execute(text(queue_sql(dialect, b.id, cmd.area_kind, channels, priority)),
-                              {"now": now, "code": _code(cmd.area_kind, code)})
+                              {"now": now, **area})
     counts = await _counts(uow, b.id)
     b.queued_telegram = sum(counts["telegram"].values())
     b.queued_sms = sum(counts["sms"].values())

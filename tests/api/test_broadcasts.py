@@ -17,7 +17,15 @@ from core.services import outbox
 from core.services.dispatch import Pace
 from core.services.registry import NewMember, RegisterHousehold, register_household
 from core.services.sms import SmsSender
-from core.storage.schema import AuditEntry, Broadcast, Contact, District, Mahalla, OutboxMessage, PhonePreference
+from core.storage.schema import (
+    AuditEntry,
+    Broadcast,
+    Contact,
+    District,
+    Mahalla,
+    OutboxMessage,
+    PhonePreference,
+)
 from core.storage.uow import Core
 from tests.api.conftest import Api
 from tests.api.test_access import problem
@@ -100,7 +108,8 @@ class Gateway:
 ONE_AT_A_TIME = Pace(rate=1_000_000, concurrency=1)
 
 
-async def test_a_district_hears_it_each_in_its_own_language_and_nobody_outside(api: Api, bot: Harness) -> None:
+async def test_a_district_hears_it_each_in_its_own_language_and_nobody_outside(
+        api: Api, bot: Harness) -> None:  # noqa: F811 (the harness fixture, imported above)
     on_telegram = await family(api.core, "+998901234501", "uz", chat=7001)
     by_sms = await family(api.core, "+998901234502", "ru")
     await family(api.core, "+998901234503", "kaa", stopped=True)
