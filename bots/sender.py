@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from core import config
 from core.i18n import use_locale
 from core.pacing import TokenBucket
+from core.services.broadcasts import sms_allowed
 from core.services.conversations import sqlite_writer
 from core.services.dispatch import (
     Claimed,
@@ -132,7 +133,8 @@ class TelegramSender(OutboxSender):
             phone = row.phone or (contacts[0].phone if contacts else None)
             if row.state != "pending":  # withdrawn meanwhile (its family reinstated): not sent by SMS either
                 pass
-            elif phone is None or row.template == "telegram.reply" or await sms_stopped(uow, phone):
+            elif (phone is None or row.template == "telegram.reply" or await sms_stopped(uow, phone)
+                  or not await sms_allowed(uow, row)):
                 row.state = "failed"
             else:
                 row.channel = "sms"

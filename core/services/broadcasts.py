@@ -186,6 +186,14 @@ async def cancel_broadcast(uow: UnitOfWork, broadcast_id: int, actor: Actor,
     return _view(b, await _counts(uow, b.id))
 
 
+async def sms_allowed(uow: UnitOfWork, row: OutboxMessage) -> bool:
+    """Whether a row may turn to SMS (its chat blocked the bot): not a broadcast's sent by Telegram only."""
+    if row.broadcast_id is None:
+        return True
+    channels = await uow.session.scalar(select(Broadcast.channels).where(Broadcast.id == row.broadcast_id))
+    return channels is None or "sms" in channels.split(",")
+
+
 class BroadcastTexts:
     """Broadcast texts by id for a sender, read once each: a broadcast's texts never change, and
     a cancelled one's unsent rows are withdrawn, so no claim takes them."""

@@ -252,3 +252,15 @@ async def test_refusals_are_titled_in_the_callers_language(api: Api) -> None:
                                                **{"Accept-Language": language}), 422, "broadcast.text_too_long")
         assert refusal["title"].startswith(title)
         assert refusal["params"] == {"language": "ru", "segments": 4, "limit": 3, "encoding": "ucs2"}
+
+
+@pytest.mark.parametrize(("channels", "then"), [(["telegram", "sms"], ("sms", "pending")),
+                                                 (["telegram"], ("telegram", "failed"))])
+async def test_a_chat_that_blocked_the_bot_gets_sms_only_when_the_broadcast_allows_it(
+        api: Api, bot: Harness, channels: list[str], then: tuple[str, str]) -> None:  # noqa: F811
+    await family(api.core, "+998901234571", "uz", chat=7101)
+    assert (await api.post("/v1/broadcasts", new(channels=channels), "operator")).status == 201
+    bot.fake.blocked.add(7101)
+    assert (await TelegramSender(api.core, bot.app[BOT].bot).run_once()).to_sms == 1
+    (row,) = await outbox_rows(api.core)
+    assert (row.channel, row.state) == then
