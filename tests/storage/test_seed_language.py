@@ -85,7 +85,7 @@ async def spsr(monkeypatch: pytest.MonkeyPatch, language: str, *argv: str) -> tu
 
 async def test_seed_and_demo_in_english_are_byte_for_byte_as_before(
         registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert await spsr(monkeypatch, "en", "db", "current") == (0, "database: empty; newest: 0016\n", "")
+    assert await spsr(monkeypatch, "en", "db", "current") == (0, "database: empty; newest: 0017\n", "")
     code, out, _ = await spsr(monkeypatch, "en", "seed", "--households", "15", "--seed", "7")
     first, rest = out.split("\n", 1)
     assert code == 0 and ENGLISH_SEEDED.fullmatch(first + "\n"), first
@@ -95,7 +95,7 @@ async def test_seed_and_demo_in_english_are_byte_for_byte_as_before(
         0, "the registry already holds households: nothing seeded (--if-empty)\n", "")
     assert await spsr(monkeypatch, "en", "seed", "--households", "3", "--lanes", "2") == (
         2, "", "spsr seed: --lanes needs PostgreSQL (SQLite has one writer: lanes would only wait for it)\n")
-    assert await spsr(monkeypatch, "en", "db", "upgrade") == (0, "database at revision 0016\n", "")
+    assert await spsr(monkeypatch, "en", "db", "upgrade") == (0, "database at revision 0017\n", "")
 
 
 async def test_seed_and_demo_speak_russian_and_karakalpak(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +116,7 @@ async def test_seed_and_demo_speak_russian_and_karakalpak(registry: Path, monkey
             "juwap múddeti 2026-12-20\n") in out
     assert await spsr(monkeypatch, "kaa", "seed", "--households", "15", "--if-empty") == (
         0, "reestrde shańaraqlar bar: hesh nárse qosılmadı (--if-empty)\n", "")
-    assert await spsr(monkeypatch, "uz", "db", "upgrade") == (0, "maʼlumotlar bazasi reviziyasi: 0016\n", "")
+    assert await spsr(monkeypatch, "uz", "db", "upgrade") == (0, "maʼlumotlar bazasi reviziyasi: 0017\n", "")
 
 
 def test_the_installed_command_follows_lang(registry: Path) -> None:
@@ -124,7 +124,7 @@ def test_the_installed_command_follows_lang(registry: Path) -> None:
     env = {**os.environ, "LANG": "ru_RU.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
     env.pop("SPSR_LANGUAGE")
     current = subprocess.run([command, "db", "current"], env=env, capture_output=True, text=True, timeout=120)
-    assert (current.returncode, current.stdout) == (0, "база данных: пустая; новейшая ревизия: 0016\n")
+    assert (current.returncode, current.stdout) == (0, "база данных: пустая; новейшая ревизия: 0017\n")
     listed = subprocess.run([command, "demo"], env=env, capture_output=True, text=True, timeout=120)
     assert (listed.returncode, listed.stdout) == (0, "демонстрационных граждан нет: сначала выполните «spsr seed»\n")
     english = subprocess.run([command, "demo"], env={**env, "SPSR_LANGUAGE": "en"}, capture_output=True,
