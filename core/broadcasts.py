@@ -13,7 +13,7 @@ from typing import Final
 
 from core.errors import InvalidInput
 from core.gsm import encoding, sms_segments
-from core.text import gsm_spelling, tidy_sentences
+from core.text import clean_text, gsm_spelling, tidy_sentences
 
 AREA_KINDS: Final = ("region", "district", "mahalla")
 CHANNELS: Final = ("telegram", "sms")
@@ -37,7 +37,7 @@ def check_texts(texts: Mapping[str, str]) -> dict[str, str]:
     """The three texts, trimmed; refused when one is missing, blank or longer than ``MAX_SEGMENTS`` parts."""
     out: dict[str, str] = {}
     for language in LANGUAGES:
-        text = (texts.get(language) or "").strip()
+        text = clean_text(texts.get(language) or "").strip()  # no NUL or lone surrogate reaches a phone
         if not text:
             raise InvalidInput("broadcast.missing_text", language=language)
         sent = sms_text(text, language)
