@@ -30,6 +30,7 @@ from core.errors import ExpectedVersion
 from core.storage.locks import exclusive
 from core.storage.schema import AuditEntry, IdempotencyRecord
 from core.storage.uow import Actor, Core, UnitOfWork, audit_row
+from core.text import clean_text
 from registry_api.audit import READ_AUDIT
 from registry_api.clients import ClientView, KeyCache, authenticate_cached
 from registry_api.problems import ApiError
@@ -219,6 +220,8 @@ def _bearer(request: web.Request) -> str:
 
 
 def _coerce(param: Param, raw: str) -> Any:
+    if clean_text(raw) != raw:  # a NUL or a lone surrogate: no database compares text with it (PostgreSQL refuses NUL)
+        raise ApiError(422, "query.control_character", parameter=param.name)
     kind = param.schema.get("type")
     if kind == "integer":
         # Not int(raw) alone: it also reads "٥", "1_0", "+5" and " 5", none of them a JSON integer.

@@ -264,3 +264,11 @@ async def test_a_chat_that_blocked_the_bot_gets_sms_only_when_the_broadcast_allo
     assert (await TelegramSender(api.core, bot.app[BOT].bot).run_once()).to_sms == 1
     (row,) = await outbox_rows(api.core)
     assert (row.channel, row.state) == then
+
+
+async def test_a_nul_is_kept_out_of_texts_and_query_filters(api: Api) -> None:
+    await family(api.core, "+998901234581", "uz")
+    created = await api.post("/v1/broadcasts", new(texts={**TEXTS, "uz": "Diqqat!\x00"}), "operator")
+    assert created.status == 201 and (await created.json())["texts"]["uz"] == "Diqqat!"
+    # PostgreSQL refuses NUL in text: the filter is refused before it reaches the database (was a 500).
+    await problem(await api.get("/v1/audit-log?entity=%004", "auditor"), 422, "query.control_character")
