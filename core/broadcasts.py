@@ -24,6 +24,8 @@ STATES: Final = ("queued", "cancelled")
 MAX_SEGMENTS: Final = 3
 #: The most characters the API takes for one text (the segment limit is the real bound).
 MAX_TEXT: Final = 1000
+#: Mahalla ids are 32-bit integers (``mahallas.id``): a larger code names none.
+MAX_MAHALLA_ID: Final = 2**31 - 1
 #: The states of a broadcast's outbox rows that an operator is shown, in order.
 ROW_STATES: Final = ("pending", "sent", "delivered", "failed", "dead", "withdrawn")
 
@@ -61,6 +63,7 @@ def check_channels(channels: tuple[str, ...]) -> tuple[str, ...]:
 def check_area(kind: str, code: str) -> str:
     """A well-formed area code of its kind (region 4 digits, district 7, mahalla an id)."""
     digits = {"region": (4, 4), "district": (7, 7), "mahalla": (1, 10)}.get(kind)
-    if digits is None or not (code.isascii() and code.isdigit() and digits[0] <= len(code) <= digits[1]):
+    if (digits is None or not (code.isascii() and code.isdigit() and digits[0] <= len(code) <= digits[1])
+            or (kind == "mahalla" and int(code) > MAX_MAHALLA_ID)):
         raise InvalidInput("broadcast.unknown_area", kind=kind, area_code=code[:20])
     return code

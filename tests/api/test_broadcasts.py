@@ -218,6 +218,7 @@ LONGEST_UZ = "Diqqat! Ertaga suv bo'lmaydi. " * 16  # 480 GSM-7 characters: four
     (new("17262"), "operator", 422, "broadcast.unknown_area"),
     (new("12", "region"), "operator", 422, "broadcast.unknown_area"),
     (new("99", "mahalla"), "operator", 422, "broadcast.unknown_area"),
+    (new("9999999999", "mahalla"), "operator", 422, "broadcast.unknown_area"),  # past a 32-bit id
     ({"area": {"kind": "district", "code": "1726262"}, "texts": {"uz": "Diqqat!", "ru": "Внимание!"}},
      "operator", 422, "body.required"),
     (new(texts={**TEXTS, "kaa": "   "}), "operator", 422, "body.pattern"),
