@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import DateTime, bindparam, func, select, text, update
 
 from core import broadcasts as rules
 from core.errors import Conflict, ExpectedVersion, InvalidInput, InvalidTransition, NotFound, check_version
@@ -134,7 +134,11 @@ async def send_broadcast(uow: UnitOfWork, cmd: SendBroadcast, actor: Actor) -> B
     uow.session.add(b)
     await uow.session.flush()
     dialect = uow.session.get_bind().dialect.name
-    await uow.session.execute(text(queue_sql(dialect, b.id, cmd.area_kind, channels, priority)),
+    # The stamp typed, so that SQLite stores it as every other outbox stamp (no "+00:00"): the
+    # senders compare next_attempt_at as text there.
+    queue = text(queue_sql(dialect, b.id, cmd.area_kind, channels, priority)).bindparams(
+        bindparam("now", type_=DateTime(timezone=True)))
+    await uow.session.execute(queue,
                               {"now": now, **area})
     counts = await _counts(uow, b.id)
     b.queued_telegram = sum(counts["telegram"].values())

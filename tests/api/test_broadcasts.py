@@ -273,3 +273,21 @@ async def test_a_nul_is_kept_out_of_texts_and_query_filters(api: Api) -> None:
     assert created.status == 201 and (await created.json())["texts"]["uz"] == "Diqqat!"
     # PostgreSQL refuses NUL in text: the filter is refused before it reaches the database (was a 500).
     await problem(await api.get("/v1/audit-log?entity=%004", "auditor"), 422, "query.control_character")
+
+
+
+async def test_broadcast_rows_are_stamped_as_every_other_outbox_row(api: Api) -> None:
+    """On SQLite stamps are text the senders compare: a row stamped "...+00:00" would sort after one
+    of the same instant written by the ORM (PostgreSQL stores both as timestamps alike)."""
+    if api.core.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL stores typed timestamps")
+    hid = await family(api.core, "+998901234512", "uz")
+    async with api.core.uow() as uow:
+        await outbox.enqueue(uow, "grievance.reopened", {"number": "444555666"}, household_id=hid,
+                             priority=outbox.PRIORITY_REPLY)
+        await uow.commit()
+    assert (await api.post("/v1/broadcasts", new(str(MAHALLA_ID), "mahalla"), "operator")).status == 201
+    async with api.core.engine.connect() as conn:
+        stamps = (await conn.exec_driver_sql("SELECT template, created_at, next_attempt_at FROM outbox")).all()
+    assert {t for t, _, _ in stamps} == {"grievance.reopened", "broadcast"}
+    assert all("+" not in created and "+" not in due for _, created, due in stamps), stamps
