@@ -30,7 +30,9 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from national import CHILD, PY, ROOT, TODAY, _admin, run_step  # noqa: E402
+from national import CHILD, PY, ROOT, TODAY, run_step  # noqa: E402
+
+from bench.scratch import admin as _admin  # noqa: E402
 
 EXPIRY_CHILD = """
 import asyncio, sys, time, datetime as dt, hashlib
@@ -78,11 +80,8 @@ async def main():
         ddl = ("CREATE TABLE bench_scratch (pinfl varchar(14), item varchar(60), household_id bigint, value text,"
                " agency varchar(40), agency_record_id varchar(80), as_of date, received_at timestamp with time zone,"
                " record_id bigint)")
-        async with core.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
-            await conn.execute(text(ddl))
         from bench.scratch import bulk_write
-        took = await bulk_write(core.engine, rows)
+        took = await bulk_write(core.engine, [ddl], rows)
         print(f"took {took:.3f} rows {n}")
         await core.engine.dispose()
         return

@@ -32,14 +32,13 @@ import pstats
 import random
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scratch import admin, bulk_write  # noqa: E402
+from bench.scratch import bulk_write, scratch_database  # noqa: E402
 
 TODAY = "2026-12-10"
 BATCH = 10_000
@@ -172,24 +171,18 @@ async def run(database_url: str, households: int, per_kind: int, profile: bool) 
 
 async def baseline(core: Any, n: int) -> float:
     """Seconds to write ``n`` rows of exchange_records' shape in one transaction, the fastest way."""
-    from sqlalchemy import text
 
     pg = core.engine.dialect.name == "postgresql"
     now = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
     rows = [(i, "soliq", f"soliq.wage:{i}:2026-12", "soliq.wage", "31210632040244",
              json.dumps({"value": 1_000_000 + i, "key": f"2026-12/{300_000_000 + i}"}), dt.date(2026, 12, 10), now,
              "current") for i in range(1, n + 1)]
-    async with core.engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
-        if pg:
-            await conn.execute(text("CREATE TABLE bench_scratch (LIKE exchange_records INCLUDING ALL)"))
-        else:
-            await conn.execute(text("CREATE TABLE bench_scratch (id INTEGER PRIMARY KEY, agency VARCHAR(40),"
-                                    " agency_record_id VARCHAR(80), item VARCHAR(60), pinfl VARCHAR(14), value JSON,"
-                                    " as_of DATE, received_at DATETIME, status VARCHAR(12),"
-                                    " UNIQUE (agency, agency_record_id))"))
-            await conn.execute(text("CREATE INDEX ix_bench_scratch_pinfl ON bench_scratch (pinfl)"))
-    return await bulk_write(core.engine, rows)
+    ddl = (["CREATE TABLE bench_scratch (LIKE exchange_records INCLUDING ALL)"] if pg else
+           ["CREATE TABLE bench_scratch (id INTEGER PRIMARY KEY, agency VARCHAR(40), agency_record_id VARCHAR(80),"
+            " item VARCHAR(60), pinfl VARCHAR(14), value JSON, as_of DATE, received_at DATETIME,"
+            " status VARCHAR(12), UNIQUE (agency, agency_record_id))",
+            "CREATE INDEX ix_bench_scratch_pinfl ON bench_scratch (pinfl)"])
+    return await bulk_write(core.engine, ddl, rows)
 
 
 def main() -> int:
@@ -201,20 +194,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     os.environ["SPSR_TODAY"] = TODAY
-    scratch = None
-    if args.database.startswith("postgres"):
-        scratch = f"spsr_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(admin(args.database, f'CREATE DATABASE "{scratch}"'))
-        url = args.database.rsplit("/", 1)[0] + f"/{scratch}"
-    else:
-        Path(args.database).unlink(missing_ok=True)
-        url = "sqlite+aiosqlite:///" + str(Path(args.database).resolve())
-    print(f"{args.households:,} households on {url} ({dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores)")
-    try:
+    with scratch_database(args.database, keep=args.keep) as url:
+        print(f"{args.households:,} households on {url} ({dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores)")
         asyncio.run(run(url, args.households, args.batches, args.profile))
-    finally:
-        if scratch is not None and not args.keep:
-            asyncio.run(admin(args.database, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     return 0
 
 

@@ -19,18 +19,16 @@ transaction, into a scratch table of the payroll's shape: ``COPY`` on PostgreSQL
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scratch import admin as _admin  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 PY = sys.executable
 TODAY = "2026-12-10"
@@ -197,11 +195,8 @@ async def main():
         ddl = ("CREATE TABLE bench_scratch (id bigint, cycle_month date, household_id bigint, enrolment_id bigint,"
                " programme varchar(24), amount bigint, window_start date, window_end date, status varchar(10),"
                " updated_at timestamp with time zone)")
-        async with core.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
-            await conn.execute(text(ddl))
         from bench.scratch import bulk_write
-        took = await bulk_write(core.engine, rows)
+        took = await bulk_write(core.engine, [ddl], rows)
         print(f"took {took:.3f} rows {n}")
         await core.engine.dispose()
         return
@@ -239,50 +234,42 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    env = dict(os.environ, SPSR_TODAY=TODAY)
-    scratch = None
-    if args.database.startswith("postgres"):
-        scratch = f"spsr_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_admin(args.database, f'CREATE DATABASE "{scratch}"'))
-        env["SPSR_DATABASE_URL"] = args.database.rsplit("/", 1)[0] + f"/{scratch}"
-    else:
-        Path(args.database).unlink(missing_ok=True)
-        env["SPSR_DATABASE_URL"] = args.database
+    with scratch_database(args.database, keep=args.keep) as url:
+        return _run(args, dict(os.environ, SPSR_TODAY=TODAY, SPSR_DATABASE_URL=url))
+
+
+def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     spsr = str(Path(PY).with_name("spsr"))
     child = [PY, "-c", CHILD]
     print(f"{args.households:,} households on {env['SPSR_DATABASE_URL']} ({dt.datetime.now():%Y-%m-%d %H:%M}, "
           f"{os.cpu_count()} cores)")
-    try:
-        subprocess.run([spsr, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-        seed_s, seed_mb, _ = run_step("seed", child + ["seed", str(args.households)], env)
-        if args.exchange:
-            run_step("exchange generate", [spsr, "exchange", "generate", "--out", "/tmp/bench_exchange.jsonl"], env)
-            run_step("exchange import", [spsr, "exchange", "import", "--quiet", "/tmp/bench_exchange.jsonl"], env)
-        assess_s, assess_mb, _ = run_step("assess --all", child + ["assess", "-"], env)
-        read_s, read_mb, _ = run_step("  reading only", child + ["reading", "-"], env)
-        write_s, write_mb, _ = run_step("  writing only", child + ["writing", "-"], env)
-        out_s, out_mb, out_note = run_step("  output alone", child + ["output", "-"], env)
-        out_rows = int(out_note.split()[1].rstrip(":"))
-        payroll_s, payroll_mb, note = run_step("payroll open", child + ["payroll", MONTH], env)
-        lines = int(note.split()[-1])
-        daily_s, daily_mb, daily = run_step("assess (1% due)", child + ["daily", "-"], env)
-        daily_n = int(daily.split(",")[0].split()[-1])
-        base_s, base_mb, _ = run_step("baseline", child + ["baseline", str(lines)], env)
-        kind = "COPY" if scratch else "executemany"
-        print(f"\n  baseline: {kind} of {lines:,} payroll-shaped rows in {base_s:.2f} s "
-              f"({lines / base_s:,.0f} rows/s)")
-        print(f"  {'step':<14}{'seconds':>9}{'rows/s':>12}{'× baseline':>12}{'peak RSS':>10}")
-        for name, s, rows, mb in (("seed", seed_s, args.households, seed_mb),
-                                  ("assess --all", assess_s, args.households, assess_mb),
-                                  ("  reading", read_s, args.households, read_mb),
-                                  ("  writing", write_s, args.households, write_mb),
-                                  ("  output", out_s, out_rows, out_mb),
-                                  ("payroll open", payroll_s, lines, payroll_mb),
-                                  ("assess 1% due", daily_s, daily_n, daily_mb)):
-            print(f"  {name:<14}{s:9.2f}{rows / s:12,.0f}{s / base_s:12.1f}{mb:8.0f} MB")
-    finally:
-        if scratch is not None and not args.keep:
-            asyncio.run(_admin(args.database, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+    subprocess.run([spsr, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    seed_s, seed_mb, _ = run_step("seed", child + ["seed", str(args.households)], env)
+    if args.exchange:
+        run_step("exchange generate", [spsr, "exchange", "generate", "--out", "/tmp/bench_exchange.jsonl"], env)
+        run_step("exchange import", [spsr, "exchange", "import", "--quiet", "/tmp/bench_exchange.jsonl"], env)
+    assess_s, assess_mb, _ = run_step("assess --all", child + ["assess", "-"], env)
+    read_s, read_mb, _ = run_step("  reading only", child + ["reading", "-"], env)
+    write_s, write_mb, _ = run_step("  writing only", child + ["writing", "-"], env)
+    out_s, out_mb, out_note = run_step("  output alone", child + ["output", "-"], env)
+    out_rows = int(out_note.split()[1].rstrip(":"))
+    payroll_s, payroll_mb, note = run_step("payroll open", child + ["payroll", MONTH], env)
+    lines = int(note.split()[-1])
+    daily_s, daily_mb, daily = run_step("assess (1% due)", child + ["daily", "-"], env)
+    daily_n = int(daily.split(",")[0].split()[-1])
+    base_s, base_mb, _ = run_step("baseline", child + ["baseline", str(lines)], env)
+    kind = "COPY" if env["SPSR_DATABASE_URL"].startswith("postgres") else "executemany"
+    print(f"\n  baseline: {kind} of {lines:,} payroll-shaped rows in {base_s:.2f} s "
+          f"({lines / base_s:,.0f} rows/s)")
+    print(f"  {'step':<14}{'seconds':>9}{'rows/s':>12}{'× baseline':>12}{'peak RSS':>10}")
+    for name, s, rows, mb in (("seed", seed_s, args.households, seed_mb),
+                              ("assess --all", assess_s, args.households, assess_mb),
+                              ("  reading", read_s, args.households, read_mb),
+                              ("  writing", write_s, args.households, write_mb),
+                              ("  output", out_s, out_rows, out_mb),
+                              ("payroll open", payroll_s, lines, payroll_mb),
+                              ("assess 1% due", daily_s, daily_n, daily_mb)):
+        print(f"  {name:<14}{s:9.2f}{rows / s:12,.0f}{s / base_s:12.1f}{mb:8.0f} MB")
     return 0
 
 

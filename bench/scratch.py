@@ -1,15 +1,19 @@
 """What the benchmarks share: scratch databases, and the bulk write each figure is measured against.
 
 The baseline is the fastest way to put rows into a table: ``COPY`` on PostgreSQL, ``executemany``
-on SQLite (it has no COPY), in one transaction, into ``bench_scratch`` (the caller creates it in
-the shape of what it measures).
+on SQLite (it has no COPY), in one transaction, into ``bench_scratch``, created in the shape of
+what the caller measures. A benchmark runs in a scratch database of its own (:func:`scratch_database`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -29,8 +33,30 @@ async def admin(url: str, sql: str) -> None:
         await conn.close()
 
 
-async def bulk_write(engine: AsyncEngine, rows: Sequence[tuple[Any, ...]]) -> float:
-    """Seconds to write ``rows`` into ``bench_scratch`` in one transaction; the table is dropped after."""
+@contextmanager
+def scratch_database(database: str, *, keep: bool = False) -> Iterator[str]:
+    """The URL of a new scratch database on the server of ``database`` (postgresql://…), dropped at
+    the end unless ``keep``; for a file, that file emptied (SQLite)."""
+    if not database.startswith("postgres"):
+        Path(database).unlink(missing_ok=True)
+        yield "sqlite+aiosqlite:///" + str(Path(database).resolve())
+        return
+    name = f"spsr_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(admin(database, f'CREATE DATABASE "{name}"'))
+    try:
+        yield database.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        if not keep:
+            asyncio.run(admin(database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def bulk_write(engine: AsyncEngine, ddl: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> float:
+    """Seconds to write ``rows`` into ``bench_scratch`` (made by the statements ``ddl``) in one
+    transaction; the table is dropped after."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}"))
+        for statement in ddl:
+            await conn.execute(text(statement))
     t = time.perf_counter()
     async with engine.begin() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
