@@ -31,6 +31,7 @@ from tests.api.conftest import Api
 from tests.api.test_access import problem
 from tests.storage.factories import MAHALLA_ID, STAFF, ensure_territory, pinfl_for
 from tests.telegram.conftest import Harness, bot  # noqa: F401  (the fake Bot API harness)
+from tests.telegram.test_notices import Gateway  # an SMS gateway that records what it was given, in order
 
 pytestmark = pytest.mark.postgres
 
@@ -92,17 +93,6 @@ async def outbox_rows(core: Core) -> list[OutboxMessage]:
 async def number_of(core: Core, model: type) -> int:
     async with core.uow() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-class Gateway:
-    """An SMS gateway that records what it was given, in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, phone: str, text: str, reference: str) -> str:
-        self.sent.append((phone, text))
-        return f"gw-{reference}"
 
 
 ONE_AT_A_TIME = Pace(rate=1_000_000, concurrency=1)
